@@ -1,0 +1,42 @@
+# make run: the app on embedded defaults (SQLite, filesystem broker) with a Celery worker.
+# make test: the whole suite. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
+	@echo "Open http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
+	@trap 'kill 0' EXIT; \
+	$(BIN)/celery -A workers worker -Q celery,gpu --concurrency 1 --loglevel INFO & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/import_pairs.py
+	$(BIN)/python benchmarks/next_pair.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,48 @@
+from django.contrib import admin
+
+from annotation.models import Assignment, Label, Membership, Pair, Project
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "annotators_per_pair", "allow_ties", "ask_strength", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "role"]
+    list_filter = ["role", "project"]
+    autocomplete_fields = ["user", "project"]
+
+
+@admin.register(Pair)
+class PairAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "project", "source", "slots_taken", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["external_id"]
+    readonly_fields = ["slots_taken"]
+    show_full_result_count = False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["pair", "annotator", "left", "state", "issued_at", "expires_at"]
+    list_filter = ["state"]
+    raw_id_fields = ["pair"]
+    show_full_result_count = False
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ["pair", "author_name", "choice", "strength", "shown_left", "created_at"]
+    list_filter = ["choice", "source"]
+    raw_id_fields = ["pair", "assignment"]
+    show_full_result_count = False

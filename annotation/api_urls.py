@@ -1,0 +1,15 @@
+from django.urls import path
+
+from annotation import api
+
+urlpatterns = [
+    path("projects/", api.ProjectList.as_view(), name="api-projects"),
+    path("projects/<int:pk>/", api.ProjectDetail.as_view(), name="api-project"),
+    path("projects/<int:pk>/pairs/", api.PairList.as_view(), name="api-pairs"),
+    path("projects/<int:pk>/import/", api.PairImport.as_view(), name="api-import"),
+    path("projects/<int:pk>/next/", api.NextAssignment.as_view(), name="api-next"),
+    path("projects/<int:pk>/progress/", api.QueueProgress.as_view(), name="api-progress"),
+    path("assignments/<int:pk>/label/", api.LabelSubmit.as_view(), name="api-label"),
+    path("assignments/<int:pk>/skip/", api.AssignmentSkip.as_view(), name="api-skip"),
+    path("labels/mine/", api.OwnLabels.as_view(), name="api-own-labels"),
+]

@@ -1,0 +1,338 @@
+"""Readers for pair and label files: JSONL, CSV, Parquet and HH-RLHF dialogues.
+
+Readers turn a file into numbered records; parsers turn each record into a validated row or
+a `RowError` that names the line and the problem. Nothing here touches the database.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.conf import settings
+
+FORMATS = ("auto", "jsonl", "csv", "parquet", "hh")
+HH_ASSISTANT = "\n\nAssistant:"
+HH_TURN_ROLES = {"Human": "user", "Assistant": "assistant"}
+MAX_ID_CHARS = 255
+MAX_NAME_CHARS = 100
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+class FileRejected(Exception):
+    """The file as a whole cannot be read (unknown format, undecodable, not Parquet)."""
+
+
+@dataclass
+class PairRow:
+    line: int
+    prompt: str | list[dict[str, str]]
+    response_a: str
+    response_b: str
+    external_id: str
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # For rows that arrive labelled: which stored response was preferred.
+    preferred: str | None = None
+
+
+@dataclass
+class LabelRow:
+    line: int
+    pair: str
+    annotator: str
+    choice: str
+    strength: int | None = None
+    rationale: str = ""
+
+
+# ---------------------------------------------------------------------------------------
+# Readers: bytes -> (line number, record dict)
+
+
+def detect_format(filename: str, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise FileRejected(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt != "auto":
+        return fmt
+    ext = os.path.splitext(filename.lower())[1]
+    by_extension = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+    by_extension[".parquet"] = "parquet"
+    if ext not in by_extension:
+        raise FileRejected(
+            f"cannot tell the format of {filename!r} from its extension; "
+            "pass --format jsonl, csv, parquet or hh"
+        )
+    return by_extension[ext]
+
+
+def read_records(
+    stream: BinaryIO, filename: str, fmt: str
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    fmt = detect_format(filename, fmt)
+    if fmt in ("jsonl", "hh"):
+        yield from _read_jsonl(stream)
+    elif fmt == "csv":
+        yield from _read_csv(stream)
+    else:
+        yield from _read_parquet(stream)
+
+
+def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    for number, raw in enumerate(stream, start=1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, RowError(number, f"bytes that are not UTF-8 (at byte {exc.start})")
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(record, dict):
+            yield number, RowError(number, "expected a JSON object")
+            continue
+        yield number, record
+
+
+def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    data = stream.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FileRejected(
+            f"line {line}: bytes that are not UTF-8 (the CSV cannot be read)"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for record in reader:
+            # Each row is reported by the line it starts on; the header is line 1.
+            line = reader.line_num
+            if None in record:
+                yield line, RowError(line, "more fields than the header names")
+                continue
+            yield line, {k: v for k, v in record.items() if v is not None}
+    except csv.Error as exc:
+        raise FileRejected(f"line {reader.line_num}: malformed CSV: {exc}") from exc
+
+
+def _read_parquet(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(stream.read()))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileRejected(f"not a readable Parquet file: {exc}") from exc
+    yield from enumerate(table.to_pylist(), start=1)
+
+
+# ---------------------------------------------------------------------------------------
+# Pair rows
+
+
+def content_id(prompt: Any, first: str, second: str) -> str:
+    """A stable id for a row without one; the same pair in either order gets the same id."""
+    body = json.dumps([prompt, sorted([first, second])], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
+
+
+def split_hh_dialogues(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """Split two HH-RLHF dialogues into (shared prompt, chosen response, rejected response).
+
+    The prompt runs up to the last `\\n\\nAssistant:` both dialogues share; the responses are
+    what follows. Their last turns may differ in shape (one may go on with more turns), and a
+    response may be empty.
+    """
+    shared = os.path.commonprefix([chosen, rejected])
+    cut = chosen.rfind(HH_ASSISTANT, 0, len(shared))
+    if cut < 0:
+        raise ValueError("the two dialogues share no '\\n\\nAssistant:' turn")
+    end = cut + len(HH_ASSISTANT)
+    return chosen[:end], chosen[end:].strip(), rejected[end:].strip()
+
+
+def hh_prompt_messages(prompt: str) -> list[dict[str, str]] | str:
+    """Turn '\\n\\nHuman: ..\\n\\nAssistant: ..' text into chat messages, when it has that shape."""
+
+    parts = re.split(r"\n\n(Human|Assistant):", prompt)
+    if parts[0].strip() or len(parts) < 3:
+        return prompt
+    messages = []
+    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
+        messages.append({"role": HH_TURN_ROLES[speaker], "content": content.strip()})
+    if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
+        messages.pop()  # the open assistant turn the responses complete
+    return messages or prompt
+
+
+def _check_prompt(prompt: Any) -> str | None:
+    if isinstance(prompt, str):
+        return None
+    if isinstance(prompt, list) and prompt:
+        for index, message in enumerate(prompt):
+            if not (
+                isinstance(message, dict)
+                and isinstance(message.get("role"), str)
+                and message["role"]
+                and isinstance(message.get("content"), str)
+            ):
+                return f"prompt message {index} needs a 'role' and a text 'content'"
+        return None
+    return "'prompt' must be text or a non-empty list of {role, content} messages"
+
+
+def _prompt_chars(prompt: str | list[dict[str, str]]) -> int:
+    if isinstance(prompt, str):
+        return len(prompt)
+    return sum(len(m["content"]) for m in prompt)
+
+
+def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) -> PairRow | RowError:
+    known = {"id", "prompt", "response_a", "response_b", "chosen", "rejected", "source"}
+    known.add("metadata")
+    limit = settings.IMPORT_MAX_FIELD_CHARS
+    prompt = record.get("prompt")
+    preferred_first: bool | None = None
+
+    if hh or (prompt is None and "chosen" in record and "rejected" in record):
+        chosen, rejected = record.get("chosen"), record.get("rejected")
+        if not isinstance(chosen, str) or not isinstance(rejected, str):
+            return RowError(line, "HH rows need text fields 'chosen' and 'rejected'")
+        if prompt is not None:
+            return RowError(line, "HH rows hold whole dialogues; this row also has a 'prompt'")
+        if chosen == rejected:
+            return RowError(line, "'chosen' and 'rejected' are identical")
+        try:
+            prompt_text, first, second = split_hh_dialogues(chosen, rejected)
+        except ValueError as exc:
+            return RowError(line, str(exc))
+        prompt = hh_prompt_messages(prompt_text)
+        preferred_first = True
+    elif "chosen" in record or "rejected" in record:
+        first, second = record.get("chosen"), record.get("rejected")
+        if not isinstance(first, str) or not isinstance(second, str):
+            return RowError(line, "labelled rows need text fields 'chosen' and 'rejected'")
+        preferred_first = True
+    else:
+        first, second = record.get("response_a"), record.get("response_b")
+        missing = [
+            name
+            for name, value in (("prompt", prompt), ("response_a", first), ("response_b", second))
+            if value is None
+        ]
+        if missing:
+            return RowError(line, f"missing field {', '.join(repr(m) for m in missing)}")
+        if not isinstance(first, str) or not isinstance(second, str):
+            return RowError(line, "'response_a' and 'response_b' must be text")
+
+    if prompt is None:
+        return RowError(line, "missing field 'prompt'")
+    problem = _check_prompt(prompt)
+    if problem:
+        return RowError(line, problem)
+    if first == second:
+        return RowError(line, "the two responses are identical")
+    for name, size in (
+        ("prompt", _prompt_chars(prompt)),
+        ("response", max(len(first), len(second))),
+    ):
+        if size > limit:
+            return RowError(line, f"{name} has {size:,} characters; the limit is {limit:,}")
+
+    external_id = record.get("id")
+    if external_id is None or external_id == "":
+        external_id = content_id(prompt, first, second)
+    elif isinstance(external_id, str | int) and not isinstance(external_id, bool):
+        external_id = str(external_id)
+        if len(external_id) > MAX_ID_CHARS:
+            return RowError(line, f"'id' is longer than {MAX_ID_CHARS} characters")
+    else:
+        return RowError(line, "'id' must be text or a number")
+
+    source = record.get("source") or ""
+    if not isinstance(source, str) or len(source) > 200:
+        return RowError(line, "'source' must be text of at most 200 characters")
+    metadata = record.get("metadata") or {}
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except json.JSONDecodeError:
+            return RowError(line, "'metadata' is not valid JSON")
+    if not isinstance(metadata, dict):
+        return RowError(line, "'metadata' must be an object")
+    extra = {k: v for k, v in record.items() if k not in known and v is not None}
+    metadata = {**extra, **metadata}
+
+    row = PairRow(line, prompt, first, second, external_id, source=source, metadata=metadata)
+    if preferred_first is not None:
+        # Store labelled pairs in an order that carries no hint of which one was preferred,
+        # yet is the same on every import of the same row.
+        chosen_goes_first = int(hashlib.sha256(external_id.encode()).hexdigest()[0], 16) % 2 == 0
+        if chosen_goes_first:
+            row.preferred = "a"
+        else:
+            row.response_a, row.response_b = second, first
+            row.preferred = "b"
+    return row
+
+
+def read_pair_rows(stream: BinaryIO, filename: str, fmt: str) -> Iterator[PairRow | RowError]:
+    hh = detect_format(filename, fmt) == "hh"
+    for line, record in read_records(stream, filename, fmt):
+        yield record if isinstance(record, RowError) else parse_pair_record(line, record, hh=hh)
+
+
+# ---------------------------------------------------------------------------------------
+# Label rows
+
+
+def parse_label_record(line: int, record: dict[str, Any]) -> LabelRow | RowError:
+    pair, annotator, choice = record.get("pair"), record.get("annotator"), record.get("choice")
+    missing = [
+        n
+        for n, v in (("pair", pair), ("annotator", annotator), ("choice", choice))
+        if v in (None, "")
+    ]
+    if missing:
+        return RowError(line, f"missing field {', '.join(repr(m) for m in missing)}")
+    if not isinstance(annotator, str) or len(annotator) > MAX_NAME_CHARS:
+        return RowError(line, f"'annotator' must be text of at most {MAX_NAME_CHARS} characters")
+    if choice not in ("a", "b", "tie"):
+        return RowError(line, f"'choice' must be a, b or tie, not {choice!r}")
+    strength = record.get("strength")
+    if strength in (None, ""):
+        strength = None
+    else:
+        try:
+            strength = int(strength)
+        except (TypeError, ValueError):
+            return RowError(line, f"'strength' must be 0, 1, 2 or 3, not {strength!r}")
+        if not 0 <= strength <= 3 or str(record["strength"]).strip() not in {"0", "1", "2", "3"}:
+            return RowError(line, f"'strength' must be 0, 1, 2 or 3, not {record['strength']!r}")
+    rationale = record.get("rationale") or ""
+    if not isinstance(rationale, str) or len(rationale) > settings.IMPORT_MAX_FIELD_CHARS:
+        return RowError(line, "'rationale' must be text within the field size limit")
+    return LabelRow(line, str(pair), annotator, choice, strength, rationale)
+
+
+def read_label_rows(stream: BinaryIO, filename: str, fmt: str) -> Iterator[LabelRow | RowError]:
+    for line, record in read_records(stream, filename, fmt):
+        yield record if isinstance(record, RowError) else parse_label_record(line, record)

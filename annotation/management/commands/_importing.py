@@ -1,0 +1,26 @@
+"""What the import commands share: opening the file and reporting the outcome."""
+
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from annotation.formats import FileRejected
+from annotation.services import ImportRejected
+
+
+def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"No such file: {path}")
+    try:
+        with file.open("rb") as stream:
+            report = importer(
+                stream=stream, filename=file.name, skip_invalid=skip_invalid, **kwargs
+            )
+    except ImportRejected as exc:
+        raise CommandError(str(exc)) from exc
+    except FileRejected as exc:
+        raise CommandError(f"Nothing imported: {exc}") from exc
+    for error in report.errors:
+        command.stderr.write(f"skipped bad row: {error}")
+    command.stdout.write(report.summary)

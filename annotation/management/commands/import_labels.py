@@ -1,0 +1,33 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.formats import FORMATS
+from annotation.management.commands._importing import run_import
+from annotation.models import Project
+from annotation.services import labels_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import labels collected elsewhere: rows {pair, annotator, choice, strength?, "
+        "rationale?} where pair is the pair's external id and choice is a, b or tie. "
+        "Each annotator name becomes a label source. All or nothing unless --skip-invalid."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="Project name")
+        parser.add_argument("file", help="JSONL, CSV or Parquet file")
+        parser.add_argument("--format", default="auto", choices=[f for f in FORMATS if f != "hh"])
+        parser.add_argument("--skip-invalid", action="store_true")
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(name=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project named {options['project']!r}.")
+        run_import(
+            self,
+            labels_import,
+            path=options["file"],
+            skip_invalid=options["skip_invalid"],
+            project=project,
+            fmt=options["format"],
+        )

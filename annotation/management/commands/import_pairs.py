@@ -1,0 +1,38 @@
+from django.core.management.base import BaseCommand
+
+from annotation.formats import FORMATS
+from annotation.management.commands._importing import run_import
+from annotation.services import pairs_import, project_ensure
+
+
+class Command(BaseCommand):
+    help = (
+        "Import pairs into a project (created with default settings if new). Rows are "
+        "{prompt, response_a, response_b}, {prompt, chosen, rejected} or HH-RLHF "
+        "{chosen, rejected} dialogues. All or nothing unless --skip-invalid."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="Project name")
+        parser.add_argument("file", help="JSONL, CSV or Parquet file")
+        parser.add_argument("--format", default="auto", choices=FORMATS)
+        parser.add_argument(
+            "--source", default="imported", help="Label source for rows that arrive labelled"
+        )
+        parser.add_argument(
+            "--skip-invalid", action="store_true", help="Import the good rows, report the bad"
+        )
+
+    def handle(self, *args, **options):
+        project, created = project_ensure(name=options["project"])
+        if created:
+            self.stderr.write(f"created project {project.name!r} with default settings")
+        run_import(
+            self,
+            pairs_import,
+            path=options["file"],
+            skip_invalid=options["skip_invalid"],
+            project=project,
+            fmt=options["format"],
+            label_source=options["source"],
+        )

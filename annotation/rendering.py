@@ -1,0 +1,35 @@
+"""Render untrusted Markdown (prompts, LLM responses, guidelines) to inert HTML."""
+
+import nh3
+from markdown_it import MarkdownIt
+
+# Raw HTML in the source is escaped, not passed through: a response that contains
+# <script> or <img onerror> shows as text. nh3 then cleans what Markdown itself produced
+# (for example javascript: links) down to an allow-list.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(
+    "table"
+)
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+    "del", "img",
+}  # fmt: skip
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"alt", "title"}, "code": {"class"}}
+
+
+def render_markdown(text: str) -> str:
+    html = _markdown.render(text or "")
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def render_prompt(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    """A prompt as a list of turns, each with its role and rendered content."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "html": render_markdown(prompt)}]
+    return [{"role": m["role"], "html": render_markdown(m["content"])} for m in prompt]

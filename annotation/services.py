@@ -1,0 +1,340 @@
+"""Write paths: imports, the annotation queue, labels. Plain functions, keyword arguments."""
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from annotation.formats import LabelRow, PairRow, RowError, read_label_rows, read_pair_rows
+from annotation.models import Assignment, Label, Pair, Project, Side
+
+IMPORT_BATCH = 5000
+MAX_REPORTED_ERRORS = 200
+MAX_DURATION_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        text = f"imported {self.imported}, skipped {self.skipped}"
+        return text + (f", invalid {len(self.errors)}" if self.errors else "")
+
+
+class ImportRejected(Exception):
+    """Bad rows in a file imported without skip_invalid: nothing was written."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        shown = "\n".join(str(e) for e in errors[:MAX_REPORTED_ERRORS])
+        more = len(errors) - MAX_REPORTED_ERRORS
+        super().__init__(
+            f"{len(errors)} bad row(s), nothing imported:\n{shown}"
+            + (f"\n... and {more} more" if more > 0 else "")
+        )
+
+
+class QueueConflict(Exception):
+    """An assignment that can no longer be answered (expired and reissued, or finished)."""
+
+
+def project_ensure(*, name: str) -> tuple[Project, bool]:
+    """The project with this name, created with default settings when there is none."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("A project needs a name.")
+    return Project.objects.get_or_create(name=name)
+
+
+def _collect(rows: Iterable, skip_invalid: bool) -> tuple[list, list[RowError]]:
+    good, errors = [], []
+    for row in rows:
+        (errors if isinstance(row, RowError) else good).append(row)
+    if errors and not skip_invalid:
+        raise ImportRejected(errors)
+    return good, errors
+
+
+def _existing(queryset, field_name: str, values: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(values), IMPORT_BATCH):
+        chunk = values[start : start + IMPORT_BATCH]
+        found.update(queryset.filter(**{f"{field_name}__in": chunk}).values_list(field_name, "id"))
+    return found
+
+
+def pairs_import(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    filename: str,
+    fmt: str = "auto",
+    label_source: str = "imported",
+    skip_invalid: bool = False,
+) -> ImportReport:
+    """Import pairs from a file, all or nothing.
+
+    Rows whose id (or content, for rows without an id) is already in the project are skipped,
+    so importing a file twice adds nothing. Rows that arrive labelled (chosen/rejected, HH)
+    also get one label from `label_source`.
+    """
+    label_source = label_source.strip()
+    if not label_source:
+        raise ValidationError("The label source needs a name.")
+    rows, errors = _collect(read_pair_rows(stream, filename, fmt), skip_invalid)
+    report = ImportReport(errors=errors)
+    default_source = filename.rsplit("/", 1)[-1][:200]
+
+    unique: dict[str, PairRow] = {}
+    for row in rows:
+        if row.external_id in unique:
+            report.skipped += 1
+        else:
+            unique[row.external_id] = row
+
+    with transaction.atomic():
+        existing = _existing(project.pairs.all(), "external_id", list(unique))
+        report.skipped += len(existing)
+        new_rows = [row for key, row in unique.items() if key not in existing]
+        for start in range(0, len(new_rows), IMPORT_BATCH):
+            batch = new_rows[start : start + IMPORT_BATCH]
+            pairs = Pair.objects.bulk_create(
+                [
+                    Pair(
+                        project=project,
+                        external_id=row.external_id,
+                        prompt=row.prompt,
+                        response_a=row.response_a,
+                        response_b=row.response_b,
+                        source=row.source or default_source,
+                        metadata=row.metadata,
+                    )
+                    for row in batch
+                ]
+            )
+            Label.objects.bulk_create(
+                [
+                    Label(pair=pair, source=label_source, choice=row.preferred)
+                    for pair, row in zip(pairs, batch, strict=True)
+                    if row.preferred
+                ]
+            )
+        report.imported = len(new_rows)
+    return report
+
+
+def labels_import(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    filename: str,
+    fmt: str = "auto",
+    skip_invalid: bool = False,
+) -> ImportReport:
+    """Import labels collected elsewhere; each annotator name becomes a label source.
+
+    A label for a pair and annotator that already has one is skipped.
+    """
+    parsed = list(read_label_rows(stream, filename, fmt))
+    pair_ids = _existing(
+        project.pairs.all(),
+        "external_id",
+        list({row.pair for row in parsed if isinstance(row, LabelRow)}),
+    )
+    checked: list[LabelRow | RowError] = []
+    for row in parsed:
+        if isinstance(row, LabelRow) and row.pair not in pair_ids:
+            row = RowError(row.line, f"no pair with id {row.pair!r} in project {project.name!r}")
+        elif isinstance(row, LabelRow) and row.choice == "tie" and not project.allow_ties:
+            row = RowError(row.line, "this project does not allow ties")
+        checked.append(row)
+    rows, errors = _collect(checked, skip_invalid)
+    report = ImportReport(errors=errors)
+
+    with transaction.atomic():
+        taken = set(
+            Label.objects.filter(pair__project=project, annotator__isnull=True)
+            .filter(pair_id__in=[pair_ids[row.pair] for row in rows])
+            .values_list("pair_id", "source")
+        )
+        new_labels = []
+        for row in rows:
+            key = (pair_ids[row.pair], row.annotator)
+            if key in taken:
+                report.skipped += 1
+                continue
+            taken.add(key)
+            new_labels.append(
+                Label(
+                    pair_id=key[0],
+                    source=row.annotator,
+                    choice=row.choice,
+                    strength=row.strength,
+                    rationale=row.rationale,
+                )
+            )
+        Label.objects.bulk_create(new_labels, batch_size=IMPORT_BATCH)
+        report.imported = len(new_labels)
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# The annotation queue
+
+
+def _expire_stale_assignments(*, project: Project, now: datetime) -> None:
+    """Give the places of unanswered, timed-out assignments back to their pairs."""
+    stale = list(
+        Assignment.objects.filter(
+            state=Assignment.State.ACTIVE, expires_at__lte=now, pair__project=project
+        )
+        .select_for_update(skip_locked=True)
+        .values_list("id", "pair_id")[:1000]
+    )
+    if not stale:
+        return
+    Assignment.objects.filter(id__in=[a for a, _ in stale]).update(state=Assignment.State.EXPIRED)
+    for pair_id, count in sorted(Counter(p for _, p in stale).items()):
+        Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
+
+
+def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+    """The annotator's live assignment, or a new one; None when nothing is left for them.
+
+    Prefers the pairs closest to `annotators_per_pair` so that pairs finish before new ones
+    start. The chosen pair row is locked (skipping rows other requests hold), and its place
+    count re-checked, so no pair is ever handed to more annotators than the project allows.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        live = (
+            Assignment.objects.filter(
+                annotator=annotator,
+                state=Assignment.State.ACTIVE,
+                expires_at__gt=now,
+                pair__project=project,
+            )
+            .select_related("pair")
+            .order_by("issued_at")
+            .first()
+        )
+        if live:
+            return live
+        _expire_stale_assignments(project=project, now=now)
+        already_had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
+            state=Assignment.State.EXPIRED
+        )
+        pair = (
+            Pair.objects.filter(project=project, slots_taken__lt=project.annotators_per_pair)
+            .exclude(Exists(already_had))
+            .order_by("-slots_taken", "id")
+            .select_for_update(skip_locked=True)
+            .first()
+        )
+        if pair is None:
+            return None
+        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
+        return Assignment.objects.create(
+            pair=pair,
+            annotator=annotator,
+            left=random.choice([Side.A, Side.B]),
+            expires_at=now + project.assignment_timeout,
+        )
+
+
+def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update()
+        .select_related("pair__project")
+        .get(pk=assignment_id, annotator=annotator)
+    )
+    if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
+        raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
+    if assignment.state == Assignment.State.EXPIRED:
+        # Its place went back to the pool; take it again if nobody else has.
+        pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
+        if pair.slots_taken >= assignment.pair.project.annotators_per_pair:
+            raise QueueConflict("This assignment expired and the pair went to someone else.")
+        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
+    return assignment
+
+
+def label_submit(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    screen_choice: str,
+    strength: int | None = None,
+    rationale: str = "",
+    duration_ms: int | None = None,
+) -> Label:
+    """Record the annotator's answer, given in screen terms (left, right or tie).
+
+    The stored choice always names the stored response (a or b), whatever side it was on.
+    """
+    with transaction.atomic():
+        assignment = _lock_answerable(assignment_id, annotator)
+        project = assignment.pair.project
+        if screen_choice == "tie":
+            if not project.allow_ties:
+                raise ValidationError({"choice": "This project does not allow ties."})
+            choice, strength = Label.Choice.TIE, None
+        elif screen_choice in ("left", "right"):
+            choice = assignment.left if screen_choice == "left" else assignment.right
+            if not project.ask_strength:
+                strength = None
+            elif strength is None:
+                raise ValidationError({"strength": "Say how much better: 0, 1, 2 or 3."})
+        else:
+            raise ValidationError({"choice": "Choose left, right or tie."})
+        if strength is not None and strength not in Label.Strength.values:
+            raise ValidationError({"strength": "Strength must be 0, 1, 2 or 3."})
+        now = timezone.now()
+        if duration_ms is None:
+            duration_ms = int((now - assignment.issued_at) / timedelta(milliseconds=1))
+        duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
+
+        assignment.state = Assignment.State.DONE
+        assignment.finished_at = now
+        assignment.save(update_fields=["state", "finished_at"])
+        try:
+            with transaction.atomic():
+                return Label.objects.create(
+                    pair=assignment.pair,
+                    annotator=annotator,
+                    choice=choice,
+                    strength=strength,
+                    rationale=rationale.strip(),
+                    duration_ms=duration_ms,
+                    shown_left=assignment.left,
+                    assignment=assignment,
+                )
+        except IntegrityError as exc:
+            raise QueueConflict("You have already labelled this pair.") from exc
+
+
+def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    """Pass on a pair: its place goes back to the pool and it will not come back to you."""
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update().get(
+            pk=assignment_id, annotator=annotator
+        )
+        if assignment.state != Assignment.State.ACTIVE:
+            raise QueueConflict("Only a live assignment can be skipped.")
+        assignment.state = Assignment.State.SKIPPED
+        assignment.finished_at = timezone.now()
+        assignment.save(update_fields=["state", "finished_at"])
+        Pair.objects.filter(pk=assignment.pair_id).update(slots_taken=F("slots_taken") - 1)
+        return assignment

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RewardModelsConfig(AppConfig):
+    name = "rewardmodels"
+    verbose_name = "Reward models"

@@ -1,0 +1,1 @@
+"""Training runs, reward models and evaluations (built on curated datasets)."""

@@ -1,0 +1,173 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
+
+from annotation.models import Assignment, Label, Pair
+from annotation.services import QueueConflict, assignment_next, assignment_skip, label_submit
+from tests.factories import MembershipFactory, PairFactory
+
+
+def answer(assignment, annotator, choice="left", strength=2, **kwargs):
+    return label_submit(
+        assignment_id=assignment.pk,
+        annotator=annotator,
+        screen_choice=choice,
+        strength=strength,
+        **kwargs,
+    )
+
+
+def test_next_pair_prefers_pairs_closest_to_done(project, annotator, other_annotator):
+    first, second = PairFactory(project=project), PairFactory(project=project)
+    given = assignment_next(project=project, annotator=other_annotator)
+    answer(given, other_annotator)
+    mine = assignment_next(project=project, annotator=annotator)
+    assert mine.pair == given.pair  # the pair with a label comes before a fresh one
+    assert {first, second} >= {mine.pair}
+
+
+def test_live_assignment_is_resumed_not_duplicated(project, annotator):
+    PairFactory.create_batch(3, project=project)
+    first = assignment_next(project=project, annotator=annotator)
+    assert assignment_next(project=project, annotator=annotator) == first
+    assert Assignment.objects.count() == 1
+
+
+def test_no_pair_gets_more_than_k_annotators(project):
+    project.annotators_per_pair = 2
+    project.save()
+    pair = PairFactory(project=project)
+    people = [MembershipFactory(project=project).user for _ in range(3)]
+    got = [assignment_next(project=project, annotator=p) for p in people]
+    assert [a is not None for a in got] == [True, True, False]
+    for assignment, person in zip(got[:2], people[:2], strict=True):
+        answer(assignment, person)
+    assert pair.labels.count() == 2
+    assert assignment_next(project=project, annotator=people[2]) is None
+
+
+def test_annotator_never_gets_a_pair_twice(project, annotator):
+    PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    answer(assignment, annotator)
+    assert assignment_next(project=project, annotator=annotator) is None
+
+
+def test_expired_assignment_is_reissued(project, annotator, other_annotator):
+    project.annotators_per_pair = 1
+    project.save()
+    pair = PairFactory(project=project)
+    stale = assignment_next(project=project, annotator=annotator)
+    Assignment.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = assignment_next(project=project, annotator=other_annotator)
+    assert fresh.pair == pair
+    stale.refresh_from_db()
+    assert stale.state == Assignment.State.EXPIRED
+    # The late answer of the first annotator is refused: the place went to someone else.
+    with pytest.raises(QueueConflict, match="someone else"):
+        answer(stale, annotator)
+    answer(fresh, other_annotator)
+    assert pair.labels.count() == 1
+
+
+def test_late_answer_is_taken_while_the_place_is_still_free(project, annotator, other_annotator):
+    PairFactory(project=project)
+    stale = assignment_next(project=project, annotator=annotator)
+    Assignment.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assignment_next(project=project, annotator=other_annotator)  # reaps the stale one
+    answer(stale, annotator)
+    assert Pair.objects.get().slots_taken == 2
+
+
+def test_screen_choice_is_stored_as_the_stored_response(project, annotator):
+    PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    label = answer(assignment, annotator, choice="right", strength=3, rationale=" clearer ")
+    assert label.choice == assignment.right
+    assert label.shown_left == assignment.left
+    assert (label.strength, label.rationale) == (3, "clearer")
+    assert label.duration_ms is not None
+
+
+def test_left_right_order_is_random_per_assignment(project):
+    PairFactory.create_batch(40, project=project)
+    people = [MembershipFactory(project=project).user for _ in range(2)]
+    lefts = set()
+    for _ in range(20):
+        for person in people:
+            assignment = assignment_next(project=project, annotator=person)
+            lefts.add(assignment.left)
+            answer(assignment, person)
+    assert lefts == {"a", "b"}
+
+
+def test_tie_clears_strength_and_respects_the_project(project, annotator):
+    PairFactory.create_batch(2, project=project)
+    label = answer(assignment_next(project=project, annotator=annotator), annotator, choice="tie")
+    assert (label.choice, label.strength) == ("tie", None)
+    project.allow_ties = False
+    project.save()
+    with pytest.raises(ValidationError):
+        answer(assignment_next(project=project, annotator=annotator), annotator, choice="tie")
+
+
+def test_strength_is_required_when_asked(project, annotator):
+    PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    with pytest.raises(ValidationError):
+        answer(assignment, annotator, strength=None)
+    assert not Label.objects.exists()
+
+
+def test_answering_twice_is_a_conflict(project, annotator):
+    PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    answer(assignment, annotator)
+    with pytest.raises(QueueConflict):
+        answer(assignment, annotator)
+
+
+def test_skip_frees_the_place_and_the_pair_does_not_return(project, annotator, other_annotator):
+    project.annotators_per_pair = 1
+    project.save()
+    pair = PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    assignment_skip(assignment_id=assignment.pk, annotator=annotator)
+    assert assignment_next(project=project, annotator=annotator) is None
+    assert assignment_next(project=project, annotator=other_annotator).pair == pair
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_never_exceed_k(on_postgres):
+    """Many annotators ask at once; PostgreSQL row locks keep every pair at k or fewer."""
+    project = MembershipFactory().project
+    project.annotators_per_pair = 3
+    project.save()
+    pairs = PairFactory.create_batch(10, project=project)
+    people = [MembershipFactory(project=project).user for _ in range(16)]
+    barrier = threading.Barrier(len(people))
+    errors = []
+
+    def work(person):
+        try:
+            barrier.wait()
+            while (a := assignment_next(project=project, annotator=person)) is not None:
+                label_submit(assignment_id=a.pk, annotator=person, screen_choice="left", strength=1)
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = [Label.objects.filter(pair=p).count() for p in pairs]
+    assert counts == [3] * 10
+    assert Assignment.objects.filter(state="active").count() == 0

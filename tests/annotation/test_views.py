@@ -1,0 +1,80 @@
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from annotation.models import Pair
+from tests.factories import PairFactory
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url", ["/", "/labels/", "/projects/1/", "/projects/1/annotate/"])
+def test_pages_ask_anonymous_to_log_in(db, url):
+    response = Client().get(url)
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_home_lists_the_annotators_projects(project, annotator, outsider):
+    page = logged_in(annotator).get("/").content.decode()
+    assert project.name in page and "Start labelling" in page
+    assert outsider.memberships.get().project.name not in page
+    assert "Pairs &amp; import" not in page
+
+
+def test_annotator_cannot_open_pairs_page_or_other_projects(project, annotator, outsider):
+    client = logged_in(annotator)
+    assert client.get(f"/projects/{project.pk}/").status_code == 404
+    other = outsider.memberships.get().project
+    assert client.get(f"/projects/{other.pk}/annotate/").status_code == 404
+
+
+def test_annotator_cannot_open_django_admin(annotator):
+    response = logged_in(annotator).get("/admin/annotation/label/")
+    assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_annotate_page_shows_the_keys(project, annotator):
+    page = logged_in(annotator).get(f"/projects/{project.pk}/annotate/").content.decode()
+    for key in ("←", "→", "↓", "Enter", "<kbd>S</kbd>", "<kbd>R</kbd>", "<kbd>0</kbd>"):
+        assert key in page
+
+
+def test_guidelines_are_rendered_inert(project, annotator):
+    project.guidelines = "Be **kind**. <script>alert(1)</script>"
+    project.save()
+    page = logged_in(annotator).get(f"/projects/{project.pk}/annotate/").content.decode()
+    assert "<strong>kind</strong>" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+
+
+def test_lead_uploads_pairs_and_sees_them(project, lead):
+    client = logged_in(lead)
+    rows = [{"id": "u1", "prompt": "q", "response_a": "x", "response_b": "y"}]
+    upload = SimpleUploadedFile("p.jsonl", "\n".join(json.dumps(r) for r in rows).encode())
+    response = client.post(
+        f"/projects/{project.pk}/", {"file": upload, "format": "auto"}, follow=True
+    )
+    page = response.content.decode()
+    assert "Import done: imported 1, skipped 0." in page
+    assert "u1" in page
+    assert Pair.objects.filter(project=project).count() == 1
+
+
+def test_lead_upload_of_bad_file_lists_the_bad_rows(project, lead):
+    upload = SimpleUploadedFile("p.jsonl", b'{"prompt": "q"}\n')
+    response = logged_in(lead).post(f"/projects/{project.pk}/", {"file": upload}, follow=True)
+    page = response.content.decode()
+    assert "nothing was imported" in page
+    assert "line 1: missing field" in page
+    assert not Pair.objects.exists()
+
+
+def test_my_labels_page(project, annotator):
+    PairFactory(project=project)
+    assert "No labels yet" in logged_in(annotator).get("/labels/").content.decode()
