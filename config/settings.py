@@ -11,7 +11,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Embedded defaults keep their files here: the SQLite database, the broker's queue, media.
 VAR_DIR = Path(os.environ.get("PREFHUB_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -125,6 +127,8 @@ if not CELERY_BROKER_URL:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Longer than the longest training run, so a running task is not redelivered mid-run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}

@@ -171,3 +171,13 @@ def test_concurrent_requests_never_exceed_k(on_postgres):
     counts = [Label.objects.filter(pair=p).count() for p in pairs]
     assert counts == [3] * 10
     assert Assignment.objects.filter(state="active").count() == 0
+
+
+def test_fast_annotator_past_the_lookahead_opens_fresh_pairs(project, annotator, monkeypatch):
+    monkeypatch.setattr("annotation.services.QUEUE_LOOKAHEAD", 2)
+    pairs = PairFactory.create_batch(5, project=project)
+    for _ in range(2):
+        answer(assignment_next(project=project, annotator=annotator), annotator)
+    # The two half-finished pairs are this annotator's own: the next one is a fresh pair.
+    following = assignment_next(project=project, annotator=annotator)
+    assert following.pair in pairs and following.pair.labels.count() == 0

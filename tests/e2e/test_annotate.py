@@ -8,13 +8,12 @@ from tests.factories import PASSWORD, MembershipFactory, PairFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def log_in_by_keyboard(page, live_server, username):
+def log_in(page, live_server, username):
     page.goto(f"{live_server.url}/accounts/login/")
-    page.keyboard.type(username)  # the username field has autofocus
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_selector("h1:has-text('Projects')")
 
 
 def wait_for_new_pair(page, previous: str) -> str:
@@ -31,7 +30,7 @@ def test_annotator_labels_three_pairs_by_keyboard(live_server, page):
     project = membership.project
     PairFactory.create_batch(3, project=project)
 
-    log_in_by_keyboard(page, live_server, "kim")
+    log_in(page, live_server, "kim")
     assert "Start labelling" in page.content()
     page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
 
@@ -83,7 +82,7 @@ def test_script_in_a_response_does_not_run(live_server, page):
     )
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    log_in_by_keyboard(page, live_server, "kim")
+    log_in(page, live_server, "kim")
     page.goto(f"{live_server.url}/projects/{membership.project.pk}/annotate/")
     wait_for_new_pair(page, "")
     page.wait_for_timeout(300)  # time for any injected handler to fire

@@ -1,0 +1,100 @@
+"""Latency of the next-pair request with 1,000,000 pairs in the project (PostgreSQL).
+
+Target (issue: foundation): under 20 ms. The project is filled in SQL: 1,000,000 pairs, of
+which the first 200,000 already hold two of their three places, and each measured annotator
+has labelled 10,000 of exactly those pairs: the rows the queue looks at first and must step
+over. Each timed request goes through Django's full stack (middleware, session auth, DRF,
+serializer, sanitised Markdown); the label that follows it is not timed.
+
+    .venv/bin/python benchmarks/next_pair.py [--pairs 1000000] [--requests 200]
+"""
+
+import argparse
+import statistics
+import time
+
+from _setup import django_on_scratch_database
+
+TARGET_MS = 20.0
+
+
+def fill(project_id: int, n_pairs: int, half_done: int, annotator_ids: list[int]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO annotation_pair
+                (project_id, external_id, prompt, response_a, response_b, source, metadata,
+                 slots_taken, created_at)
+            SELECT %s, 'p' || g, to_jsonb('Prompt number ' || g || ': explain something.'),
+                   'First **answer** to ' || g, 'Second answer to ' || g || E'\n\n- a list',
+                   'bench', '{}'::jsonb, CASE WHEN g <= %s THEN 2 ELSE 0 END, now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [project_id, half_done, n_pairs],
+        )
+        for annotator_id in annotator_ids:
+            cursor.execute(
+                """
+                INSERT INTO annotation_assignment
+                    (pair_id, annotator_id, "left", issued_at, expires_at, finished_at, state)
+                SELECT id, %s, 'a', now(), now(), now(), 'done'
+                FROM annotation_pair WHERE project_id = %s
+                ORDER BY id LIMIT 10000
+                """,
+                [annotator_id, project_id],
+            )
+        cursor.execute("ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--annotators", type=int, default=5)
+    args = parser.parse_args()
+    django_on_scratch_database()
+
+    from django.test import Client
+
+    from annotation.models import Membership, Project
+    from annotation.services import label_submit
+    from tests.factories import UserFactory
+
+    project = Project.objects.create(name="bench")
+    people = [UserFactory(username=f"a{i}") for i in range(args.annotators)]
+    for person in people:
+        Membership.objects.create(project=project, user=person)
+    started = time.perf_counter()
+    fill(project.pk, args.pairs, min(200_000, args.pairs), [p.pk for p in people])
+    print(f"filled {args.pairs:,} pairs in {time.perf_counter() - started:.0f} s")
+
+    timings_ms = []
+    for person in people:
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(person)
+        client.post(f"/api/projects/{project.pk}/next/")  # warm the connection and caches
+        for _ in range(args.requests // len(people)):
+            t0 = time.perf_counter()
+            response = client.post(f"/api/projects/{project.pk}/next/")
+            timings_ms.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.status_code
+            label_submit(
+                assignment_id=response.json()["id"],
+                annotator=person,
+                screen_choice="left",
+                strength=1,
+            )
+    timings_ms.sort()
+    p50 = statistics.median(timings_ms)
+    p95 = timings_ms[int(0.95 * (len(timings_ms) - 1))]
+    print(
+        f"next-pair over {len(timings_ms)} requests, {args.pairs:,} pairs: "
+        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {timings_ms[-1]:.1f} ms; "
+        f"target {TARGET_MS:.0f} ms -> p95 is {TARGET_MS / p95:.1f}x under target"
+    )
+
+
+if __name__ == "__main__":
+    main()
