@@ -173,11 +173,11 @@ def _own_assignment(request, pk: int) -> int:
 
 
 class LabelSubmit(APIView):
-    @extend_schema(request=LabelSubmitSerializer, responses={201: OwnLabelSerializer})
+    @extend_schema(request=LabelSubmitSerializer, responses={201: LabelSubmitSerializer})
     def post(self, request, pk: int):
         form = LabelSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        label = services.label_submit(
+        services.label_submit(
             assignment_id=_own_assignment(request, pk),
             annotator=request.user,
             screen_choice=form.validated_data["choice"],
@@ -185,7 +185,7 @@ class LabelSubmit(APIView):
             rationale=form.validated_data.get("rationale", ""),
             duration_ms=form.validated_data.get("duration_ms"),
         )
-        return Response(OwnLabelSerializer(label).data, status=status.HTTP_201_CREATED)
+        return Response(form.data, status=status.HTTP_201_CREATED)
 
 
 class AssignmentSkip(APIView):

@@ -7,6 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from annotation.agreement import DifficultyRule
+
 
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -28,6 +30,30 @@ class Project(models.Model):
         default=timedelta(minutes=30),
         help_text="An unanswered assignment goes back to the pool after this long.",
     )
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of an annotator's queue drawn from gold pairs (unmarked).",
+    )
+    repeat_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of an annotator's queue that re-shows a pair they labelled, sides "
+        "swapped, to measure how often they flip.",
+    )
+    easy_min_strength = models.FloatField(
+        default=2.0, help_text="Easy: unanimous and the winning votes' mean strength at least this."
+    )
+    hard_below_agreement = models.FloatField(
+        default=2 / 3, help_text="Hard: contested, or agreement below this, or ..."
+    )
+    hard_below_strength = models.FloatField(
+        default=1.0, help_text="... or the winning votes' mean strength below this."
+    )
+    healthy_agreement = models.FloatField(
+        default=0.7,
+        help_text="Percent agreement below this marks the labels as too noisy to train on.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -38,6 +64,14 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def difficulty_rule(self) -> DifficultyRule:
+        return DifficultyRule(
+            easy_min_strength=self.easy_min_strength,
+            hard_below_agreement=self.hard_below_agreement,
+            hard_below_strength=self.hard_below_strength,
+        )
 
     @property
     def criteria_list(self) -> list[str]:
@@ -79,6 +113,12 @@ class Pair(models.Model):
     response_b = models.TextField(blank=True)
     source = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    gold_choice = models.CharField(
+        max_length=3,
+        blank=True,
+        choices=[("a", "a"), ("b", "b"), ("tie", "tie")],
+        help_text="The known answer, for gold pairs; empty for ordinary pairs.",
+    )
     # Annotator places taken: human labels plus live assignments. Kept under a row lock so
     # that no pair gets more than the project's annotators_per_pair.
     slots_taken = models.PositiveSmallIntegerField(default=0)
@@ -100,6 +140,11 @@ class Pair(models.Model):
 
 
 class Assignment(models.Model):
+    class Kind(models.TextChoices):
+        REGULAR = "regular", "Regular"
+        GOLD = "gold", "Gold pair"
+        REPEAT = "repeat", "Repeat, sides swapped"
+
     class State(models.TextChoices):
         ACTIVE = "active", "Active"
         DONE = "done", "Done"
@@ -117,15 +162,21 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REGULAR)
 
     class Meta:
         constraints = [
-            # An annotator holds at most one live or finished assignment per pair; expired
-            # ones may repeat, since an expired pair can come back to the same person.
+            # An annotator holds at most one live or finished assignment per pair (plus one
+            # repeat); expired ones may recur, since an expired pair can come back.
             models.UniqueConstraint(
                 fields=["pair", "annotator"],
-                condition=~Q(state="expired"),
+                condition=~Q(state="expired") & ~Q(kind="repeat"),
                 name="assignment_once_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["pair", "annotator"],
+                condition=~Q(state="expired") & Q(kind="repeat"),
+                name="assignment_one_repeat",
             ),
             models.CheckConstraint(condition=Q(left__in=["a", "b"]), name="assignment_left_valid"),
         ]
@@ -218,3 +269,113 @@ class Label(models.Model):
     @property
     def author_name(self) -> str:
         return self.annotator.get_username() if self.annotator_id else self.source
+
+
+class ConsistencyCheck(models.Model):
+    """An annotator's second answer on a pair they labelled, shown with the sides swapped."""
+
+    label = models.OneToOneField(Label, on_delete=models.CASCADE, related_name="repeat")
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="repeat"
+    )
+    choice = models.CharField(max_length=3, choices=Label.Choice.choices)
+    shown_left = models.CharField(max_length=1, choices=Side.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"repeat of {self.label}: {self.choice}"
+
+    @property
+    def flipped(self) -> bool:
+        return self.choice != self.label.choice
+
+
+class Adjudication(models.Model):
+    """A lead's final decision on a pair; it overrides the majority in consensus and exports."""
+
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="adjudication")
+    choice = models.CharField(max_length=3, choices=Label.Choice.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(choice__in=["a", "b", "tie"]), name="adjudication_choice_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pair}: {self.choice} (decided)"
+
+
+class PairConsensus(models.Model):
+    """Votes and what they add up to, kept current as labels and decisions arrive."""
+
+    class Difficulty(models.TextChoices):
+        EASY = "easy", "Easy"
+        MEDIUM = "medium", "Medium"
+        HARD = "hard", "Hard"
+
+    pair = models.OneToOneField(
+        Pair, on_delete=models.CASCADE, primary_key=True, related_name="consensus"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    votes_a = models.PositiveIntegerField(default=0)
+    votes_b = models.PositiveIntegerField(default=0)
+    votes_tie = models.PositiveIntegerField(default=0)
+    winner = models.CharField(max_length=3, blank=True, help_text="a, b, tie, or empty")
+    contested = models.BooleanField(default=False)
+    adjudicated = models.BooleanField(default=False)
+    agreement = models.FloatField(null=True)
+    mean_strength = models.FloatField(null=True)
+    margin = models.FloatField(null=True)
+    difficulty = models.CharField(max_length=6, choices=Difficulty.choices, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "difficulty"], name="consensus_by_difficulty"),
+            models.Index(
+                fields=["project", "pair"], condition=Q(contested=True), name="consensus_contested"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pair_id}: {self.winner or 'no winner'} ({self.difficulty})"
+
+    @property
+    def n_votes(self) -> int:
+        return self.votes_a + self.votes_b + self.votes_tie
+
+
+class CuratedDataset(models.Model):
+    """An immutable version of a project's curated pairs: a snapshot file plus a manifest."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="datasets")
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    identifier = models.CharField(max_length=120, unique=True, help_text="name@vN")
+    filters = models.JSONField(default=dict)
+    manifest = models.JSONField(default=dict)
+    sha256 = models.CharField(max_length=64)
+    snapshot = models.CharField(max_length=300, help_text="Path of the JSONL file in storage.")
+    n_rows = models.PositiveIntegerField()
+    n_train = models.PositiveIntegerField()
+    n_test = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="dataset_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.identifier

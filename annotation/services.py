@@ -1,6 +1,7 @@
 """Write paths: imports, the annotation queue, labels. Plain functions, keyword arguments."""
 
 import json
+import math
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -11,12 +12,23 @@ from typing import BinaryIO
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
+from annotation.agreement import CHOICE_A, CHOICE_B, CHOICE_TIE, DIFFICULTY_NAMES, consensus
+from annotation.bulk import insert_rows, rows_for_ids, upsert_rows
 from annotation.formats import LabelRow, PairRow, RowError, read_label_rows, read_pair_rows
-from annotation.models import Assignment, Label, Pair, Project, Side
+from annotation.models import (
+    Adjudication,
+    Assignment,
+    ConsistencyCheck,
+    Label,
+    Pair,
+    PairConsensus,
+    Project,
+    Side,
+)
 
 IMPORT_BATCH = 5000
 MAX_REPORTED_ERRORS = 200
@@ -73,42 +85,8 @@ def _collect(rows: Iterable, skip_invalid: bool) -> tuple[list, list[RowError]]:
 
 def _pair_ids(project: Project, external_ids: list[str]) -> dict[str, int]:
     """Map the external ids that the project already has to pair ids."""
-    if connection.vendor == "postgresql":
-        # One array parameter: far cheaper to send and plan than an IN list of 100,000.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT external_id, id FROM annotation_pair"
-                " WHERE project_id = %s AND external_id = ANY(%s)",
-                [project.pk, external_ids],
-            )
-            return dict(cursor.fetchall())
-    found: dict[str, int] = {}
-    for start in range(0, len(external_ids), IMPORT_BATCH):
-        chunk = external_ids[start : start + IMPORT_BATCH]
-        found.update(project.pairs.filter(external_id__in=chunk).values_list("external_id", "id"))
-    return found
-
-
-def _insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
-    """Insert many rows fast: COPY on PostgreSQL, executemany elsewhere.
-
-    Values must be ready for the database: JSON as text, datetimes aware. The ORM's
-    per-value preparation costs more than the database itself at 100,000 rows.
-    """
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            adapt = connection.ops.adapt_datetimefield_value
-            prepared = [tuple(adapt(v) if hasattr(v, "tzinfo") else v for v in r) for r in rows]
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared)
+    sql = "SELECT external_id, id FROM annotation_pair WHERE project_id = %s AND external_id {ids}"
+    return dict(rows_for_ids(sql, [project.pk], external_ids))
 
 
 def pairs_import(
@@ -145,10 +123,10 @@ def pairs_import(
         report.skipped += len(existing)
         new_rows = [row for key, row in unique.items() if key not in existing]
         now = timezone.now()
-        _insert_rows(
+        insert_rows(
             Pair,
             ["project_id", "external_id", "prompt", "response_a", "response_b", "source"]
-            + ["metadata", "slots_taken", "created_at"],
+            + ["metadata", "gold_choice", "slots_taken", "created_at"],
             [
                 (
                     project.pk,
@@ -158,6 +136,7 @@ def pairs_import(
                     row.response_b,
                     row.source or default_source,
                     json.dumps(row.metadata, ensure_ascii=False),
+                    "",
                     0,
                     now,
                 )
@@ -166,7 +145,7 @@ def pairs_import(
         )
         labelled = [row for row in new_rows if row.preferred]
         pair_ids = _pair_ids(project, [row.external_id for row in labelled])
-        _insert_rows(
+        insert_rows(
             Label,
             ["pair_id", "source", "choice", "rationale", "shown_left", "created_at", "updated_at"],
             [
@@ -174,6 +153,7 @@ def pairs_import(
                 for row in labelled
             ],
         )
+        consensus_refresh(pair_ids=pair_ids.values())
         report.imported = len(new_rows)
     return report
 
@@ -225,6 +205,7 @@ def labels_import(
                 )
             )
         Label.objects.bulk_create(new_labels, batch_size=IMPORT_BATCH)
+        consensus_refresh(pair_ids=[label.pair_id for label in new_labels])
         report.imported = len(new_labels)
     return report
 
@@ -246,12 +227,15 @@ def _expire_stale_assignments(*, project: Project, now: datetime, always: bool) 
             state=Assignment.State.ACTIVE, expires_at__lte=now, pair__project=project
         )
         .select_for_update(skip_locked=True)
-        .values_list("id", "pair_id")[:1000]
+        .values_list("id", "pair_id", "kind")[:1000]
     )
     if not stale:
         return 0
-    Assignment.objects.filter(id__in=[a for a, _ in stale]).update(state=Assignment.State.EXPIRED)
-    for pair_id, count in sorted(Counter(p for _, p in stale).items()):
+    Assignment.objects.filter(id__in=[a for a, _, _ in stale]).update(
+        state=Assignment.State.EXPIRED
+    )
+    regular = Counter(p for _, p, kind in stale if kind == Assignment.Kind.REGULAR)
+    for pair_id, count in sorted(regular.items()):
         Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
     return len(stale)
 
@@ -261,7 +245,9 @@ def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
     already_had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
         state=Assignment.State.EXPIRED
     )
-    open_pairs = Pair.objects.filter(project=project, slots_taken__lt=project.annotators_per_pair)
+    open_pairs = Pair.objects.filter(
+        project=project, slots_taken__lt=project.annotators_per_pair, gold_choice=""
+    )
     # Look for the nearest-to-done pair among the first hundred in queue order only: a fast
     # annotator's own half-finished pairs sit there, and stepping over thousands of them one
     # by one is what makes a queue slow. Past that, fresh pairs come first.
@@ -270,6 +256,53 @@ def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
     return (
         candidates.filter(id__in=Subquery(nearest)).order_by("-slots_taken", "id").first()
         or candidates.order_by("slots_taken", "-id").first()
+    )
+
+
+def _issue_gold(*, project: Project, annotator: AbstractBaseUser, now: datetime):
+    """A gold pair this annotator has not had, looking like any other pair; None if none."""
+    had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
+        state=Assignment.State.EXPIRED
+    )
+    gold = (
+        Pair.objects.filter(project=project)
+        .exclude(gold_choice="")
+        .exclude(Exists(had))
+        .values_list("id", flat=True)[:QUEUE_LOOKAHEAD]
+    )
+    candidates = list(gold)
+    if not candidates:
+        return None
+    return Assignment.objects.create(
+        pair_id=random.choice(candidates),
+        annotator=annotator,
+        kind=Assignment.Kind.GOLD,
+        left=random.choice([Side.A, Side.B]),
+        expires_at=now + project.assignment_timeout,
+    )
+
+
+def _issue_repeat(*, project: Project, annotator: AbstractBaseUser, now: datetime):
+    """One of the annotator's recent labels shown again with the sides swapped; None if none."""
+    repeated = Assignment.objects.filter(
+        pair=OuterRef("pair"), annotator=annotator, kind=Assignment.Kind.REPEAT
+    ).exclude(state=Assignment.State.EXPIRED)
+    recent = list(
+        Label.objects.filter(annotator=annotator, pair__project=project)
+        .exclude(Exists(repeated))
+        .order_by("-id")
+        .values_list("pair_id", "shown_left")[:QUEUE_LOOKAHEAD]
+    )
+    if not recent:
+        return None
+    pair_id, shown_left = random.choice(recent)
+    swapped = {Side.A: Side.B, Side.B: Side.A}.get(shown_left, random.choice([Side.A, Side.B]))
+    return Assignment.objects.create(
+        pair_id=pair_id,
+        annotator=annotator,
+        kind=Assignment.Kind.REPEAT,
+        left=swapped,
+        expires_at=now + project.assignment_timeout,
     )
 
 
@@ -295,6 +328,15 @@ def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignm
         )
         if live:
             return live
+        draw = random.random()
+        if draw < project.gold_rate:
+            gold = _issue_gold(project=project, annotator=annotator, now=now)
+            if gold:
+                return gold
+        elif draw < project.gold_rate + project.repeat_rate:
+            repeat = _issue_repeat(project=project, annotator=annotator, now=now)
+            if repeat:
+                return repeat
         _expire_stale_assignments(project=project, now=now, always=False)
         pair = _pick_pair(project=project, annotator=annotator)
         if pair is None and _expire_stale_assignments(project=project, now=now, always=True):
@@ -318,7 +360,7 @@ def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignm
     )
     if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
         raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
-    if assignment.state == Assignment.State.EXPIRED:
+    if assignment.state == Assignment.State.EXPIRED and assignment.kind == Assignment.Kind.REGULAR:
         # Its place went back to the pool; take it again if nobody else has.
         pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
         if pair.slots_taken >= assignment.pair.project.annotators_per_pair:
@@ -335,7 +377,7 @@ def label_submit(
     strength: int | None = None,
     rationale: str = "",
     duration_ms: int | None = None,
-) -> Label:
+) -> Label | ConsistencyCheck:
     """Record the annotator's answer, given in screen terms (left, right or tie).
 
     The stored choice always names the stored response (a or b), whatever side it was on.
@@ -365,9 +407,14 @@ def label_submit(
         assignment.state = Assignment.State.DONE
         assignment.finished_at = now
         assignment.save(update_fields=["state", "finished_at"])
+        if assignment.kind == Assignment.Kind.REPEAT:
+            original = Label.objects.get(pair=assignment.pair, annotator=annotator)
+            return ConsistencyCheck.objects.create(
+                label=original, assignment=assignment, choice=choice, shown_left=assignment.left
+            )
         try:
             with transaction.atomic():
-                return Label.objects.create(
+                label = Label.objects.create(
                     pair=assignment.pair,
                     annotator=annotator,
                     choice=choice,
@@ -379,6 +426,8 @@ def label_submit(
                 )
         except IntegrityError as exc:
             raise QueueConflict("You have already labelled this pair.") from exc
+        consensus_refresh(pair_ids=[assignment.pair_id])
+        return label
 
 
 def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
@@ -392,5 +441,112 @@ def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser) -> Assig
         assignment.state = Assignment.State.SKIPPED
         assignment.finished_at = timezone.now()
         assignment.save(update_fields=["state", "finished_at"])
-        Pair.objects.filter(pk=assignment.pair_id).update(slots_taken=F("slots_taken") - 1)
+        if assignment.kind == Assignment.Kind.REGULAR:
+            Pair.objects.filter(pk=assignment.pair_id).update(slots_taken=F("slots_taken") - 1)
         return assignment
+
+
+# ---------------------------------------------------------------------------------------
+# Consensus, adjudication, gold
+
+CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}
+CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
+
+
+def _nullable(values) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values.tolist()]
+
+
+VOTE_TOTALS_SQL = """
+    SELECT pair_id,
+           SUM(CASE WHEN choice = 'a' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN choice = 'b' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN choice = 'tie' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN choice = 'a' THEN strength ELSE 0 END),
+           COUNT(CASE WHEN choice = 'a' THEN strength END),
+           SUM(CASE WHEN choice = 'b' THEN strength ELSE 0 END),
+           COUNT(CASE WHEN choice = 'b' THEN strength END)
+    FROM annotation_label WHERE pair_id {ids} GROUP BY pair_id
+"""
+
+
+def consensus_refresh(*, pair_ids: Iterable[int]) -> None:
+    """Recompute the consensus rows of these pairs from their labels and adjudications.
+
+    Called wherever labels or decisions change, for just the pairs they touch.
+    """
+    import numpy as np
+
+    ids = sorted(set(pair_ids))
+    if not ids:
+        return
+    totals = {row[0]: row[1:] for row in rows_for_ids(VOTE_TOTALS_SQL, [], ids)}
+    decided = dict(
+        rows_for_ids(
+            "SELECT pair_id, choice FROM annotation_adjudication WHERE pair_id {ids}", [], ids
+        )
+    )
+    project_of = dict(
+        rows_for_ids("SELECT id, project_id FROM annotation_pair WHERE id {ids}", [], ids)
+    )
+    now = timezone.now()
+    rows = []
+    for project in Project.objects.filter(pk__in=set(project_of.values())):
+        members = [pid for pid in ids if project_of.get(pid) == project.pk]
+        table = np.array([totals.get(pid, (0,) * 7) for pid in members], dtype=float)
+        final = np.array([CHOICE_CODES.get(decided.get(pid, ""), -1) for pid in members])
+        result = consensus(
+            table[:, 0:3].astype(int),
+            table[:, [3, 5]],
+            table[:, [4, 6]].astype(int),
+            final,
+            project.difficulty_rule,
+        )
+        rows.extend(
+            zip(
+                members,
+                [project.pk] * len(members),
+                *(table[:, i].astype(int).tolist() for i in range(3)),
+                [CHOICE_NAMES.get(w, "") for w in result.winner.tolist()],
+                result.contested.tolist(),
+                [pid in decided for pid in members],
+                *(
+                    _nullable(column)
+                    for column in (result.agreement, result.mean_strength, result.margin)
+                ),
+                [DIFFICULTY_NAMES[d] for d in result.difficulty.tolist()],
+                [now] * len(members),
+                strict=True,
+            )
+        )
+    upsert_rows(
+        PairConsensus,
+        ["pair_id", "project_id", "votes_a", "votes_b", "votes_tie", "winner", "contested"]
+        + ["adjudicated", "agreement", "mean_strength", "margin", "difficulty", "updated_at"],
+        rows,
+        key="pair_id",
+    )
+
+
+def pair_adjudicate(*, pair: Pair, lead: AbstractBaseUser, choice: str, note: str = "") -> None:
+    """Record a lead's final decision; it overrides the majority from now on."""
+    if choice not in CHOICE_CODES:
+        raise ValidationError({"choice": "Choose a, b or tie."})
+    with transaction.atomic():
+        Adjudication.objects.update_or_create(
+            pair=pair, defaults={"choice": choice, "decided_by": lead, "note": note.strip()}
+        )
+        consensus_refresh(pair_ids=[pair.pk])
+
+
+def pair_adjudication_clear(*, pair: Pair) -> None:
+    with transaction.atomic():
+        Adjudication.objects.filter(pair=pair).delete()
+        consensus_refresh(pair_ids=[pair.pk])
+
+
+def pair_set_gold(*, pair: Pair, choice: str) -> None:
+    """Mark a pair as gold with its known answer, or unmark it with an empty choice."""
+    if choice not in ("", *CHOICE_CODES):
+        raise ValidationError({"gold_choice": "Choose a, b, tie, or nothing to unmark."})
+    Pair.objects.filter(pk=pair.pk).update(gold_choice=choice)

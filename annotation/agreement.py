@@ -1,0 +1,334 @@
+"""Agreement and consensus maths: plain functions over numpy arrays, no ORM.
+
+Labels arrive as parallel arrays, one entry per label:
+  item    index of the pair (0..n_items-1)
+  rater   index of the annotator or label source (0..n_raters-1)
+  choice  CHOICE_A, CHOICE_B or CHOICE_TIE, about the stored responses
+A figure that cannot be computed (no overlap, a single category) is None, never an error.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
+N_CHOICES = 3
+SIGNED_VALUES = np.arange(-3, 4)  # a strongly better (-3) ... tie (0) ... b strongly better (+3)
+EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1
+DIFFICULTY_NAMES = {EASY: "easy", MEDIUM: "medium", HARD: "hard", UNLABELLED: ""}
+# Strength assumed for the margin when no winning vote said how much better (the scale's middle).
+UNKNOWN_STRENGTH = 1.5
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    if denominator == 0 or not np.isfinite(denominator):
+        return None
+    value = float(numerator / denominator)
+    return value if np.isfinite(value) else None
+
+
+def vote_counts(item: np.ndarray, code: np.ndarray, n_items: int, n_codes: int) -> np.ndarray:
+    """An (n_items, n_codes) table: how many labels of each code every item got."""
+    flat = item.astype(np.int64) * n_codes + code.astype(np.int64)
+    return np.bincount(flat, minlength=n_items * n_codes).reshape(n_items, n_codes)
+
+
+def signed_strength(choice: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """The −3…+3 scale: negative prefers a, positive prefers b, 0 is a tie or negligible.
+
+    NaN where a or b was chosen without a strength.
+    """
+    sign = np.where(choice == CHOICE_A, -1.0, 1.0)
+    return np.where(choice == CHOICE_TIE, 0.0, sign * strength)
+
+
+# ---------------------------------------------------------------------------------------
+# Whole-set figures
+
+
+def percent_agreement(counts: np.ndarray) -> float | None:
+    """Mean over items with two or more labels of the share of label pairs that agree."""
+    n = counts.sum(axis=1)
+    keep = n >= 2
+    if not keep.any():
+        return None
+    agreeing = (counts[keep] * (counts[keep] - 1)).sum(axis=1)
+    return float(np.mean(agreeing / (n[keep] * (n[keep] - 1))))
+
+
+def majority_2to1_rate(counts: np.ndarray) -> float | None:
+    """Share of items with two or more labels whose top choice has at least a 2:1 majority."""
+    n = counts.sum(axis=1)
+    keep = n >= 2
+    if not keep.any():
+        return None
+    top = counts[keep].max(axis=1)
+    return float(np.mean(top >= 2 * (n[keep] - top)))
+
+
+def fleiss_kappa(counts: np.ndarray) -> float | None:
+    """Fleiss' kappa over items with two or more labels; any number of labels per item.
+
+    With the same number of labels on every item this is Fleiss' original statistic.
+    """
+    n = counts.sum(axis=1)
+    keep = n >= 2
+    if not keep.any():
+        return None
+    table, n = counts[keep].astype(float), n[keep].astype(float)
+    p_item = ((table**2).sum(axis=1) - n) / (n * (n - 1))
+    p_category = table.sum(axis=0) / n.sum()
+    expected = float((p_category**2).sum())
+    return _ratio(float(p_item.mean()) - expected, 1.0 - expected)
+
+
+def krippendorff_alpha(counts: np.ndarray, values: np.ndarray | None = None) -> float | None:
+    """Krippendorff's alpha from an items × values count table.
+
+    Nominal when `values` is None; interval (squared distance between `values`) otherwise.
+    Items with fewer than two labels are not pairable and drop out.
+    """
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    if not keep.any():
+        return None
+    table = counts[keep].astype(float)
+    weights = 1.0 / (m[keep] - 1.0)
+    coincidence = (table * weights[:, None]).T @ table - np.diag(weights @ table)
+    marginals = coincidence.sum(axis=0)
+    total = marginals.sum()
+    if values is None:
+        distance = 1.0 - np.eye(len(marginals))
+    else:
+        distance = np.subtract.outer(values, values).astype(float) ** 2
+    observed = float((coincidence * distance).sum())
+    expected = float((np.outer(marginals, marginals) * distance).sum()) / (total - 1.0)
+    if expected == 0:
+        return None
+    return 1.0 - observed / expected
+
+
+# ---------------------------------------------------------------------------------------
+# Rater pairs
+
+
+def cooccurrences(item: np.ndarray, rater: np.ndarray, code: np.ndarray):
+    """Every ordered pair of labels that two different raters gave the same item.
+
+    Returns (rater_1, rater_2, code_1, code_2) arrays, each pair in both orders.
+    """
+    order = np.argsort(item, kind="stable")
+    item, rater, code = item[order], rater[order], code[order]
+    firsts, seconds = [], []
+    candidates = np.nonzero(item[:-1] == item[1:])[0]
+    step = 1
+    while candidates.size:
+        firsts.append(candidates)
+        seconds.append(candidates + step)
+        step += 1
+        candidates = candidates[candidates + step < item.size]
+        candidates = candidates[item[candidates + step] == item[candidates]]
+    if not firsts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    r1 = np.concatenate([rater[first], rater[second]])
+    r2 = np.concatenate([rater[second], rater[first]])
+    c1 = np.concatenate([code[first], code[second]])
+    c2 = np.concatenate([code[second], code[first]])
+    return r1, r2, c1, c2
+
+
+def confusion_by_rater_pair(
+    item: np.ndarray, rater: np.ndarray, code: np.ndarray, n_raters: int, n_codes: int
+) -> np.ndarray:
+    """(n_raters, n_raters, n_codes, n_codes): for raters i, j, how i's codes met j's codes."""
+    r1, r2, c1, c2 = cooccurrences(item, rater, code)
+    flat = ((r1 * n_raters + r2) * n_codes + c1) * n_codes + c2
+    size = n_raters * n_raters * n_codes * n_codes
+    return np.bincount(flat, minlength=size).reshape(n_raters, n_raters, n_codes, n_codes)
+
+
+def cohen_kappa(confusion: np.ndarray, weights: str | None = None) -> float | None:
+    """Cohen's kappa from a confusion matrix; weights None (nominal) or 'quadratic'."""
+    confusion = confusion.astype(float)
+    total = confusion.sum()
+    if total == 0:
+        return None
+    size = confusion.shape[0]
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / total
+    if weights == "quadratic":
+        distance = np.subtract.outer(np.arange(size), np.arange(size)).astype(float) ** 2
+    else:
+        distance = 1.0 - np.eye(size)
+    disagreement_expected = float((distance * expected).sum())
+    if disagreement_expected == 0:
+        return None
+    return 1.0 - float((distance * confusion).sum()) / disagreement_expected
+
+
+def pairwise_kappas(confusions: np.ndarray, weights: str | None = None) -> list[tuple]:
+    """(i, j, n, kappa) for each pair of raters i < j who labelled at least one item in common."""
+    result = []
+    n_raters = confusions.shape[0]
+    overlap = confusions.sum(axis=(2, 3))
+    for i in range(n_raters):
+        for j in range(i + 1, n_raters):
+            if overlap[i, j]:
+                result.append((i, j, int(overlap[i, j]), cohen_kappa(confusions[i, j], weights)))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Per rater
+
+
+def _per_rater_mean(rater: np.ndarray, hits: np.ndarray, mask: np.ndarray, n_raters: int):
+    counted = np.bincount(rater[mask], minlength=n_raters)
+    hit = np.bincount(rater[mask], weights=hits[mask].astype(float), minlength=n_raters)
+    return [float(h / c) if c else None for h, c in zip(hit, counted, strict=True)]
+
+
+def agreement_with_majority(
+    item: np.ndarray, rater: np.ndarray, choice: np.ndarray, counts: np.ndarray, n_raters: int
+) -> list[float | None]:
+    """Per rater: share of their labels that match the majority of the other labels on the item.
+
+    The rater's own label is left out; items where the others have no label or no single
+    majority do not count.
+    """
+    others = counts[item] - np.eye(N_CHOICES, dtype=counts.dtype)[choice]
+    top = others.max(axis=1)
+    unique_top = (others == top[:, None]).sum(axis=1) == 1
+    counted = (top > 0) & unique_top
+    return _per_rater_mean(rater, others.argmax(axis=1) == choice, counted, n_raters)
+
+
+def position_bias(
+    rater: np.ndarray, choice: np.ndarray, shown_left: np.ndarray, n_raters: int
+) -> list[float | None]:
+    """Per rater: share of a/b choices that went to the response shown on the left (0.5 = none)."""
+    counted = (choice != CHOICE_TIE) & (shown_left >= 0)
+    return _per_rater_mean(rater, choice == shown_left, counted, n_raters)
+
+
+def length_bias(
+    item: np.ndarray,
+    rater: np.ndarray,
+    choice: np.ndarray,
+    length_a: np.ndarray,
+    length_b: np.ndarray,
+    n_raters: int,
+) -> list[float | None]:
+    """Per rater: share of a/b choices that went to the longer response (pairs of equal length
+    do not count)."""
+    la, lb = length_a[item], length_b[item]
+    counted = (choice != CHOICE_TIE) & (la != lb)
+    longer = np.where(la > lb, CHOICE_A, CHOICE_B)
+    return _per_rater_mean(rater, choice == longer, counted, n_raters)
+
+
+def gold_accuracy(
+    item: np.ndarray, rater: np.ndarray, choice: np.ndarray, gold: np.ndarray, n_raters: int
+) -> list[float | None]:
+    """Per rater: share of labels on gold items (gold >= 0) that match the known answer."""
+    known = gold[item]
+    return _per_rater_mean(rater, choice == known, known >= 0, n_raters)
+
+
+def median_seconds(rater: np.ndarray, duration_ms: np.ndarray, n_raters: int) -> list:
+    """Per rater: median seconds per label over labels with a recorded duration."""
+    valid = np.isfinite(duration_ms)
+    rater, seconds = rater[valid], duration_ms[valid] / 1000.0
+    order = np.lexsort((seconds, rater))
+    rater, seconds = rater[order], seconds[order]
+    starts = np.searchsorted(rater, np.arange(n_raters), side="left")
+    ends = np.searchsorted(rater, np.arange(n_raters), side="right")
+    result = []
+    for start, end in zip(starts, ends, strict=True):
+        if end == start:
+            result.append(None)
+        else:
+            mid = (start + end - 1) / 2
+            result.append(float((seconds[int(np.floor(mid))] + seconds[int(np.ceil(mid))]) / 2))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Consensus per item
+
+
+@dataclass(frozen=True)
+class DifficultyRule:
+    """easy = unanimous (two or more votes) and mean strength >= easy_min_strength;
+    hard = contested, or agreement < hard_below_agreement, or mean strength <
+    hard_below_strength; medium otherwise (including single votes)."""
+
+    easy_min_strength: float = 2.0
+    hard_below_agreement: float = 2 / 3
+    hard_below_strength: float = 1.0
+
+
+@dataclass
+class Consensus:
+    votes: np.ndarray  # (n, 3) votes for a, b, tie
+    winner: np.ndarray  # CHOICE_* or -1 when there is none
+    contested: np.ndarray  # the top choices had equal votes
+    agreement: np.ndarray  # winner's (or the top choice's) votes / all votes; NaN if none
+    mean_strength: np.ndarray  # mean strength of the winning votes; NaN when unknown
+    margin: np.ndarray  # see consensus(); NaN when there is no winner
+    difficulty: np.ndarray  # EASY, MEDIUM, HARD or UNLABELLED
+
+
+def consensus(
+    votes: np.ndarray,
+    strength_sum: np.ndarray,
+    strength_count: np.ndarray,
+    decided: np.ndarray | None = None,
+    rule: DifficultyRule | None = None,
+) -> Consensus:
+    """Winner, agreement, strength, margin and difficulty for every item.
+
+    votes: (n, 3) counts for a, b, tie. strength_sum / strength_count: (n, 2) sums and counts
+    of the strengths given with a and b votes. decided: (n,) a lead's final choice or -1; it
+    overrides the majority.
+
+    The margin grows with how strongly and how unanimously the winner was preferred:
+    agreement × mean strength of the winning votes / 3, so it runs from 0 (a split or
+    negligible preference) to 1 (unanimous, strongly better), the range of the margins
+    Llama 2 added to its Bradley-Terry loss. Where no winning vote gave a strength, the
+    scale's middle (1.5) stands in for it. A tie's margin is 0.
+    """
+    rule = rule or DifficultyRule()
+    n_items = votes.shape[0]
+    decided = np.full(n_items, -1) if decided is None else decided
+    total = votes.sum(axis=1)
+    top = votes.max(axis=1)
+    contested = ((votes == top[:, None]).sum(axis=1) > 1) & (total > 0)
+    winner = np.where((total > 0) & ~contested, votes.argmax(axis=1), -1)
+    winner = np.where(decided >= 0, decided, winner)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        winner_votes = np.where(winner >= 0, votes[np.arange(n_items), np.maximum(winner, 0)], top)
+        agreement = np.where(total > 0, winner_votes / total, np.nan)
+        side = np.clip(winner, 0, 1)
+        picked_sum = strength_sum[np.arange(n_items), side]
+        picked_count = strength_count[np.arange(n_items), side]
+        mean_strength = np.where(picked_count > 0, picked_sum / np.maximum(picked_count, 1), np.nan)
+    mean_strength = np.where(winner == CHOICE_TIE, 0.0, mean_strength)
+    mean_strength = np.where(winner < 0, np.nan, mean_strength)
+    assumed = np.where(np.isnan(mean_strength), UNKNOWN_STRENGTH, mean_strength)
+    margin = np.where(winner >= 0, agreement * assumed / 3.0, np.nan)
+    margin = np.where(winner == CHOICE_TIE, 0.0, margin)
+
+    known = ~np.isnan(mean_strength)
+    unanimous = (top == total) & (total >= 2)
+    hard = (
+        contested
+        | (agreement < rule.hard_below_agreement)
+        | (known & (mean_strength < rule.hard_below_strength))
+    )
+    easy = unanimous & ~hard & (~known | (mean_strength >= rule.easy_min_strength))
+    difficulty = np.where(hard, HARD, np.where(easy, EASY, MEDIUM))
+    difficulty = np.where(total == 0, UNLABELLED, difficulty)
+    return Consensus(votes, winner, contested, agreement, mean_strength, margin, difficulty)

@@ -1,0 +1,219 @@
+"""Agreement maths against scikit-learn, statsmodels and krippendorff on random data."""
+
+import math
+import warnings
+
+import krippendorff
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
+from annotation import agreement as ag
+
+TOLERANCE = 1e-9
+
+
+@st.composite
+def label_sets(draw, complete: bool = False, max_choice: int = 2):
+    """Random labels: some raters, some items, each rater labelling a random subset."""
+    n_items = draw(st.integers(1, 25))
+    n_raters = draw(st.integers(2, 6))
+    cells = [(i, r) for i in range(n_items) for r in range(n_raters)]
+    if complete:
+        present = cells
+    else:
+        mask = draw(st.lists(st.booleans(), min_size=len(cells), max_size=len(cells)))
+        present = [cell for cell, keep in zip(cells, mask, strict=True) if keep]
+    choices = draw(
+        st.lists(st.integers(0, max_choice), min_size=len(present), max_size=len(present))
+    )
+    item = np.array([c[0] for c in present], dtype=np.int64)
+    rater = np.array([c[1] for c in present], dtype=np.int64)
+    return item, rater, np.array(choices, dtype=np.int64), n_items, n_raters
+
+
+def same(ours, reference) -> bool:
+    if reference is None or (isinstance(reference, float) and not math.isfinite(reference)):
+        return ours is None
+    return ours is not None and abs(ours - reference) <= TOLERANCE
+
+
+def reference_or_none(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = float(function(*args, **kwargs))
+        except (ValueError, ZeroDivisionError):
+            return None
+    return value if math.isfinite(value) else None
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets())
+def test_cohen_kappa_matches_scikit_learn(labels):
+    item, rater, choice, n_items, n_raters = labels
+    confusions = ag.confusion_by_rater_pair(item, rater, choice, n_raters, ag.N_CHOICES)
+    found = {(i, j): (n, k) for i, j, n, k in ag.pairwise_kappas(confusions)}
+    for i in range(n_raters):
+        for j in range(i + 1, n_raters):
+            by_i = dict(zip(item[rater == i], choice[rater == i], strict=True))
+            by_j = dict(zip(item[rater == j], choice[rater == j], strict=True))
+            common = sorted(set(by_i) & set(by_j))
+            if not common:
+                assert (i, j) not in found  # no overlap: no figure
+                continue
+            y1, y2 = [by_i[c] for c in common], [by_j[c] for c in common]
+            reference = reference_or_none(cohen_kappa_score, y1, y2, labels=[0, 1, 2])
+            n, kappa = found[(i, j)]
+            assert n == len(common)
+            assert same(kappa, reference), (kappa, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets(max_choice=6))
+def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
+    item, rater, code, n_items, n_raters = labels  # codes 0..6 stand for −3..+3
+    confusions = ag.confusion_by_rater_pair(item, rater, code, n_raters, len(ag.SIGNED_VALUES))
+    for i, j, _, kappa in ag.pairwise_kappas(confusions, weights="quadratic"):
+        by_i = dict(zip(item[rater == i], code[rater == i], strict=True))
+        by_j = dict(zip(item[rater == j], code[rater == j], strict=True))
+        common = sorted(set(by_i) & set(by_j))
+        reference = reference_or_none(
+            cohen_kappa_score,
+            [by_i[c] for c in common],
+            [by_j[c] for c in common],
+            labels=list(range(7)),
+            weights="quadratic",
+        )
+        assert same(kappa, reference), (kappa, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets(complete=True))
+def test_fleiss_kappa_matches_statsmodels(labels):
+    item, rater, choice, n_items, _ = labels
+    counts = ag.vote_counts(item, choice, n_items, ag.N_CHOICES)
+    reference = reference_or_none(statsmodels_fleiss, counts)
+    assert same(ag.fleiss_kappa(counts), reference)
+
+
+def krippendorff_reference(item, rater, values, n_items, n_raters, level):
+    data = np.full((n_raters, n_items), np.nan)
+    data[rater, item] = values
+    return reference_or_none(
+        krippendorff.alpha, reliability_data=data, level_of_measurement=level
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets())
+def test_krippendorff_nominal_matches_the_package(labels):
+    item, rater, choice, n_items, n_raters = labels
+    counts = ag.vote_counts(item, choice, n_items, ag.N_CHOICES)
+    reference = krippendorff_reference(item, rater, choice, n_items, n_raters, "nominal")
+    assert same(ag.krippendorff_alpha(counts), reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets(max_choice=6))
+def test_krippendorff_interval_matches_the_package(labels):
+    item, rater, code, n_items, n_raters = labels
+    counts = ag.vote_counts(item, code, n_items, len(ag.SIGNED_VALUES))
+    signed = ag.SIGNED_VALUES[code]
+    reference = krippendorff_reference(item, rater, signed, n_items, n_raters, "interval")
+    assert same(ag.krippendorff_alpha(counts, ag.SIGNED_VALUES), reference)
+
+
+def test_edge_cases_give_none_not_errors():
+    # One category only: kappa and alpha are undefined.
+    item, rater, choice = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.zeros(4, int)
+    counts = ag.vote_counts(item, choice, 2, 3)
+    assert ag.fleiss_kappa(counts) is None
+    assert ag.krippendorff_alpha(counts) is None
+    confusions = ag.confusion_by_rater_pair(item, rater, choice, 2, 3)
+    assert ag.pairwise_kappas(confusions) == [(0, 1, 2, None)]
+    # Single labels per item: nothing is pairable.
+    single = ag.vote_counts(np.array([0, 1]), np.array([0, 1]), 2, 3)
+    assert ag.percent_agreement(single) is None
+    assert ag.majority_2to1_rate(single) is None
+    assert ag.fleiss_kappa(single) is None
+    assert ag.krippendorff_alpha(single) is None
+    # No labels at all.
+    empty = np.zeros(0, dtype=np.int64)
+    assert ag.pairwise_kappas(ag.confusion_by_rater_pair(empty, empty, empty, 2, 3)) == []
+
+
+def test_percent_agreement_and_majority_rate_by_hand():
+    counts = np.array([[3, 0, 0], [2, 1, 0], [1, 1, 1], [1, 0, 0]])
+    # Item pairs agreeing: 3/3, 1/3, 0/3; the single-label item does not count.
+    assert ag.percent_agreement(counts) == pytest.approx((1 + 1 / 3 + 0) / 3)
+    # 3:0 and 2:1 have a 2:1 majority; 1:1:1 does not.
+    assert ag.majority_2to1_rate(counts) == pytest.approx(2 / 3)
+
+
+def test_per_rater_figures_by_hand():
+    # Four raters on two items; rater 3 always disagrees with the other three.
+    item = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    rater = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    choice = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    counts = ag.vote_counts(item, choice, 2, 3)
+    assert ag.agreement_with_majority(item, rater, choice, counts, 4) == [1.0, 1.0, 1.0, 0.0]
+
+    shown_left = np.array([0, 1, 1, 1, 1, 0, 0, 0])  # stored response shown on the left
+    assert ag.position_bias(rater, choice, shown_left, 4) == [1.0, 0.0, 0.0, 1.0]
+
+    length_a, length_b = np.array([10, 5]), np.array([4, 5])  # item 1: equal lengths
+    assert ag.length_bias(item, rater, choice, length_a, length_b, 4) == [1.0, 1.0, 1.0, 0.0]
+
+    gold = np.array([0, -1])  # item 0's answer is a; item 1 is not gold
+    assert ag.gold_accuracy(item, rater, choice, gold, 4) == [1.0, 1.0, 1.0, 0.0]
+
+    duration = np.array([1000, 3000, np.nan, 2000, 5000, 4000, 6000, 8000.0])
+    assert ag.median_seconds(rater, duration, 4) == [3.0, 3.5, 6.0, 5.0]
+
+
+def test_majority_is_left_out_when_the_others_split():
+    item, rater, choice = np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([0, 0, 1])
+    counts = ag.vote_counts(item, choice, 1, 3)
+    # Rater 0's others are a and b: no majority. Rater 2's others are a, a: disagrees.
+    assert ag.agreement_with_majority(item, rater, choice, counts, 3) == [None, None, 0.0]
+
+
+def test_rater_with_no_overlap_has_no_majority_figure():
+    item, rater, choice = np.array([0, 0, 1]), np.array([0, 1, 2]), np.array([0, 0, 1])
+    counts = ag.vote_counts(item, choice, 2, 3)
+    assert ag.agreement_with_majority(item, rater, choice, counts, 3)[2] is None
+
+
+def test_consensus_by_hand():
+    votes = np.array(
+        [
+            [3, 0, 0],  # unanimous a, strong
+            [2, 1, 0],  # 2:1 for a, weak
+            [1, 1, 0],  # contested
+            [1, 1, 0],  # contested, adjudicated to b
+            [0, 0, 2],  # tie
+            [0, 0, 0],  # no votes
+            [0, 2, 0],  # unanimous b without strengths
+        ]
+    )
+    strength_sum = np.array([[9, 0], [1, 3], [2, 2], [2, 2], [0, 0], [0, 0], [0, 0]], float)
+    strength_count = np.array([[3, 0], [2, 1], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]])
+    decided = np.array([-1, -1, -1, ag.CHOICE_B, -1, -1, -1])
+    result = ag.consensus(votes, strength_sum, strength_count, decided)
+    assert result.winner.tolist() == [0, 0, -1, 1, 2, -1, 1]
+    assert result.contested.tolist() == [False, False, True, True, False, False, False]
+    assert result.agreement[:5].tolist() == pytest.approx([1, 2 / 3, 0.5, 0.5, 1])
+    assert np.isnan(result.agreement[5])
+    assert result.mean_strength[:2].tolist() == [3.0, 0.5]
+    assert result.margin[0] == pytest.approx(1.0)
+    assert result.margin[1] == pytest.approx(2 / 3 * 0.5 / 3)
+    assert np.isnan(result.margin[2])
+    assert result.margin[3] == pytest.approx(0.5 * 2 / 3)
+    assert result.margin[4] == 0.0
+    assert result.margin[6] == pytest.approx(1.0 * 1.5 / 3)  # unknown strength: the middle
+    names = [ag.DIFFICULTY_NAMES[d] for d in result.difficulty]
+    assert names == ["easy", "hard", "hard", "hard", "hard", "", "easy"]
