@@ -301,7 +301,7 @@ def consensus(
     """
     rule = rule or DifficultyRule()
     n_items = votes.shape[0]
-    decided = np.full(n_items, -1) if decided is None else decided
+    decided = np.full(n_items, -1) if decided is None else np.asarray(decided, dtype=np.int64)
     total = votes.sum(axis=1)
     top = votes.max(axis=1)
     contested = ((votes == top[:, None]).sum(axis=1) > 1) & (total > 0)
@@ -332,3 +332,156 @@ def consensus(
     difficulty = np.where(hard, HARD, np.where(easy, EASY, MEDIUM))
     difficulty = np.where(total == 0, UNLABELLED, difficulty)
     return Consensus(votes, winner, contested, agreement, mean_strength, margin, difficulty)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole report
+
+
+@dataclass
+class LabelTable:
+    """Every label of a project as arrays, plus what is known about each item and rater."""
+
+    item: np.ndarray  # int64
+    rater: np.ndarray  # int64
+    choice: np.ndarray  # int64, CHOICE_*
+    strength: np.ndarray  # float, NaN where not given
+    shown_left: np.ndarray  # int64, CHOICE_A / CHOICE_B, -1 unknown
+    duration_ms: np.ndarray  # float, NaN unknown
+    day: np.ndarray  # int64, days since 1970-01-01
+    length_a: np.ndarray  # per item: characters in response a
+    length_b: np.ndarray
+    gold: np.ndarray  # per item: known answer or -1
+    decided: np.ndarray  # per item: a lead's decision or -1
+    rater_names: list[str]
+    rater_kinds: list[str]  # "annotator" or "source"
+
+    @property
+    def n_items(self) -> int:
+        return len(self.length_a)
+
+    @property
+    def n_raters(self) -> int:
+        return len(self.rater_names)
+
+
+def item_consensus(table: LabelTable, rule: DifficultyRule | None = None) -> Consensus:
+    votes = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
+    given = ~np.isnan(table.strength) & (table.choice != CHOICE_TIE)
+    side = table.item[given] * 2 + table.choice[given]
+    strength_sum = np.bincount(side, weights=table.strength[given], minlength=2 * table.n_items)
+    strength_count = np.bincount(side, minlength=2 * table.n_items)
+    return consensus(
+        votes,
+        strength_sum.reshape(-1, 2),
+        strength_count.reshape(-1, 2),
+        table.decided,
+        rule,
+    )
+
+
+def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> dict:
+    """Every dashboard figure; a figure that cannot be computed is None."""
+    counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
+    labelled = counts.sum(axis=1) > 0
+    signed = signed_strength(table.choice, table.strength)
+    has_signed = ~np.isnan(signed)
+    signed_code = (signed[has_signed] + 3).astype(np.int64)
+    signed_counts = vote_counts(
+        table.item[has_signed], signed_code, table.n_items, len(SIGNED_VALUES)
+    )
+
+    nominal = confusion_by_rater_pair(
+        table.item, table.rater, table.choice, table.n_raters, N_CHOICES
+    )
+    weighted = confusion_by_rater_pair(
+        table.item[has_signed],
+        table.rater[has_signed],
+        signed_code,
+        table.n_raters,
+        len(SIGNED_VALUES),
+    )
+    weighted_by_pair = {(i, j): k for i, j, _, k in pairwise_kappas(weighted, "quadratic")}
+    kappas = []
+    per_rater_kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
+    for i, j, n, kappa in pairwise_kappas(nominal):
+        kappas.append(
+            {
+                "a": table.rater_names[i],
+                "b": table.rater_names[j],
+                "n": n,
+                "kappa": kappa,
+                "weighted_kappa": weighted_by_pair.get((i, j)),
+            }
+        )
+        if kappa is not None:
+            per_rater_kappas[i].append(kappa)
+            per_rater_kappas[j].append(kappa)
+
+    n_labels_by_rater = np.bincount(table.rater, minlength=table.n_raters)
+    majority = agreement_with_majority(
+        table.item, table.rater, table.choice, counts, table.n_raters
+    )
+    left = position_bias(table.rater, table.choice, table.shown_left, table.n_raters)
+    longer = length_bias(
+        table.item, table.rater, table.choice, table.length_a, table.length_b, table.n_raters
+    )
+    gold = gold_accuracy(table.item, table.rater, table.choice, table.gold, table.n_raters)
+    seconds = median_seconds(table.rater, table.duration_ms, table.n_raters)
+    annotators = [
+        {
+            "name": table.rater_names[r],
+            "kind": table.rater_kinds[r],
+            "n": int(n_labels_by_rater[r]),
+            "agreement_with_majority": majority[r],
+            "mean_kappa": float(np.mean(per_rater_kappas[r])) if per_rater_kappas[r] else None,
+            "left_rate": left[r],
+            "longer_rate": longer[r],
+            "gold_accuracy": gold[r],
+            "median_seconds": seconds[r],
+        }
+        for r in range(table.n_raters)
+    ]
+
+    result = item_consensus(table, rule)
+    difficulty = {
+        name: int(np.sum(result.difficulty == code))
+        for code, name in DIFFICULTY_NAMES.items()
+        if name
+    }
+    difficulty["contested"] = int(np.sum(result.contested & labelled))
+
+    return {
+        "n_labels": int(table.item.size),
+        "n_pairs": int(labelled.sum()),
+        "n_annotators": table.n_raters,
+        "percent_agreement": percent_agreement(counts),
+        "majority_2to1_rate": majority_2to1_rate(counts),
+        "fleiss_kappa": fleiss_kappa(counts),
+        "krippendorff_alpha": krippendorff_alpha(counts),
+        "krippendorff_alpha_interval": krippendorff_alpha(signed_counts, SIGNED_VALUES),
+        "cohen_kappa": kappas,
+        "annotators": annotators,
+        "difficulty": difficulty,
+        "timeline": agreement_timeline(table, counts),
+    }
+
+
+def agreement_timeline(table: LabelTable, counts: np.ndarray) -> list[dict]:
+    """Per day: how many labels came in, and the share that matched the others' majority."""
+    others = counts[table.item] - np.eye(N_CHOICES, dtype=counts.dtype)[table.choice]
+    top = others.max(axis=1)
+    counted = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
+    agrees = others.argmax(axis=1) == table.choice
+    days, index = np.unique(table.day, return_inverse=True)
+    n = np.bincount(index, minlength=days.size)
+    n_counted = np.bincount(index, weights=counted, minlength=days.size)
+    n_agree = np.bincount(index, weights=counted & agrees, minlength=days.size)
+    return [
+        {
+            "day": int(day),
+            "n": int(total),
+            "agreement": float(agree / judged) if judged else None,
+        }
+        for day, total, judged, agree in zip(days, n, n_counted, n_agree, strict=True)
+    ]

@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -14,11 +15,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotation import selectors, services
+from annotation import curation, selectors, services
 from annotation.formats import FileRejected
-from annotation.models import Assignment, Label, Project
+from annotation.models import Assignment, CuratedDataset, Label, Pair, Project
 from annotation.serializers import (
+    AdjudicationSerializer,
     AssignmentSerializer,
+    CurationFiltersSerializer,
+    CurationPreviewSerializer,
+    CurationRequestSerializer,
+    DatasetSerializer,
+    GoldSerializer,
     ImportReportSerializer,
     ImportSerializer,
     LabelSubmitSerializer,
@@ -208,3 +215,132 @@ class OwnLabels(generics.ListAPIView):
                 raise NotFound("No such project.")
             labels = labels.filter(pair__project_id=int(project))
         return labels
+
+
+# ---------------------------------------------------------------------------------------
+# Agreement, adjudication, gold, curation (leads and admins)
+
+
+class ProjectAgreement(APIView):
+    """The dashboard's figures as JSON; a figure that cannot be computed is null."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="Agreement figures")})
+    def get(self, request, pk: int):
+        project = get_project(request, pk, manage=True)
+        return Response(selectors.agreement_summary(project=project))
+
+
+def _filters(data) -> curation.CurationFilters:
+    form = CurationFiltersSerializer(data=data)
+    form.is_valid(raise_exception=True)
+    return curation.CurationFilters(**form.validated_data)
+
+
+class CurationPreview(APIView):
+    """How many pairs the filters would keep (query parameters as in POST .../datasets/)."""
+
+    @extend_schema(parameters=[CurationFiltersSerializer], responses=CurationPreviewSerializer)
+    def get(self, request, pk: int):
+        project = get_project(request, pk, manage=True)
+        data = {key: request.query_params.get(key) for key in request.query_params}
+        for many in ("difficulty", "exclude_sources"):
+            if many in request.query_params:
+                data[many] = [v for v in request.query_params.getlist(many) if v]
+        selection = curation.curation_select(project=project, filters=_filters(data))
+        return Response(
+            {
+                "count": selection.count,
+                "by_difficulty": selection.by_difficulty,
+                "dropped": selection.dropped,
+            }
+        )
+
+
+class ProjectDatasets(APIView):
+    @extend_schema(responses=DatasetSerializer(many=True))
+    def get(self, request, pk: int):
+        project = get_project(request, pk, manage=True)
+        return Response(DatasetSerializer(project.datasets.all(), many=True).data)
+
+    @extend_schema(request=CurationRequestSerializer, responses={201: DatasetSerializer})
+    def post(self, request, pk: int):
+        project = get_project(request, pk, manage=True)
+        form = CurationRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        values = dict(form.validated_data)
+        name = values.pop("name")
+        dataset = curation.dataset_curate(
+            project=project,
+            name=name,
+            filters=curation.CurationFilters(**values),
+            user=request.user,
+        )
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+def get_dataset(request, identifier: str) -> CuratedDataset:
+    dataset = CuratedDataset.objects.select_related("project").filter(identifier=identifier).first()
+    if dataset is None:
+        raise NotFound("No such dataset version.")
+    get_project(request, dataset.project_id, manage=True)
+    return dataset
+
+
+class DatasetDetail(APIView):
+    @extend_schema(responses=DatasetSerializer)
+    def get(self, request, identifier: str):
+        return Response(DatasetSerializer(get_dataset(request, identifier)).data)
+
+
+class DatasetDownload(APIView):
+    """The version as a file: ?format=jsonl (default) or parquet."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "parquet"])],
+        responses={200: OpenApiResponse(description="The dataset file")},
+    )
+    def get(self, request, identifier: str):
+        dataset = get_dataset(request, identifier)
+        content, kind, name = curation.dataset_download(
+            dataset, request.query_params.get("format", "jsonl")
+        )
+        response = HttpResponse(content, content_type=kind)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+def get_pair(request, pk: int) -> Pair:
+    pair = Pair.objects.filter(pk=pk).first()
+    if pair is None:
+        raise NotFound("No such pair.")
+    get_project(request, pair.project_id, manage=True)
+    return pair
+
+
+class PairAdjudication(APIView):
+    """A lead's final decision on a pair; it overrides the majority in consensus and exports."""
+
+    @extend_schema(request=AdjudicationSerializer, responses={204: None})
+    def post(self, request, pk: int):
+        pair = get_pair(request, pk)
+        form = AdjudicationSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.pair_adjudicate(pair=pair, lead=request.user, **form.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        services.pair_adjudication_clear(pair=get_pair(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PairGold(APIView):
+    """Mark a pair as gold with its known answer (empty gold_choice unmarks it)."""
+
+    @extend_schema(request=GoldSerializer, responses={204: None})
+    def post(self, request, pk: int):
+        pair = get_pair(request, pk)
+        form = GoldSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.pair_set_gold(pair=pair, choice=form.validated_data["gold_choice"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -12,4 +12,19 @@ urlpatterns = [
     path("assignments/<int:pk>/label/", api.LabelSubmit.as_view(), name="api-label"),
     path("assignments/<int:pk>/skip/", api.AssignmentSkip.as_view(), name="api-skip"),
     path("labels/mine/", api.OwnLabels.as_view(), name="api-own-labels"),
+    path("projects/<int:pk>/agreement/", api.ProjectAgreement.as_view(), name="api-agreement"),
+    path(
+        "projects/<int:pk>/curation-preview/",
+        api.CurationPreview.as_view(),
+        name="api-curation-preview",
+    ),
+    path("projects/<int:pk>/datasets/", api.ProjectDatasets.as_view(), name="api-datasets"),
+    path("datasets/<str:identifier>/", api.DatasetDetail.as_view(), name="api-dataset"),
+    path(
+        "datasets/<str:identifier>/download/",
+        api.DatasetDownload.as_view(),
+        name="api-dataset-download",
+    ),
+    path("pairs/<int:pk>/adjudication/", api.PairAdjudication.as_view(), name="api-adjudication"),
+    path("pairs/<int:pk>/gold/", api.PairGold.as_view(), name="api-gold"),
 ]

@@ -6,6 +6,15 @@ DEMO_USERS = [
     ("lead", "lead-demo", "lead"),
     ("annotator", "annotator-demo", "annotator"),
 ]
+# Two colleagues who have labelled the demo pairs already, so that the agreement dashboard
+# has something to show; the demo annotator gets the third place on each pair.
+DEMO_COLLEAGUES = [("ben", "ben-demo", 0.85), ("cleo", "cleo-demo", 0.6)]
+# What a careful reader prefers in each demo pair, and how strongly (0-3).
+DEMO_ANSWERS = {
+    "demo-01": ("a", 2), "demo-02": ("a", 3), "demo-03": ("a", 2), "demo-04": ("b", 1),
+    "demo-05": ("a", 3), "demo-06": ("b", 1), "demo-07": ("a", 3), "demo-08": ("a", 0),
+    "demo-09": ("b", 2), "demo-10": ("b", 1), "demo-11": ("b", 1), "demo-12": ("a", 1),
+}  # fmt: skip
 
 DEMO_PROJECT = {
     "name": "Demo: helpful answers",

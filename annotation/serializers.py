@@ -95,3 +95,53 @@ class ProgressSerializer(serializers.Serializer):
     labelled_today = serializers.IntegerField()
     labelled_total = serializers.IntegerField()
     remaining = serializers.IntegerField()
+
+
+class CurationFiltersSerializer(serializers.Serializer):
+    min_votes = serializers.IntegerField(min_value=1, default=1)
+    min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
+    exclude_contested = serializers.BooleanField(default=False)
+    exclude_ties = serializers.BooleanField(default=False)
+    difficulty = serializers.ListField(
+        child=serializers.ChoiceField(choices=["easy", "medium", "hard"]),
+        default=["easy", "medium", "hard"],
+        allow_empty=False,
+    )
+    exclude_sources = serializers.ListField(
+        child=serializers.CharField(max_length=100), default=list
+    )
+    min_annotator_kappa = serializers.FloatField(
+        min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None
+    )
+    test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.1)
+    seed = serializers.IntegerField(default=0)
+
+
+class CurationRequestSerializer(CurationFiltersSerializer):
+    name = serializers.SlugField(max_length=100)
+
+
+class CurationPreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    by_difficulty = serializers.DictField(child=serializers.IntegerField())
+    dropped = serializers.DictField(child=serializers.IntegerField())
+
+
+class DatasetSerializer(serializers.Serializer):
+    identifier = serializers.CharField()
+    project = serializers.CharField(source="project.name")
+    n_rows = serializers.IntegerField()
+    n_train = serializers.IntegerField()
+    n_test = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    manifest = serializers.JSONField()
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=["a", "b", "tie"])
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class GoldSerializer(serializers.Serializer):
+    gold_choice = serializers.ChoiceField(choices=["", "a", "b", "tie"], allow_blank=True)

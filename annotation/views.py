@@ -1,17 +1,29 @@
 """Server-rendered pages: home, the annotator's queue, a project's pairs and import, own labels."""
 
+import json
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from annotation import selectors, services
+from annotation import charts, curation, selectors, services
+from annotation.curation import CurationFilters, dataset_curate
 from annotation.formats import FORMATS, FileRejected
-from annotation.models import Label, Project
+from annotation.models import (
+    Adjudication,
+    CuratedDataset,
+    Label,
+    Pair,
+    PairConsensus,
+    Project,
+)
 from annotation.rendering import render_prompt
+from annotation.selectors import EPOCH
 
 
 def _project_for(request, pk: int, *, manage: bool = False) -> tuple[Project, str]:
@@ -87,3 +99,166 @@ def my_labels(request):
         request.GET.get("page")
     )
     return render(request, "annotation/my_labels.html", {"page": page})
+
+
+# ---------------------------------------------------------------------------------------
+# Leads: dashboard, pair review, curation, datasets
+
+DIFFICULTY_COLOURS = {
+    "easy": "#207a45",
+    "medium": "#d4a017",
+    "hard": "#b42318",
+    "contested": "#6b21a8",
+}
+
+
+@login_required
+def dashboard(request, pk: int):
+    project, role = _project_for(request, pk, manage=True)
+    summary = selectors.agreement_summary(project=project)
+    names = [entry["name"] for entry in summary["annotators"]]
+    index = {name: i for i, name in enumerate(names)}
+    kappa = {}
+    for entry in summary["cohen_kappa"]:
+        i, j = index[entry["a"]], index[entry["b"]]
+        kappa[(i, j)] = kappa[(j, i)] = entry["kappa"]
+    difficulty = summary["difficulty"]
+    timeline = [
+        (str(EPOCH + timedelta(days=point["day"])), point["agreement"])
+        for point in summary["timeline"]
+    ]
+    agreement = summary["percent_agreement"]
+    contested = Paginator(selectors.contested_pairs(project=project), 20).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "project": project,
+        "summary": summary,
+        "healthy": agreement is not None and agreement >= project.healthy_agreement,
+        "heatmap": charts.heatmap(names, kappa) if len(names) > 1 else None,
+        "difficulty_chart": charts.bars(
+            [(name, difficulty[name]) for name in ("easy", "medium", "hard", "contested")],
+            DIFFICULTY_COLOURS,
+        ),
+        "timeline_chart": charts.line(timeline, project.healthy_agreement) if timeline else None,
+        "page": contested,
+    }
+    return render(request, "annotation/dashboard.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pair_review(request, pk: int, pair_pk: int):
+    """Every vote on a pair with its rationale and shown order; the lead's decision; gold."""
+    project, _ = _project_for(request, pk, manage=True)
+    pair = get_object_or_404(Pair, pk=pair_pk, project=project)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "decide":
+                services.pair_adjudicate(
+                    pair=pair,
+                    lead=request.user,
+                    choice=request.POST.get("choice", ""),
+                    note=request.POST.get("note", ""),
+                )
+                messages.success(request, "Decision recorded; it now overrides the majority.")
+            elif action == "undecide":
+                services.pair_adjudication_clear(pair=pair)
+                messages.success(request, "Decision removed; the majority stands again.")
+            elif action == "gold":
+                services.pair_set_gold(pair=pair, choice=request.POST.get("gold_choice", ""))
+                messages.success(request, "Gold answer saved.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("pair-review", pk=project.pk, pair_pk=pair.pk)
+    labels = pair.labels.select_related("annotator").order_by("created_at")
+    context = {
+        "project": project,
+        "pair": pair,
+        "prompt_turns": render_prompt(pair.prompt),
+        "labels": labels,
+        "consensus": PairConsensus.objects.filter(pair=pair).first(),
+        "adjudication": Adjudication.objects.filter(pair=pair).select_related("decided_by").first(),
+    }
+    return render(request, "annotation/pair_review.html", context)
+
+
+def _filters_from_form(data) -> CurationFilters:
+    def number(key, default, cast=float):
+        value = (data.get(key) or "").strip()
+        try:
+            return cast(value) if value else default
+        except ValueError as exc:
+            raise ValidationError({key: "Enter a number."}) from exc
+
+    return CurationFilters(
+        min_votes=number("min_votes", 1, int),
+        min_agreement=number("min_agreement", 0.0),
+        exclude_contested=bool(data.get("exclude_contested")),
+        exclude_ties=bool(data.get("exclude_ties")),
+        difficulty=tuple(data.getlist("difficulty")),
+        exclude_sources=tuple(data.getlist("exclude_sources")),
+        min_annotator_kappa=number("min_annotator_kappa", None),
+        test_fraction=number("test_fraction", 0.1),
+        seed=number("seed", 0, int),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def curate(request, pk: int):
+    project, _ = _project_for(request, pk, manage=True)
+    if request.method == "POST":
+        try:
+            dataset = dataset_curate(
+                project=project,
+                name=request.POST.get("name", "").strip(),
+                filters=_filters_from_form(request.POST),
+                user=request.user,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Created {dataset.identifier}.")
+            return redirect("dataset", identifier=dataset.identifier)
+    sources = (
+        Label.objects.filter(pair__project=project, annotator__isnull=True)
+        .values_list("source", flat=True)
+        .distinct()
+        .order_by("source")
+    )
+    context = {
+        "project": project,
+        "sources": list(sources),
+        "datasets": project.datasets.all()[:50],
+        "form": request.POST,
+    }
+    return render(request, "annotation/curate.html", context)
+
+
+@login_required
+def dataset_detail(request, identifier: str):
+    dataset = get_object_or_404(
+        CuratedDataset.objects.select_related("project"), identifier=identifier
+    )
+    _project_for(request, dataset.project_id, manage=True)
+    context = {
+        "dataset": dataset,
+        "project": dataset.project,
+        "manifest_json": json.dumps(dataset.manifest, indent=2),
+    }
+    return render(request, "annotation/dataset.html", context)
+
+
+@login_required
+def dataset_file(request, identifier: str, fmt: str):
+    dataset = get_object_or_404(CuratedDataset, identifier=identifier)
+    _project_for(request, dataset.project_id, manage=True)
+    try:
+        content, kind, name = curation.dataset_download(dataset, fmt)
+    except ValidationError as exc:
+        raise Http404("No such format.") from exc
+    response = HttpResponse(content, content_type=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

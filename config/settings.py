@@ -150,12 +150,18 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotation.api.exception_handler",
+    # ?format= names a file format on download endpoints, not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prefhub API",
     "DESCRIPTION": "Preference pairs, annotation queues and labels.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "LabelChoiceEnum": ["a", "b", "tie"],
+        "ScreenChoiceEnum": ["left", "right", "tie"],
+    },
 }
 
 # Import limits: a row whose prompt or response is longer than this is rejected.

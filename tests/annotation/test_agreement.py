@@ -103,9 +103,7 @@ def test_fleiss_kappa_matches_statsmodels(labels):
 def krippendorff_reference(item, rater, values, n_items, n_raters, level):
     data = np.full((n_raters, n_items), np.nan)
     data[rater, item] = values
-    return reference_or_none(
-        krippendorff.alpha, reliability_data=data, level_of_measurement=level
-    )
+    return reference_or_none(krippendorff.alpha, reliability_data=data, level_of_measurement=level)
 
 
 @settings(max_examples=150, deadline=None)

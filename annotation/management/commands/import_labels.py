@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.formats import FORMATS
-from annotation.management.commands._importing import run_import
+from annotation.management.commands._common import run_import
 from annotation.models import Project
 from annotation.services import labels_import
 

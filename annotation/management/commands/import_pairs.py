@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from annotation.formats import FORMATS
-from annotation.management.commands._importing import run_import
+from annotation.management.commands._common import run_import
 from annotation.services import pairs_import, project_ensure
 
 

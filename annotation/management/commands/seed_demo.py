@@ -1,13 +1,14 @@
 import io
 import json
+import random
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotation.demo import DEMO_PAIRS, DEMO_PROJECT, DEMO_USERS
+from annotation.demo import DEMO_ANSWERS, DEMO_COLLEAGUES, DEMO_PAIRS, DEMO_PROJECT, DEMO_USERS
 from annotation.models import Membership, Project
-from annotation.services import pairs_import
+from annotation.services import assignment_next, label_submit, pairs_import
 
 
 class Command(BaseCommand):
@@ -31,6 +32,31 @@ class Command(BaseCommand):
                     Membership.objects.create(project=project, user=user, role=role)
             rows = "\n".join(json.dumps(row) for row in DEMO_PAIRS).encode()
             pairs_import(project=project, stream=io.BytesIO(rows), filename="demo.jsonl")
+            self._colleagues_label(project, User)
         self.stdout.write(self.style.SUCCESS(f"Demo ready at {options['url']}"))
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:<10} {username} / {password}")
+        self.stdout.write("ben and cleo have labelled the pairs already: log in as lead to see")
+        self.stdout.write("their agreement, as annotator to add the third label to each pair.")
+
+    def _colleagues_label(self, project, User):
+        """Label every demo pair through the real queue, agreeing with the expected answer at
+        each colleague's own rate."""
+        rng = random.Random(7)
+        for username, password, accuracy in DEMO_COLLEAGUES:
+            user = User.objects.create_user(username, password=password)
+            Membership.objects.create(project=project, user=user)
+            while (assignment := assignment_next(project=project, annotator=user)) is not None:
+                side, strength = DEMO_ANSWERS[assignment.pair.external_id]
+                if rng.random() > accuracy:
+                    side = rng.choice([s for s in ("a", "b", "tie") if s != side])
+                screen = (
+                    "tie" if side == "tie" else ("left" if side == assignment.left else "right")
+                )
+                label_submit(
+                    assignment_id=assignment.pk,
+                    annotator=user,
+                    screen_choice=screen,
+                    strength=None if side == "tie" else max(0, strength - rng.randint(0, 1)),
+                    duration_ms=rng.randint(4000, 30000),
+                )

@@ -1,7 +1,8 @@
-"""What the import commands share: opening the file and reporting the outcome."""
+"""What the commands share: running an import and turning errors into clear messages."""
 
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from annotation.formats import FileRejected
@@ -24,3 +25,12 @@ def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) ->
     for error in report.errors:
         command.stderr.write(f"skipped bad row: {error}")
     command.stdout.write(report.summary)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """'field: problem' for each problem, or the plain messages."""
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(problems)}" for field, problems in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)

@@ -1,0 +1,359 @@
+"""Curated dataset versions: choose pairs by their consensus, split by prompt, snapshot,
+and write them out in formats TRL and `datasets` read."""
+
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from annotation.agreement import (
+    CHOICE_A,
+    CHOICE_TIE,
+    DIFFICULTY_NAMES,
+    N_CHOICES,
+    confusion_by_rater_pair,
+    item_consensus,
+    pairwise_kappas,
+)
+from annotation.models import CuratedDataset, Label, Pair, Project
+from annotation.selectors import label_table
+
+EXPORT_FORMATS = ("jsonl", "parquet", "hf")
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+@dataclass
+class CurationFilters:
+    min_votes: int = 1
+    min_agreement: float = 0.0
+    exclude_contested: bool = False
+    exclude_ties: bool = False
+    difficulty: tuple[str, ...] = DIFFICULTIES
+    exclude_sources: tuple[str, ...] = ()
+    min_annotator_kappa: float | None = None
+    test_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        problems = {}
+        if self.min_votes < 1:
+            problems["min_votes"] = "must be at least 1"
+        if not 0.0 <= self.min_agreement <= 1.0:
+            problems["min_agreement"] = "must be between 0 and 1"
+        unknown = set(self.difficulty) - set(DIFFICULTIES)
+        if unknown or not self.difficulty:
+            problems["difficulty"] = f"choose from {', '.join(DIFFICULTIES)}"
+        if not 0.0 <= self.test_fraction < 1.0:
+            problems["test_fraction"] = "must be at least 0 and below 1"
+        if self.min_annotator_kappa is not None and not -1.0 <= self.min_annotator_kappa <= 1.0:
+            problems["min_annotator_kappa"] = "must be between -1 and 1"
+        if problems:
+            raise ValidationError(problems)
+        self.difficulty = tuple(self.difficulty)
+        self.exclude_sources = tuple(self.exclude_sources)
+
+
+@dataclass
+class Selection:
+    """What the filters keep: pair ids with their consensus, and why the rest went."""
+
+    pair_ids: list[int]
+    winner: list[int]
+    margin: list[float]
+    difficulty: list[str]
+    agreement: list[float]
+    n_votes: list[int]
+    dropped: dict[str, int] = field(default_factory=dict)
+    by_difficulty: dict[str, int] = field(default_factory=dict)
+    by_source: dict[str, int] = field(default_factory=dict)
+    dropped_annotators: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.pair_ids)
+
+
+def curation_select(*, project: Project, filters: CurationFilters) -> Selection:
+    """Apply the filters to the project's current labels (reads only)."""
+    if filters.exclude_sources:
+        known = set(
+            Label.objects.filter(pair__project=project, annotator__isnull=True)
+            .values_list("source", flat=True)
+            .distinct()
+        )
+        unknown = sorted(set(filters.exclude_sources) - known)
+        if unknown:
+            listed = ", ".join(sorted(known)) or "none"
+            message = f"No label source named {', '.join(unknown)} here (known: {listed})."
+            raise ValidationError({"exclude_sources": message})
+    table, pair_ids = label_table(project=project, exclude_sources=filters.exclude_sources)
+    keep_label = np.ones(table.item.size, dtype=bool)
+    dropped_annotators: list[str] = []
+    if filters.min_annotator_kappa is not None and table.n_raters:
+        confusions = confusion_by_rater_pair(
+            table.item, table.rater, table.choice, table.n_raters, N_CHOICES
+        )
+        kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
+        for i, j, _, kappa in pairwise_kappas(confusions):
+            if kappa is not None:
+                kappas[i].append(kappa)
+                kappas[j].append(kappa)
+        # Raters with no overlap cannot be judged by kappa and keep their labels.
+        low = [
+            r
+            for r in range(table.n_raters)
+            if kappas[r] and np.mean(kappas[r]) < filters.min_annotator_kappa
+        ]
+        dropped_annotators = [table.rater_names[r] for r in low]
+        keep_label = ~np.isin(table.rater, low)
+    table = _subset(table, keep_label)
+    result = item_consensus(table, project.difficulty_rule)
+    votes = result.votes
+    n_votes = votes.sum(axis=1)
+
+    reasons = [
+        ("no labels", n_votes == 0),
+        ("fewer votes than --min-votes", n_votes < filters.min_votes),
+        ("no majority (contested, not adjudicated)", result.winner < 0),
+        ("consensus is a tie", result.winner == CHOICE_TIE),
+        ("contested", result.contested if filters.exclude_contested else None),
+        ("has tie votes", votes[:, CHOICE_TIE] > 0 if filters.exclude_ties else None),
+        ("agreement below --min-agreement", result.agreement < filters.min_agreement),
+        (
+            "difficulty not selected",
+            ~np.isin(
+                result.difficulty,
+                [k for k, v in DIFFICULTY_NAMES.items() if v in filters.difficulty],
+            ),
+        ),
+    ]
+    keep = np.ones(len(pair_ids), dtype=bool)
+    dropped: dict[str, int] = {}
+    for reason, mask in reasons:
+        if mask is None:
+            continue
+        newly = keep & mask
+        if newly.any():
+            dropped[reason] = int(newly.sum())
+        keep &= ~mask
+    kept = np.nonzero(keep)[0]
+    names = [DIFFICULTY_NAMES[int(d)] for d in result.difficulty[kept]]
+    by_source: dict[str, int] = {}
+    on_kept = np.isin(table.item, kept)
+    for rater, count in zip(*np.unique(table.rater[on_kept], return_counts=True), strict=True):
+        by_source[table.rater_names[int(rater)]] = int(count)
+    return Selection(
+        pair_ids=[pair_ids[i] for i in kept],
+        winner=result.winner[kept].tolist(),
+        margin=result.margin[kept].tolist(),
+        difficulty=names,
+        agreement=result.agreement[kept].tolist(),
+        n_votes=n_votes[kept].tolist(),
+        dropped=dropped,
+        by_difficulty={d: names.count(d) for d in DIFFICULTIES},
+        by_source=by_source,
+        dropped_annotators=dropped_annotators,
+    )
+
+
+def _subset(table, mask):
+    from dataclasses import replace
+
+    return replace(
+        table,
+        item=table.item[mask],
+        rater=table.rater[mask],
+        choice=table.choice[mask],
+        strength=table.strength[mask],
+        shown_left=table.shown_left[mask],
+        duration_ms=table.duration_ms[mask],
+        day=table.day[mask],
+    )
+
+
+def _split_of(prompt, seed: int, test_fraction: float) -> str:
+    """'test' or 'train', decided by a hash of the prompt: a prompt is never in both."""
+    key = json.dumps([seed, prompt], ensure_ascii=False, sort_keys=True).encode()
+    share = int(hashlib.sha256(key).hexdigest()[:12], 16) / 16**12
+    return "test" if share < test_fraction else "train"
+
+
+def _rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], bool]:
+    pairs = Pair.objects.in_bulk(selection.pair_ids)
+    conversational = any(isinstance(pairs[pid].prompt, list) for pid in selection.pair_ids)
+    rows = []
+    for i, pid in enumerate(selection.pair_ids):
+        pair = pairs[pid]
+        chosen, rejected = (
+            (pair.response_a, pair.response_b)
+            if selection.winner[i] == CHOICE_A
+            else (pair.response_b, pair.response_a)
+        )
+        prompt = pair.prompt
+        if conversational:
+            if isinstance(prompt, str):
+                prompt = [{"role": "user", "content": prompt}]
+            chosen = [{"role": "assistant", "content": chosen}]
+            rejected = [{"role": "assistant", "content": rejected}]
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": chosen,
+                "rejected": rejected,
+                "margin": round(selection.margin[i], 6),
+                "difficulty": selection.difficulty[i],
+                "agreement": round(selection.agreement[i], 6),
+                "n_votes": selection.n_votes[i],
+                "pair_id": pair.external_id,
+                "split": _split_of(pair.prompt, filters.seed, filters.test_fraction),
+            }
+        )
+    return rows, conversational
+
+
+def dataset_curate(
+    *, project: Project, name: str, filters: CurationFilters, user: AbstractBaseUser | None
+) -> CuratedDataset:
+    """Snapshot what the filters keep as a new, immutable dataset version."""
+    slug = slugify(name)
+    if not slug or slug != name:
+        raise ValidationError(
+            {"name": "Use lower-case letters, digits and hyphens, e.g. harmless-v1."}
+        )
+    elsewhere = CuratedDataset.objects.filter(name=name).exclude(project=project).first()
+    if elsewhere:
+        raise ValidationError({"name": f"{name!r} names datasets of project {elsewhere.project}."})
+    selection = curation_select(project=project, filters=filters)
+    if not selection.count:
+        detail = "; ".join(f"{k}: {v}" for k, v in selection.dropped.items()) or "no labels"
+        raise ValidationError(f"These filters keep no pairs ({detail}); no version was made.")
+    rows, conversational = _rows(selection, filters)
+    content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+    digest = hashlib.sha256(content).hexdigest()
+    n_test = sum(row["split"] == "test" for row in rows)
+    with transaction.atomic():
+        latest = (
+            CuratedDataset.objects.select_for_update()
+            .filter(name=name)
+            .order_by("-version")
+            .first()
+        )
+        version = latest.version + 1 if latest else 1
+        path = default_storage.save(
+            f"datasets/{name}/v{version}-{digest[:12]}.jsonl", ContentFile(content)
+        )
+        manifest = {
+            "identifier": f"{name}@v{version}",
+            "project": {"id": project.pk, "name": project.name},
+            "filters": asdict(filters),
+            "rows": len(rows),
+            "splits": {"train": len(rows) - n_test, "test": n_test},
+            "by_difficulty": selection.by_difficulty,
+            "by_label_source": selection.by_source,
+            "dropped": selection.dropped,
+            "dropped_annotators": selection.dropped_annotators,
+            "format": "conversational" if conversational else "standard",
+            "sha256": digest,
+            "created_by": user.get_username() if user else None,
+            "created_at": timezone.now().isoformat(),
+        }
+        try:
+            return CuratedDataset.objects.create(
+                project=project,
+                name=name,
+                version=version,
+                identifier=manifest["identifier"],
+                filters=manifest["filters"],
+                manifest=manifest,
+                sha256=digest,
+                snapshot=path,
+                n_rows=len(rows),
+                n_train=len(rows) - n_test,
+                n_test=n_test,
+                created_by=user,
+            )
+        except IntegrityError as exc:
+            default_storage.delete(path)
+            raise ValidationError(
+                "Another version was made at the same moment; try again."
+            ) from exc
+
+
+def dataset_get(identifier: str) -> CuratedDataset:
+    dataset = CuratedDataset.objects.select_related("project").filter(identifier=identifier).first()
+    if dataset is None:
+        raise ValidationError(f"No dataset version {identifier!r} (identifiers look like name@v1).")
+    return dataset
+
+
+def dataset_rows(dataset: CuratedDataset) -> list[dict]:
+    with default_storage.open(dataset.snapshot, "rb") as stream:
+        content = stream.read()
+    if hashlib.sha256(content).hexdigest() != dataset.sha256:
+        raise ValidationError(f"The snapshot of {dataset.identifier} does not match its sha256.")
+    return [json.loads(line) for line in content.splitlines()]
+
+
+def dataset_bytes(dataset: CuratedDataset, fmt: str) -> bytes:
+    """The version as one file: JSONL (the snapshot itself) or Parquet."""
+    if fmt == "jsonl":
+        with default_storage.open(dataset.snapshot, "rb") as stream:
+            return stream.read()
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(dataset_rows(dataset)), buffer)
+        return buffer.getvalue()
+    raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
+
+
+DOWNLOAD_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+
+
+def dataset_download(dataset: CuratedDataset, fmt: str) -> tuple[bytes, str, str]:
+    """(content, content type, file name) for a download in `fmt` (jsonl or parquet)."""
+    if fmt not in DOWNLOAD_TYPES:
+        raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
+    name = f"{dataset.name}-v{dataset.version}.{fmt}"
+    return dataset_bytes(dataset, fmt), DOWNLOAD_TYPES[fmt], name
+
+
+def dataset_export(*, dataset: CuratedDataset, fmt: str, out: Path, force: bool = False) -> Path:
+    """Write the version to `out`: a JSONL or Parquet file, or (hf) a `datasets` folder with
+    train and test splits for `load_from_disk`."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"Unknown format {fmt!r}; use {', '.join(EXPORT_FORMATS)}.")
+    if out.exists() and not force:
+        raise ValidationError(f"{out} exists; pass --force to overwrite it.")
+    if fmt == "hf":
+        from datasets import Dataset, DatasetDict, disable_progress_bars
+
+        disable_progress_bars()
+
+        rows = dataset_rows(dataset)
+        splits = DatasetDict(
+            {
+                split: Dataset.from_list([r for r in rows if r["split"] == split])
+                for split in ("train", "test")
+                if any(r["split"] == split for r in rows)
+            }
+        )
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        splits.save_to_disk(str(out))
+    else:
+        out.write_bytes(dataset_bytes(dataset, fmt))
+    return out

@@ -1,0 +1,51 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.models import Project
+from annotation.selectors import agreement_summary
+
+
+def _figure(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+class Command(BaseCommand):
+    help = (
+        "Agreement figures of a project: percent agreement, 2:1 majority rate, Fleiss' kappa, "
+        "Krippendorff's alpha, Cohen's kappa per annotator pair, per-annotator bias figures and "
+        "the difficulty mix. --json prints them as JSON; a figure that cannot be computed is null."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="Project name")
+        parser.add_argument("--json", action="store_true", help="Print JSON")
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(name=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project named {options['project']!r}.")
+        summary = agreement_summary(project=project)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+            return
+        self.stdout.write(
+            f"{summary['n_labels']} labels on {summary['n_pairs']} pairs "
+            f"by {summary['n_annotators']} annotators and sources"
+        )
+        for key in (
+            "percent_agreement",
+            "majority_2to1_rate",
+            "fleiss_kappa",
+            "krippendorff_alpha",
+            "krippendorff_alpha_interval",
+        ):
+            self.stdout.write(f"  {key:<28} {_figure(summary[key])}")
+        self.stdout.write(f"  difficulty: {summary['difficulty']}")
+        for entry in summary["annotators"]:
+            self.stdout.write(
+                f"  {entry['name']:<20} n={entry['n']:<6} "
+                f"majority={_figure(entry['agreement_with_majority'])} "
+                f"left={_figure(entry['left_rate'])} longer={_figure(entry['longer_rate'])} "
+                f"gold={_figure(entry['gold_accuracy'])}"
+            )

@@ -1,0 +1,66 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.curation import DIFFICULTIES, CurationFilters, dataset_curate
+from annotation.management.commands._common import validation_message
+from annotation.models import Project
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class Command(BaseCommand):
+    help = (
+        "Cut an immutable, versioned dataset from a project's consensus. The last line printed "
+        "is the new version's identifier (name@vN), which export_dataset and training accept."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="Project name")
+        parser.add_argument("--name", required=True, help="Dataset name, e.g. harmless-clean")
+        parser.add_argument("--min-votes", type=int, default=1)
+        parser.add_argument("--min-agreement", type=float, default=0.0)
+        parser.add_argument("--exclude-contested", action="store_true")
+        parser.add_argument(
+            "--exclude-ties", action="store_true", help="Drop pairs with any tie vote"
+        )
+        parser.add_argument("--difficulty", default=",".join(DIFFICULTIES), help="e.g. easy,medium")
+        parser.add_argument("--exclude-sources", default="", help="Label sources to leave out")
+        parser.add_argument(
+            "--min-annotator-kappa",
+            type=float,
+            default=None,
+            help="Leave out labels of annotators whose mean Cohen's kappa is below this",
+        )
+        parser.add_argument("--test-fraction", type=float, default=0.1)
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(name=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project named {options['project']!r}.")
+        try:
+            filters = CurationFilters(
+                min_votes=options["min_votes"],
+                min_agreement=options["min_agreement"],
+                exclude_contested=options["exclude_contested"],
+                exclude_ties=options["exclude_ties"],
+                difficulty=_names(options["difficulty"]),
+                exclude_sources=_names(options["exclude_sources"]),
+                min_annotator_kappa=options["min_annotator_kappa"],
+                test_fraction=options["test_fraction"],
+                seed=options["seed"],
+            )
+            dataset = dataset_curate(
+                project=project, name=options["name"], filters=filters, user=None
+            )
+        except ValidationError as exc:
+            raise CommandError(validation_message(exc)) from exc
+        manifest = dataset.manifest
+        self.stdout.write(
+            f"{dataset.n_rows} pairs ({dataset.n_train} train, {dataset.n_test} test); "
+            f"by difficulty {manifest['by_difficulty']}; dropped {manifest['dropped']}"
+        )
+        self.stdout.write(f"sha256 {dataset.sha256}")
+        self.stdout.write(dataset.identifier)

@@ -1,0 +1,30 @@
+"""Formatting for agreement figures: None shows as n/a, never as an error."""
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+NOT_AVAILABLE = format_html('<span class="muted" title="{}">n/a</span>', "cannot be computed yet")
+
+
+@register.filter
+def figure(value, digits: int = 3):
+    if value is None:
+        return NOT_AVAILABLE
+    return f"{value:.{int(digits)}f}"
+
+
+@register.filter
+def percent(value):
+    if value is None:
+        return NOT_AVAILABLE
+    return f"{100 * value:.1f}%"
+
+
+@register.filter
+def bias_class(value) -> str:
+    """Flag a left or longer rate far from 0.5."""
+    if value is None:
+        return ""
+    return "bias" if abs(value - 0.5) >= 0.15 else ""

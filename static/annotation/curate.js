@@ -1,0 +1,35 @@
+// Live count of what the curation filters keep, asked of the API as the form changes.
+(function () {
+  "use strict";
+  const form = document.getElementById("curate-form");
+  if (!form) return;
+  const count = document.getElementById("keep-count");
+  const detail = document.getElementById("keep-detail");
+  let timer = null;
+  let latest = 0;
+
+  async function refresh() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) {
+      if (key === "csrfmiddlewaretoken" || key === "name" || value === "") continue;
+      params.append(key, value === "1" && ["exclude_contested", "exclude_ties"].includes(key) ? "true" : value);
+    }
+    const asked = ++latest;
+    const response = await fetch(`${form.dataset.preview}?${params}`, { credentials: "same-origin" });
+    if (asked !== latest) return; // a newer request is on its way
+    const data = await response.json();
+    if (response.ok) {
+      count.textContent = data.count.toLocaleString();
+      const mix = Object.entries(data.by_difficulty).map(([k, v]) => `${k} ${v}`).join(", ");
+      const dropped = Object.entries(data.dropped).map(([k, v]) => `${k}: ${v}`).join("; ");
+      detail.textContent = `${mix}.` + (dropped ? ` Left out — ${dropped}.` : "");
+    } else {
+      count.textContent = "–";
+      detail.textContent = Object.values(data).flat().join(" ");
+    }
+  }
+
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 250); });
+  form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 50); });
+  refresh();
+})();

@@ -1,0 +1,163 @@
+"""The lead's pages and API: dashboard, pair review, curation, datasets; and who may see them."""
+
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from django.test import Client
+
+from annotation.models import Adjudication, CuratedDataset, Label, Pair
+from tests.conftest import client_for
+from tests.factories import PairFactory, ProjectFactory
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def votes(project):
+    """Three pairs: two agreed (a), one contested between two label sources."""
+    pairs = PairFactory.create_batch(3, project=project)
+    for pair in pairs[:2]:
+        Label.objects.create(pair=pair, source="vendor-x", choice="a", strength=3)
+        Label.objects.create(pair=pair, source="vendor-y", choice="a", strength=3)
+    Label.objects.create(pair=pairs[2], source="vendor-x", choice="a", strength=1)
+    Label.objects.create(pair=pairs[2], source="vendor-y", choice="b", strength=1)
+    from annotation.services import consensus_refresh
+
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+    return pairs
+
+
+def lead_urls(project, pair) -> list[str]:
+    return [
+        f"/projects/{project.pk}/dashboard/",
+        f"/projects/{project.pk}/pairs/{pair.pk}/",
+        f"/projects/{project.pk}/curate/",
+    ]
+
+
+def test_dashboard_shows_the_figures_and_the_contested_pair(project, votes, lead):
+    page = logged_in(lead).get(f"/projects/{project.pk}/dashboard/").content.decode()
+    for text in ("percent agreement", "Fleiss", "Krippendorff", "Difficulty mix", "vendor-x"):
+        assert text in page
+    assert "66.7%" in page  # two of three pairs agree
+    assert "labels too noisy to train on" in page  # below the 70% threshold
+    assert votes[2].external_id in page  # contested
+    assert "<svg" in page
+
+
+def test_annotators_cannot_open_lead_pages_or_apis(project, votes, annotator):
+    client = logged_in(annotator)
+    for url in lead_urls(project, votes[0]):
+        assert client.get(url).status_code == 404, url
+    api = client_for(annotator)
+    for url in (
+        f"/api/projects/{project.pk}/agreement/",
+        f"/api/projects/{project.pk}/curation-preview/",
+        f"/api/projects/{project.pk}/datasets/",
+    ):
+        assert api.get(url).status_code == 403, url
+    decision = api.post(f"/api/pairs/{votes[2].pk}/adjudication/", {"choice": "a"})
+    assert decision.status_code == 403
+    assert api.post(f"/api/pairs/{votes[2].pk}/gold/", {"gold_choice": "a"}).status_code == 403
+    assert not Adjudication.objects.exists()
+
+
+def test_leads_of_other_projects_see_nothing(votes, project):
+    from tests.factories import MembershipFactory
+
+    stranger = MembershipFactory(project=ProjectFactory(), role="lead").user
+    for url in lead_urls(project, votes[0]):
+        assert logged_in(stranger).get(url).status_code == 404
+    assert client_for(stranger).get(f"/api/projects/{project.pk}/agreement/").status_code == 404
+
+
+def test_anonymous_is_refused(project, votes):
+    for url in lead_urls(project, votes[0]):
+        assert Client().get(url).status_code == 302
+    assert Client().get(f"/api/projects/{project.pk}/agreement/").status_code == 403
+
+
+def test_names_in_charts_are_escaped(project, lead):
+    pair = PairFactory(project=project)
+    Label.objects.create(pair=pair, source="<script>alert(1)</script>", choice="a")
+    Label.objects.create(pair=pair, source="ok", choice="b")
+    page = logged_in(lead).get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_lead_adjudicates_in_the_review_page(project, votes, lead):
+    client = logged_in(lead)
+    url = f"/projects/{project.pk}/pairs/{votes[2].pk}/"
+    page = client.get(url).content.decode()
+    assert "vendor-x" in page and "vendor-y" in page
+    client.post(url, {"action": "decide", "choice": "b", "note": "B is right"})
+    votes[2].consensus.refresh_from_db()
+    assert (votes[2].consensus.winner, votes[2].consensus.adjudicated) == ("b", True)
+    client.post(url, {"action": "gold", "gold_choice": "b"})
+    votes[2].refresh_from_db()
+    assert votes[2].gold_choice == "b"
+
+
+def test_agreement_api(project, votes, lead):
+    body = client_for(lead).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert body["n_labels"] == 6 and body["difficulty"]["contested"] == 1
+    assert body["percent_agreement"] == pytest.approx(2 / 3)
+
+
+def test_curation_preview_counts_what_the_filters_keep(project, votes, lead):
+    api = client_for(lead)
+    url = f"/api/projects/{project.pk}/curation-preview/"
+    assert api.get(url).json()["count"] == 2
+    assert api.get(url, {"difficulty": "hard"}).json()["count"] == 0
+    bad = api.get(url, {"min_agreement": "lots"})
+    assert bad.status_code == 400 and "min_agreement" in bad.json()
+    unknown = api.get(url, {"exclude_sources": "nobody"})
+    assert unknown.status_code == 400 and "nobody" in json.dumps(unknown.json())
+
+
+def test_curate_and_download_through_the_api(project, votes, lead):
+    api = client_for(lead)
+    created = api.post(
+        f"/api/projects/{project.pk}/datasets/",
+        {"name": "api-set", "test_fraction": 0.0},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    identifier = created.json()["identifier"]
+    assert identifier == "api-set@v1"
+    jsonl = api.get(f"/api/datasets/{identifier}/download/")
+    rows = [json.loads(line) for line in jsonl.content.decode().splitlines()]
+    assert len(rows) == 2 and {r["split"] for r in rows} == {"train"}
+    parquet = api.get(f"/api/datasets/{identifier}/download/", {"format": "parquet"})
+    assert pq.read_table(io.BytesIO(parquet.content)).num_rows == 2
+    assert api.get(f"/api/datasets/{identifier}/download/", {"format": "xml"}).status_code == 400
+    listed = api.get(f"/api/projects/{project.pk}/datasets/").json()
+    assert [d["identifier"] for d in listed] == [identifier]
+    empty = api.post(
+        f"/api/projects/{project.pk}/datasets/",
+        {"name": "none", "difficulty": ["hard"]},
+        format="json",
+    )
+    assert empty.status_code == 400 and "keep no pairs" in json.dumps(empty.json())
+    assert CuratedDataset.objects.count() == 1
+
+
+def test_curate_form_and_dataset_page(project, votes, lead):
+    client = logged_in(lead)
+    response = client.post(
+        f"/projects/{project.pk}/curate/",
+        {"name": "form-set", "difficulty": ["easy", "medium", "hard"], "test_fraction": "0"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "form-set@v1" in page and "sha256" in page
+    download = client.get("/datasets/form-set@v1/download/jsonl/")
+    assert download.status_code == 200 and b'"chosen"' in download.content
+    assert Pair.objects.count() == 3
