@@ -113,6 +113,9 @@ class Pair(models.Model):
     response_b = models.TextField(blank=True)
     source = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Characters in each response, kept for the length-bias figures.
+    length_a = models.PositiveIntegerField(default=0, editable=False)
+    length_b = models.PositiveIntegerField(default=0, editable=False)
     gold_choice = models.CharField(
         max_length=3,
         blank=True,
@@ -134,6 +137,11 @@ class Pair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}: {self.external_id}"
+
+    def save(self, *args, **kwargs):
+        # Responses never change after import; keep the derived lengths in step anyway.
+        self.length_a, self.length_b = len(self.response_a), len(self.response_b)
+        super().save(*args, **kwargs)
 
     def response(self, side: str) -> str:
         return self.response_a if side == Side.A else self.response_b

@@ -3,10 +3,11 @@
 import hashlib
 from datetime import date, datetime, time
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, QuerySet
-from django.db.models.functions import Length
 from django.utils import timezone
 
 from annotation.models import (
@@ -22,6 +23,10 @@ from annotation.models import (
 
 CHOICE_CODES = {"a": 0, "b": 1, "tie": 2}
 EPOCH = date(1970, 1, 1)
+DAY_NUMBER_SQL = {  # days since EPOCH of a label's creation, in UTC
+    "postgresql": ("({table}.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"),
+    "sqlite": "CAST(julianday({table}.created_at) - 2440587.5 AS INTEGER)",
+}
 
 ADMIN = "admin"
 
@@ -124,6 +129,62 @@ def labels_for_export(*, project: Project) -> QuerySet[Label]:
 # Agreement
 
 
+# Sources (labels without a person) numbered 1, 2, ... by name; a label's rater is its
+# annotator id, or minus its source's number.
+SOURCES_SQL = """
+    SELECT DISTINCT l.source FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+    WHERE p.project_id = %(project)s AND l.annotator_id IS NULL {exclude}
+"""
+LABEL_COLUMNS = (
+    "pair", "rater", "choice", "strength", "shown_left", "duration_ms", "day",
+    "length_a", "length_b", "gold",
+)  # fmt: skip
+LABELS_SQL = """
+    WITH sources AS (
+        SELECT source, ROW_NUMBER() OVER (ORDER BY source) AS number FROM ({sources}) s
+    )
+    SELECT l.pair_id,
+           COALESCE(
+               l.annotator_id, -(SELECT number FROM sources WHERE sources.source = l.source)
+           ),
+           CASE l.choice WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE 2 END,
+           COALESCE(l.strength, -1),
+           CASE l.shown_left WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE -1 END,
+           COALESCE(l.duration_ms, -1),
+           {day},
+           p.length_a, p.length_b,
+           CASE p.gold_choice WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE -1 END
+    FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+    WHERE p.project_id = %(project)s {exclude}
+"""
+
+
+def _integer_columns(sql: str, params: dict, names: tuple[str, ...]):
+    """An all-integer query's columns as numpy arrays.
+
+    On PostgreSQL the rows come back aggregated into one row of arrays, in binary: 100,000
+    labels arrive in about a quarter of the time that row-by-row fetching takes.
+    """
+    import numpy as np
+
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"array_agg(q.{name})" for name in names)
+        aliased = ", ".join(names)
+        wrapped = f"SELECT {arrays} FROM ({sql}) AS q ({aliased})"
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(wrapped, params, binary=True)
+            row = cursor.fetchone()
+        return [np.array(column or [], dtype=np.int64) for column in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return [np.array(column, dtype=np.int64) for column in columns]
+
+
 def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
     """The project's labels as arrays for `annotation.agreement`, with per-pair facts.
 
@@ -133,63 +194,59 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
 
     from annotation.agreement import LabelTable
 
-    labels = Label.objects.filter(pair__project=project)
+    params: dict = {"project": project.pk}
+    exclude = ""
     if exclude_sources:
-        labels = labels.exclude(annotator__isnull=True, source__in=exclude_sources)
-    rows = list(
-        labels.order_by().values_list(
-            "pair_id",
-            "annotator__username",
-            "source",
-            "choice",
-            "strength",
-            "shown_left",
-            "duration_ms",
-            "created_at",
-        )
+        names = {f"exclude{i}": name for i, name in enumerate(exclude_sources)}
+        marks = ", ".join(f"%({key})s" for key in names)
+        exclude = f"AND NOT (l.annotator_id IS NULL AND l.source IN ({marks}))"
+        params.update(names)
+    sources = SOURCES_SQL.format(exclude=exclude)
+    with connection.cursor() as cursor:
+        cursor.execute(sources + " ORDER BY l.source", params)
+        source_names = [row[0] for row in cursor.fetchall()]
+    day = DAY_NUMBER_SQL[connection.vendor].format(table="l")
+    sql = LABELS_SQL.format(sources=sources, day=day, exclude=exclude)
+    columns = dict(zip(LABEL_COLUMNS, _integer_columns(sql, params, LABEL_COLUMNS), strict=True))
+
+    pair_ids, item = np.unique(columns["pair"], return_inverse=True)
+    facts = np.zeros((len(pair_ids), 3), dtype=np.int64)
+    facts[item] = np.stack([columns["length_a"], columns["length_b"], columns["gold"]], axis=1)
+    # People first, by user id, then label sources in name order.
+    user_ids = np.unique(columns["rater"][columns["rater"] > 0])
+    is_source = columns["rater"] < 0
+    rater = np.empty(item.size, dtype=np.int64)
+    rater[~is_source] = np.searchsorted(user_ids, columns["rater"][~is_source])
+    rater[is_source] = len(user_ids) - columns["rater"][is_source] - 1
+    usernames = dict(
+        get_user_model().objects.filter(pk__in=user_ids.tolist()).values_list("pk", "username")
     )
-    pair_ids = sorted({row[0] for row in rows})
-    position = {pair_id: i for i, pair_id in enumerate(pair_ids)}
-    names: dict[tuple[str, str], int] = {}
-    raters = []
-    for row in rows:
-        key = ("annotator", row[1]) if row[1] else ("source", row[2])
-        raters.append(names.setdefault(key, len(names)))
-    labelled_pairs = Pair.objects.filter(project=project).filter(
-        Exists(Label.objects.filter(pair=OuterRef("pk")))
-    )
-    facts = {
-        pid: (la, lb, gold)
-        for pid, la, lb, gold in labelled_pairs.annotate(
-            la=Length("response_a"), lb=Length("response_b")
-        )
-        .values_list("id", "la", "lb", "gold_choice")
-        .iterator(chunk_size=10000)
-    }
     decided = dict(
         Adjudication.objects.filter(pair__project=project).values_list("pair_id", "choice")
     )
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
-    in_order = [facts[pid] for pid in pair_ids]
+    strength = columns["strength"].astype(float)
+    strength[strength < 0] = np.nan
+    duration = columns["duration_ms"].astype(float)
+    duration[duration < 0] = np.nan
     return (
         LabelTable(
-            item=np.array([position[p] for p in columns[0]], dtype=np.int64),
-            rater=np.array(raters, dtype=np.int64),
-            choice=np.array([CHOICE_CODES[c] for c in columns[3]], dtype=np.int64),
-            strength=np.array([np.nan if v is None else v for v in columns[4]], dtype=float),
-            shown_left=np.array([CHOICE_CODES.get(v, -1) for v in columns[5]], dtype=np.int64),
-            duration_ms=np.array([np.nan if v is None else v for v in columns[6]], dtype=float),
-            day=np.array([(v.date() - EPOCH).days for v in columns[7]], dtype=np.int64),
-            length_a=np.array([f[0] for f in in_order], dtype=np.int64),
-            length_b=np.array([f[1] for f in in_order], dtype=np.int64),
-            gold=np.array([CHOICE_CODES.get(f[2], -1) for f in in_order], dtype=np.int64),
+            item=item.reshape(-1),
+            rater=rater,
+            choice=columns["choice"],
+            strength=strength,
+            shown_left=columns["shown_left"],
+            duration_ms=duration,
+            day=columns["day"],
+            length_a=facts[:, 0],
+            length_b=facts[:, 1],
+            gold=facts[:, 2],
             decided=np.array(
-                [CHOICE_CODES.get(decided.get(p), -1) for p in pair_ids], dtype=np.int64
+                [CHOICE_CODES.get(decided.get(p), -1) for p in pair_ids.tolist()], dtype=np.int64
             ),
-            rater_names=[name for _, name in names],
-            rater_kinds=[kind for kind, _ in names],
+            rater_names=[usernames[u] for u in user_ids.tolist()] + source_names,
+            rater_kinds=["annotator"] * len(user_ids) + ["source"] * len(source_names),
         ),
-        pair_ids,
+        pair_ids.tolist(),
     )
 
 
@@ -210,21 +267,17 @@ def flip_rates(*, project: Project) -> dict[str, dict]:
 
 
 def _agreement_version(project: Project) -> str:
-    """Changes whenever a label, decision, gold answer or re-check of the project changes."""
-    labels = Label.objects.filter(pair__project=project).aggregate(
-        n=Count("id"), latest=Max("updated_at")
+    """Changes whenever a label, decision, gold answer or re-check of the project changes (each
+    of them refreshes its pair's consensus row), or the project's thresholds do."""
+    stamp = PairConsensus.objects.filter(project=project).aggregate(
+        n=Count("pair_id"), latest=Max("updated_at")
     )
-    decisions = Adjudication.objects.filter(pair__project=project).aggregate(
-        n=Count("pair_id"), latest=Max("decided_at")
-    )
-    gold = Pair.objects.filter(project=project).exclude(gold_choice="").count()
-    checks = ConsistencyCheck.objects.filter(label__pair__project=project).count()
-    settings_stamp = (
+    thresholds = (
         project.easy_min_strength,
         project.hard_below_agreement,
         project.hard_below_strength,
     )
-    return f"{labels}|{decisions}|{gold}|{checks}|{settings_stamp}"
+    return f"{stamp}|{thresholds}"
 
 
 def agreement_summary(*, project: Project) -> dict:

@@ -126,7 +126,7 @@ def pairs_import(
         insert_rows(
             Pair,
             ["project_id", "external_id", "prompt", "response_a", "response_b", "source"]
-            + ["metadata", "gold_choice", "slots_taken", "created_at"],
+            + ["metadata", "length_a", "length_b", "gold_choice", "slots_taken", "created_at"],
             [
                 (
                     project.pk,
@@ -136,6 +136,8 @@ def pairs_import(
                     row.response_b,
                     row.source or default_source,
                     json.dumps(row.metadata, ensure_ascii=False),
+                    len(row.response_a),
+                    len(row.response_b),
                     "",
                     0,
                     now,
@@ -409,9 +411,11 @@ def label_submit(
         assignment.save(update_fields=["state", "finished_at"])
         if assignment.kind == Assignment.Kind.REPEAT:
             original = Label.objects.get(pair=assignment.pair, annotator=annotator)
-            return ConsistencyCheck.objects.create(
+            check = ConsistencyCheck.objects.create(
                 label=original, assignment=assignment, choice=choice, shown_left=assignment.left
             )
+            consensus_refresh(pair_ids=[assignment.pair_id])  # marks the figures out of date
+            return check
         try:
             with transaction.atomic():
                 label = Label.objects.create(
@@ -549,4 +553,6 @@ def pair_set_gold(*, pair: Pair, choice: str) -> None:
     """Mark a pair as gold with its known answer, or unmark it with an empty choice."""
     if choice not in ("", *CHOICE_CODES):
         raise ValidationError({"gold_choice": "Choose a, b, tie, or nothing to unmark."})
-    Pair.objects.filter(pk=pair.pk).update(gold_choice=choice)
+    with transaction.atomic():
+        Pair.objects.filter(pk=pair.pk).update(gold_choice=choice)
+        consensus_refresh(pair_ids=[pair.pk])  # marks the figures out of date

@@ -26,10 +26,10 @@ def fill(project_id: int, n_pairs: int, half_done: int, annotator_ids: list[int]
             """
             INSERT INTO annotation_pair
                 (project_id, external_id, prompt, response_a, response_b, source, metadata,
-                 slots_taken, created_at)
+                 length_a, length_b, gold_choice, slots_taken, created_at)
             SELECT %s, 'p' || g, to_jsonb('Prompt number ' || g || ': explain something.'),
                    'First **answer** to ' || g, 'Second answer to ' || g || E'\n\n- a list',
-                   'bench', '{}'::jsonb, CASE WHEN g <= %s THEN 2 ELSE 0 END, now()
+                   'bench', '{}'::jsonb, 20, 30, '', CASE WHEN g <= %s THEN 2 ELSE 0 END, now()
             FROM generate_series(1, %s) AS g
             """,
             [project_id, half_done, n_pairs],

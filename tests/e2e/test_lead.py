@@ -1,0 +1,52 @@
+"""A lead's loop in a real headless Chromium: dashboard, decision, curation, download."""
+
+import json
+
+import pytest
+
+from annotation.models import Label, Membership
+from annotation.services import consensus_refresh
+from tests.e2e.test_annotate import log_in
+from tests.factories import MembershipFactory, PairFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_lead_reviews_decides_curates_and_downloads(live_server, page):
+    lead = MembershipFactory(user__username="lee", role=Membership.Role.LEAD)
+    project = lead.project
+    pairs = PairFactory.create_batch(4, project=project)
+    for pair in pairs[:3]:
+        for source in ("vendor-x", "vendor-y"):
+            Label.objects.create(pair=pair, source=source, choice="a", strength=2)
+    Label.objects.create(pair=pairs[3], source="vendor-x", choice="a", strength=1)
+    Label.objects.create(pair=pairs[3], source="vendor-y", choice="b", strength=1)
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+
+    log_in(page, live_server, "lee")
+    page.click("text=Agreement")
+    page.wait_for_selector("#health")
+    assert "75.0%" in page.inner_text(".figures")  # three of four pairs agree
+
+    page.click(f"tr:has-text('{pairs[3].external_id}') >> text=Review")
+    page.check("input[name=choice][value=b]")
+    page.fill("input[name=note]", "B answers the question")
+    page.click("#decide")
+    page.wait_for_selector("text=Decision recorded")
+
+    page.goto(f"{live_server.url}/projects/{project.pk}/curate/")
+    page.wait_for_function("document.getElementById('keep-count').textContent === '4'")
+    page.uncheck("input[name=difficulty][value=hard]")  # the decided pair is still hard
+    page.wait_for_function("document.getElementById('keep-count').textContent === '3'")
+    page.check("input[name=difficulty][value=hard]")
+    page.wait_for_function("document.getElementById('keep-count').textContent === '4'")
+    page.fill("input[name=name]", "lead-cut")
+    page.click("text=Create version")
+    page.wait_for_selector("h1:has-text('lead-cut@v1')")
+
+    with page.expect_download() as download:
+        page.click("text=JSONL")
+    rows = [json.loads(line) for line in download.value.path().read_text().splitlines()]
+    assert len(rows) == 4
+    decided = next(r for r in rows if r["pair_id"] == pairs[3].external_id)
+    assert decided["chosen"] == pairs[3].response_b  # the decision overrides the split vote
