@@ -26,7 +26,8 @@ from annotation.agreement import (
     item_consensus,
     pairwise_kappas,
 )
-from annotation.models import CuratedDataset, Label, Pair, Project
+from annotation.bulk import rows_for_ids
+from annotation.models import CuratedDataset, Label, Project
 from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
@@ -189,18 +190,27 @@ def _split_of(prompt, seed: int, test_fraction: float) -> str:
     return "test" if share < test_fraction else "train"
 
 
+PAIR_TEXTS_SQL = """
+    SELECT id, external_id, CAST(prompt AS TEXT), response_a, response_b
+    FROM annotation_pair WHERE id {ids}
+"""
+
+
 def _rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], bool]:
-    pairs = Pair.objects.in_bulk(selection.pair_ids)
-    conversational = any(isinstance(pairs[pid].prompt, list) for pid in selection.pair_ids)
+    pairs = {
+        pid: (external_id, json.loads(prompt), a, b)
+        for pid, external_id, prompt, a, b in rows_for_ids(PAIR_TEXTS_SQL, [], selection.pair_ids)
+    }
+    conversational = any(isinstance(pairs[pid][1], list) for pid in selection.pair_ids)
     rows = []
     for i, pid in enumerate(selection.pair_ids):
-        pair = pairs[pid]
+        external_id, original_prompt, response_a, response_b = pairs[pid]
         chosen, rejected = (
-            (pair.response_a, pair.response_b)
+            (response_a, response_b)
             if selection.winner[i] == CHOICE_A
-            else (pair.response_b, pair.response_a)
+            else (response_b, response_a)
         )
-        prompt = pair.prompt
+        prompt = original_prompt
         if conversational:
             if isinstance(prompt, str):
                 prompt = [{"role": "user", "content": prompt}]
@@ -215,8 +225,8 @@ def _rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], b
                 "difficulty": selection.difficulty[i],
                 "agreement": round(selection.agreement[i], 6),
                 "n_votes": selection.n_votes[i],
-                "pair_id": pair.external_id,
-                "split": _split_of(pair.prompt, filters.seed, filters.test_fraction),
+                "pair_id": external_id,
+                "split": _split_of(original_prompt, filters.seed, filters.test_fraction),
             }
         )
     return rows, conversational
@@ -297,25 +307,36 @@ def dataset_get(identifier: str) -> CuratedDataset:
     return dataset
 
 
-def dataset_rows(dataset: CuratedDataset) -> list[dict]:
+def dataset_snapshot(dataset: CuratedDataset) -> bytes:
+    """The version's JSONL snapshot, checked against its sha256."""
     with default_storage.open(dataset.snapshot, "rb") as stream:
         content = stream.read()
     if hashlib.sha256(content).hexdigest() != dataset.sha256:
         raise ValidationError(f"The snapshot of {dataset.identifier} does not match its sha256.")
-    return [json.loads(line) for line in content.splitlines()]
+    return content
+
+
+def dataset_rows(dataset: CuratedDataset) -> list[dict]:
+    return [json.loads(line) for line in dataset_snapshot(dataset).splitlines()]
+
+
+def dataset_table(dataset: CuratedDataset):
+    """The version as an Arrow table, read by Arrow's own JSON reader (no Python rows)."""
+    import pyarrow as pa
+    import pyarrow.json
+
+    return pyarrow.json.read_json(pa.BufferReader(dataset_snapshot(dataset)))
 
 
 def dataset_bytes(dataset: CuratedDataset, fmt: str) -> bytes:
     """The version as one file: JSONL (the snapshot itself) or Parquet."""
     if fmt == "jsonl":
-        with default_storage.open(dataset.snapshot, "rb") as stream:
-            return stream.read()
+        return dataset_snapshot(dataset)
     if fmt == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(dataset_rows(dataset)), buffer)
+        pq.write_table(dataset_table(dataset), buffer)
         return buffer.getvalue()
     raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
 
@@ -343,12 +364,14 @@ def dataset_export(*, dataset: CuratedDataset, fmt: str, out: Path, force: bool 
 
         disable_progress_bars()
 
-        rows = dataset_rows(dataset)
+        import pyarrow.compute as pc
+
+        table = dataset_table(dataset)
         splits = DatasetDict(
             {
-                split: Dataset.from_list([r for r in rows if r["split"] == split])
+                split: Dataset(table.filter(pc.equal(table["split"], split)))
                 for split in ("train", "test")
-                if any(r["split"] == split for r in rows)
+                if pc.any(pc.equal(table["split"], split)).as_py()
             }
         )
         if out.exists():

@@ -17,7 +17,8 @@ from _setup import django_on_scratch_database
 TARGET_SECONDS = 10.0
 
 
-def write_rows(path: str, n: int) -> None:
+def write_rows(path: str, n: int, labelled_share: float = 0.5) -> None:
+    """n rows of made-up text; `labelled_share` of them {prompt, chosen, rejected}."""
     rng = random.Random(0)
     words = [
         "the",
@@ -37,7 +38,7 @@ def write_rows(path: str, n: int) -> None:
             prompt = " ".join(rng.choices(words, k=rng.randint(10, 60)))
             a = " ".join(rng.choices(words, k=rng.randint(20, 200)))
             b = " ".join(rng.choices(words, k=rng.randint(20, 200)))
-            if i % 2:
+            if rng.random() >= labelled_share:
                 row = {"id": f"r{i}", "prompt": prompt, "response_a": a, "response_b": b + " x"}
             else:
                 row = {"id": f"r{i}", "prompt": prompt, "chosen": a, "rejected": b + " x"}
