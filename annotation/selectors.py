@@ -133,11 +133,12 @@ LABEL_COLUMNS = (
     "pair", "annotator", "source", "choice", "strength", "shown_left", "duration_ms", "day",
     "length_a", "length_b", "gold",
 )  # fmt: skip
-TEXT_COLUMNS = {"source"}
+# Every column is a number: a label source is given by its position among the project's
+# label source names, which SOURCE_NAMES_SQL lists first ({source_position} is a CASE).
 LABELS_SQL = """
     SELECT l.pair_id,
            COALESCE(l.annotator_id, -1),
-           CASE WHEN l.annotator_id IS NULL THEN l.source END,
+           {source_position},
            CASE l.choice WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE 2 END,
            COALESCE(l.strength, -1),
            CASE l.shown_left WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE -1 END,
@@ -150,34 +151,48 @@ LABELS_SQL = """
 """
 
 
-def _columns(sql: str, params: dict, names: tuple[str, ...]) -> dict:
-    """A query's columns as numpy arrays (integers, or objects where a column holds text).
+SOURCE_NAMES_SQL = """
+    SELECT DISTINCT l.source FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+    WHERE p.project_id = %(project)s AND l.annotator_id IS NULL {exclude} ORDER BY l.source
+"""
 
-    On PostgreSQL the rows come back aggregated into one row of arrays, in binary: 100,000
-    labels arrive in about a quarter of the time that row-by-row fetching takes.
+
+def _integer_columns(sql: str, params: dict, names: tuple[str, ...]) -> dict:
+    """An all-integer query's columns as numpy int64 arrays.
+
+    On PostgreSQL the rows come as binary COPY and are read with numpy in one pass: 100,000
+    labels arrive in a fraction of the time that building Python rows takes.
     """
     import numpy as np
 
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"array_agg(q.{name})" for name in names)
-        aliased = ", ".join(names)
-        wrapped = f"SELECT {arrays} FROM ({sql}) AS q ({aliased})"
-        import psycopg
-
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(wrapped, params, binary=True)
-            row = cursor.fetchone()
-        columns = [column or [] for column in row]
-    else:
+    if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    return {
-        name: np.array(column, dtype=object if name in TEXT_COLUMNS else np.int64)
-        for name, column in zip(names, columns, strict=True)
-    }
+        return {
+            name: np.array(column, dtype=np.int64)
+            for name, column in zip(
+                names, list(zip(*rows, strict=True)) if rows else [()] * len(names), strict=True
+            )
+        }
+    import psycopg
+
+    casts = ", ".join(f"q.{name}::int8" for name in names)
+    query = (
+        f"COPY (SELECT {casts} FROM ({sql}) AS q ({', '.join(names)})) TO STDOUT (FORMAT binary)"
+    )
+    connection.ensure_connection()
+    with (
+        psycopg.ClientCursor(connection.connection) as cursor,
+        cursor.copy(cursor.mogrify(query, params)) as copy,
+    ):
+        data = b"".join(bytes(block) for block in copy)
+    # Binary COPY: an 11-byte signature, flags and header extension (8 bytes), then per row a
+    # 16-bit field count and, per field, a 32-bit length and the 8-byte value; -1 ends it.
+    body = data[19 + int.from_bytes(data[15:19], "big") : -2]
+    row = np.dtype([("fields", ">i2")] + [(n, [("size", ">i4"), ("value", ">i8")]) for n in names])
+    records = np.frombuffer(body, dtype=row)
+    return {name: records[name]["value"].astype(np.int64) for name in names}
 
 
 def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
@@ -196,8 +211,17 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
         marks = ", ".join(f"%({key})s" for key in names)
         exclude = f"AND NOT (l.annotator_id IS NULL AND l.source IN ({marks}))"
         params.update(names)
-    day = DAY_NUMBER_SQL[connection.vendor].format(table="l")
-    columns = _columns(LABELS_SQL.format(day=day, exclude=exclude), params, LABEL_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(SOURCE_NAMES_SQL.format(exclude=exclude), params)
+        source_names = [row[0] for row in cursor.fetchall()]
+    branches = "".join(f" WHEN %(source{i})s THEN {i}" for i in range(len(source_names)))
+    params.update({f"source{i}": name for i, name in enumerate(source_names)})
+    sql = LABELS_SQL.format(
+        source_position=f"CASE l.source{branches} ELSE -1 END" if branches else "-1",
+        day=DAY_NUMBER_SQL[connection.vendor].format(table="l"),
+        exclude=exclude,
+    )
+    columns = _integer_columns(sql, params, LABEL_COLUMNS)
 
     pair_ids, item = np.unique(columns["pair"], return_inverse=True)
     facts = np.zeros((len(pair_ids), 3), dtype=np.int64)
@@ -205,9 +229,7 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
     # Raters: people first, by user id, then label sources in name order.
     is_source = columns["annotator"] < 0
     user_ids, user_index = np.unique(columns["annotator"][~is_source], return_inverse=True)
-    source_names, source_index = np.unique(
-        columns["source"][is_source].astype(str), return_inverse=True
-    )
+    source_index = columns["source"][is_source]
     rater = np.empty(item.size, dtype=np.int64)
     rater[~is_source] = user_index.reshape(-1)
     rater[is_source] = len(user_ids) + source_index.reshape(-1)
@@ -236,7 +258,7 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
             decided=np.array(
                 [CHOICE_CODES.get(decided.get(p), -1) for p in pair_ids.tolist()], dtype=np.int64
             ),
-            rater_names=[usernames[u] for u in user_ids.tolist()] + source_names.tolist(),
+            rater_names=[usernames[u] for u in user_ids.tolist()] + source_names,
             rater_kinds=["annotator"] * len(user_ids) + ["source"] * len(source_names),
         ),
         pair_ids.tolist(),
