@@ -37,6 +37,9 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/import_pairs.py
 	$(BIN)/python benchmarks/next_pair.py
+	$(BIN)/python benchmarks/agreement.py
+	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/export_dataset.py
 
 clean:
 	rm -rf $(VENV) var

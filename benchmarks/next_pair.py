@@ -38,8 +38,8 @@ def fill(project_id: int, n_pairs: int, half_done: int, annotator_ids: list[int]
             cursor.execute(
                 """
                 INSERT INTO annotation_assignment
-                    (pair_id, annotator_id, "left", issued_at, expires_at, finished_at, state)
-                SELECT id, %s, 'a', now(), now(), now(), 'done'
+                    (pair_id, annotator_id, "left", issued_at, expires_at, finished_at, state, kind)
+                SELECT id, %s, 'a', now(), now(), now(), 'done', 'regular'
                 FROM annotation_pair WHERE project_id = %s
                 ORDER BY id LIMIT 10000
                 """,
