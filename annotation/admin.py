@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from annotation.models import Assignment, Label, Membership, Pair, Project
+from annotation.models import (
+    Adjudication,
+    Assignment,
+    ConsistencyCheck,
+    CuratedDataset,
+    Label,
+    Membership,
+    Pair,
+    PairConsensus,
+    Project,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -46,3 +56,35 @@ class LabelAdmin(admin.ModelAdmin):
     list_filter = ["choice", "source"]
     raw_id_fields = ["pair", "assignment"]
     show_full_result_count = False
+
+
+@admin.register(PairConsensus)
+class PairConsensusAdmin(admin.ModelAdmin):
+    list_display = ["pair", "votes_a", "votes_b", "votes_tie", "winner", "difficulty", "margin"]
+    list_filter = ["difficulty", "contested", "adjudicated"]
+    raw_id_fields = ["pair"]
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # derived from labels; it follows them
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["pair", "choice", "decided_by", "decided_at"]
+    raw_id_fields = ["pair"]
+
+
+@admin.register(ConsistencyCheck)
+class ConsistencyCheckAdmin(admin.ModelAdmin):
+    list_display = ["label", "choice", "shown_left", "created_at"]
+    raw_id_fields = ["label", "assignment"]
+
+
+@admin.register(CuratedDataset)
+class CuratedDatasetAdmin(admin.ModelAdmin):
+    list_display = ["identifier", "project", "n_rows", "n_train", "n_test", "created_at"]
+    list_filter = ["project"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # versions are immutable

@@ -161,3 +161,23 @@ def test_curate_form_and_dataset_page(project, votes, lead):
     download = client.get("/datasets/form-set@v1/download/jsonl/")
     assert download.status_code == 200 and b'"chosen"' in download.content
     assert Pair.objects.count() == 3
+
+
+def test_dataset_pages_and_downloads_are_for_leads_only(project, votes, lead, annotator):
+    client_for(lead).post(f"/api/projects/{project.pk}/datasets/", {"name": "mine"}, format="json")
+    for url in ("/api/datasets/mine@v1/", "/api/datasets/mine@v1/download/"):
+        assert client_for(annotator).get(url).status_code == 403, url
+        assert client_for(None).get(url).status_code == 403, url
+        assert client_for(lead).get(url).status_code == 200, url
+    for url in ("/datasets/mine@v1/", "/datasets/mine@v1/download/jsonl/"):
+        assert logged_in(annotator).get(url).status_code == 404, url
+        assert logged_in(lead).get(url).status_code == 200, url
+
+
+def test_admin_pages_list_every_model(admin_user, votes):
+    client = logged_in(admin_user)
+    for model in (
+        "project", "membership", "pair", "assignment", "label", "pairconsensus",
+        "adjudication", "consistencycheck", "curateddataset",
+    ):  # fmt: skip
+        assert client.get(f"/admin/annotation/{model}/").status_code == 200, model
