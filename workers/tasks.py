@@ -1,0 +1,146 @@
+"""Celery tasks. Each takes an id, loads its row, runs the work, and writes progress and
+results back to the row: state lives in the database, not in the broker."""
+
+import logging
+import time
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from workers.celery import app
+
+logger = logging.getLogger(__name__)
+LOG_LINES = 200
+
+
+def run_folder(run_id: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)
+
+
+@app.task(
+    name="rewardmodels.train",
+    queue="gpu",
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and resumes
+)
+def train_reward_model(run_id: int) -> None:
+    from rewardmodels.models import TrainingRun
+
+    run = TrainingRun.objects.select_related("dataset").filter(pk=run_id).first()
+    finished = (
+        TrainingRun.Status.SUCCEEDED,
+        TrainingRun.Status.CANCELLED,
+        TrainingRun.Status.FAILED,
+    )
+    if run is None or run.status in finished:
+        return  # gone, or done already: running a task twice does no harm
+    _execute(run)
+
+
+def _execute(run) -> None:
+    import transformers
+
+    from annotation.curation import dataset_rows
+    from rewardmodels.models import RewardModel, TrainingRun
+    from workers import training
+
+    transformers.logging.set_verbosity_error()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.RUNNING, started_at=run.started_at or timezone.now(), error=""
+    )
+    lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
+    last_write = [0.0]
+
+    def log(line: str) -> None:
+        lines.append(f"{timezone.now():%H:%M:%S} {line}")
+        del lines[:-LOG_LINES]
+        TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(lines))
+
+    def progress(step: int, total: int, metrics: dict) -> None:
+        run.metrics.append(metrics)
+        now = time.monotonic()
+        if "eval" in metrics or step == total or now - last_write[0] > 2.0:
+            last_write[0] = now
+            TrainingRun.objects.filter(pk=run.pk).update(
+                step=step, total_steps=total, eta_seconds=metrics.get("eta_seconds"),
+                metrics=run.metrics,
+            )  # fmt: skip
+        if "eval" in metrics:
+            accuracy = metrics["eval"].get("accuracy")
+            log(
+                f"step {step}/{total}: loss {metrics['loss']:.4f}, held-out accuracy {accuracy:.3f}"
+            )
+
+    def should_stop() -> bool:
+        return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+    config = training.TrainConfig(
+        base_model=run.base_model,
+        method=run.method,
+        lora_rank=run.lora_rank,
+        lora_alpha=run.lora_alpha,
+        lora_dropout=run.lora_dropout,
+        lora_target_modules=[m.strip() for m in run.lora_target_modules.split(",") if m.strip()],
+        margin_loss=run.margin_loss,
+        center_rewards=run.center_rewards,
+        length_penalty=run.length_penalty,
+        learning_rate=run.learning_rate,
+        batch_size=run.batch_size,
+        gradient_accumulation=run.gradient_accumulation,
+        epochs=run.epochs,
+        warmup_ratio=run.warmup_ratio,
+        max_length=run.max_length,
+        max_pairs=run.max_pairs,
+        eval_every=run.eval_every,
+        checkpoint_every=run.checkpoint_every,
+        gradient_checkpointing=run.gradient_checkpointing,
+        seed=run.seed,
+    )
+    rows = dataset_rows(run.dataset)
+    folder = run_folder(run.pk)
+    try:
+        final = training.train(
+            config,
+            [r for r in rows if r["split"] == "train"],
+            [r for r in rows if r["split"] == "test"],
+            folder,
+            training.Reporter(progress=progress, log=log, should_stop=should_stop),
+        )
+    except training.Cancelled as exc:
+        log(str(exc))
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now()
+        )
+        return
+    except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
+        logger.exception("training run %s failed", run.pk)
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
+            finished_at=timezone.now(),
+        )
+        return
+    artifact = folder / "model"
+    card = training.model_card(config, final, run.dataset.identifier, run.dataset.sha256)
+    (artifact / "README.md").write_text(card)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.SUCCEEDED,
+        final_metrics=final,
+        artifact=str(artifact),
+        finished_at=timezone.now(),
+        step=F("total_steps"),
+    )
+    RewardModel.objects.get_or_create(
+        run=run,
+        defaults={
+            "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
+            "dataset": run.dataset,
+            "base_model": run.base_model,
+            "artifact": str(artifact),
+        },
+    )
+    log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
