@@ -27,6 +27,15 @@ def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) ->
     command.stdout.write(report.summary)
 
 
+def project_named(name: str):
+    from annotation.models import Project
+
+    project = Project.objects.filter(name=name).first()
+    if project is None:
+        raise CommandError(f"No project named {name!r}.")
+    return project
+
+
 def validation_message(exc: ValidationError) -> str:
     """'field: problem' for each problem, or the plain messages."""
     if hasattr(exc, "error_dict"):

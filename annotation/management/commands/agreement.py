@@ -1,8 +1,8 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from annotation.models import Project
+from annotation.management.commands._common import project_named
 from annotation.selectors import agreement_summary
 
 
@@ -22,9 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print JSON")
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(name=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project named {options['project']!r}.")
+        project = project_named(options["project"])
         summary = agreement_summary(project=project)
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))

@@ -2,8 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.curation import DIFFICULTIES, CurationFilters, dataset_curate
-from annotation.management.commands._common import validation_message
-from annotation.models import Project
+from annotation.management.commands._common import project_named, validation_message
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -37,9 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(name=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project named {options['project']!r}.")
+        project = project_named(options["project"])
         try:
             filters = CurationFilters(
                 min_votes=options["min_votes"],

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.models import Project
+from annotation.management.commands._common import project_named
 from annotation.selectors import labels_for_export
 
 
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Overwrite an existing file")
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(name=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project named {options['project']!r}.")
+        project = project_named(options["project"])
         out = options["out"]
         if out != "-" and Path(out).exists() and not options["force"]:
             raise CommandError(f"{out} exists; pass --force to overwrite it.")

@@ -1,8 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from annotation.formats import FORMATS
-from annotation.management.commands._common import run_import
-from annotation.models import Project
+from annotation.management.commands._common import project_named, run_import
 from annotation.services import labels_import
 
 
@@ -20,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-invalid", action="store_true")
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(name=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project named {options['project']!r}.")
+        project = project_named(options["project"])
         run_import(
             self,
             labels_import,
