@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
+CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}  # stored names -> codes
+CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
 N_CHOICES = 3
 SIGNED_VALUES = np.arange(-3, 4)  # a strongly better (-3) ... tie (0) ... b strongly better (+3)
 EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1

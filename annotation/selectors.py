@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 
+from annotation.agreement import CHOICE_CODES
 from annotation.models import (
     Adjudication,
     Assignment,
@@ -21,7 +22,6 @@ from annotation.models import (
     Project,
 )
 
-CHOICE_CODES = {"a": 0, "b": 1, "tie": 2}
 EPOCH = date(1970, 1, 1)
 DAY_NUMBER_SQL = {  # days since EPOCH of a label's creation, in UTC
     "postgresql": ("({table}.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"),

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from annotation.agreement import CHOICE_A, CHOICE_B, CHOICE_TIE, DIFFICULTY_NAMES, consensus
+from annotation.agreement import CHOICE_CODES, CHOICE_NAMES, DIFFICULTY_NAMES, consensus
 from annotation.bulk import insert_rows, rows_for_ids, upsert_rows
 from annotation.formats import LabelRow, PairRow, RowError, read_label_rows, read_pair_rows
 from annotation.models import (
@@ -452,9 +452,6 @@ def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser) -> Assig
 
 # ---------------------------------------------------------------------------------------
 # Consensus, adjudication, gold
-
-CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}
-CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
 
 
 def _nullable(values) -> list[float | None]:
