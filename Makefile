@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-ml clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/export_dataset.py
+
+# The trainer against TRL and the scorer against transformers' pipeline, on HH pairs.
+HH ?= ../shared/data/hh-rlhf-harmless-dev.jsonl
+bench-ml: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/train_vs_trl.py --data $(HH)
+	$(BIN)/python benchmarks/score_vs_pipeline.py --data $(HH)
 
 clean:
 	rm -rf $(VENV) var

@@ -126,3 +126,172 @@ def line(points: list[tuple[str, float | None]], threshold: float | None = None)
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers
+
+
+def curves(
+    series: list[tuple[str, str, list[tuple[float, float]]]],
+    *,
+    x_max: float | None = None,
+    y_range: tuple[float, float] | None = None,
+    reference: tuple[str, float] | None = None,
+    x_label: str = "",
+    max_points: int = 400,
+) -> SafeString:
+    """Numeric x/y lines, e.g. loss per training step; series are (name, colour, points).
+
+    Long series are thinned to about `max_points` (keeping the last point); a series with one
+    point shows as a dot. `reference` draws a dashed, labelled horizontal line.
+    """
+    width, height, left, bottom, top, right = 560, 220, 52, 30, 26, 12
+    plotted = []
+    for name, colour, points in series:
+        points = [(x, y) for x, y in points if x is not None and y is not None]
+        stride = max(1, -(-len(points) // max_points))
+        if stride > 1:
+            points = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+        plotted.append((name, colour, points))
+    xs = [x for _, _, points in plotted for x, _ in points]
+    ys = [y for _, _, points in plotted for _, y in points]
+    if y_range is None:
+        low, high = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        if reference is not None:
+            low, high = min(low, reference[1]), max(high, reference[1])
+        spread = (high - low) or abs(high) or 1.0
+        y_range = (low - 0.05 * spread, high + 0.05 * spread)
+    x_low = min(xs + [0.0])
+    x_high = max(xs + [x_max or 0.0, x_low + 1.0])
+
+    def x_of(x: float) -> float:
+        return left + (width - left - right) * (x - x_low) / (x_high - x_low)
+
+    def y_of(y: float) -> float:
+        y = max(y_range[0], min(y_range[1], y))
+        return (
+            height
+            - bottom
+            - (height - bottom - top) * (y - y_range[0]) / (y_range[1] - y_range[0] or 1.0)
+        )
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart curves" role="img" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
+        'stroke="#9ca3af"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
+    ]
+    for tick in (y_range[0], (y_range[0] + y_range[1]) / 2, y_range[1]):
+        parts.append(
+            f'<text x="{left - 6}" y="{y_of(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+        )
+    for tick in sorted({x_low, x_high}):
+        parts.append(
+            f'<text x="{x_of(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
+            f"{tick:g}</text>"
+        )
+    if x_label:
+        parts.append(
+            f'<text x="{(left + width - right) / 2:.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle">{escape(x_label)}</text>'
+        )
+    if reference is not None:
+        label, value = reference
+        parts.append(
+            f'<line x1="{left}" y1="{y_of(value):.1f}" x2="{width - right}" y2="{y_of(value):.1f}" '
+            f'stroke="#b42318" stroke-dasharray="4 4"><title>{escape(label)} {value:g}</title>'
+            "</line>"
+        )
+    legend_x = left
+    for name, colour, points in plotted:
+        parts.append(
+            f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="15">{escape(name)}</text>'
+        )
+        legend_x += 24 + 7 * len(name)
+        if len(points) > 1:
+            path = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+            )
+        if len(points) <= 60:
+            for x, y in points:
+                parts.append(
+                    f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="2.5" fill="{colour}">'
+                    f"<title>{escape(name)} at {x:g}: {y:.4g}</title></circle>"
+                )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers
+
+
+def grouped_bars(
+    groups: list[str],
+    series: list[tuple[str, str, list[float | None]]],
+    *,
+    y_range: tuple[float, float] = (0.0, 1.0),
+    reference: tuple[str, float] | None = None,
+    percent: bool = False,
+) -> SafeString:
+    """Vertical bars: one cluster per group, one bar per series (name, colour, a value per
+    group) in each, e.g. accuracy by difficulty for several models. A value of None leaves a
+    gap; bars grow from 0 (or the range's edge), so negative values hang down."""
+    width, height, left, bottom, right = 560, 240, 48, 30, 12
+    legend, legend_x, legend_y = [], left, 6
+    for name, colour, _ in series:
+        item = 24 + 7 * len(name[:40])
+        if legend_x + item > width - right and legend_x > left:  # wrap long legends
+            legend_x, legend_y = left, legend_y + 16
+        legend.append(
+            f'<rect x="{legend_x}" y="{legend_y}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="{legend_y + 9}">{escape(name[:40])}</text>'
+        )
+        legend_x += item
+    top = legend_y + 22
+    low, high = y_range
+    slot = (width - left - right) / max(len(groups), 1)
+    bar = min(36.0, (slot - 12) / max(len(series), 1))
+
+    def y_of(value: float) -> float:
+        value = max(low, min(high, value))
+        return height - bottom - (height - bottom - top) * (value - low) / ((high - low) or 1.0)
+
+    def shown(value: float) -> str:
+        return f"{100 * value:.1f}%" if percent else f"{value:.3g}"
+
+    base = y_of(max(low, min(high, 0.0)))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart grouped-bars" role="img" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
+        f'<line x1="{left}" y1="{base:.1f}" x2="{width - right}" y2="{base:.1f}" '
+        'stroke="#9ca3af"/>',
+    ]
+    for tick in (low, (low + high) / 2, high):
+        label = f"{100 * tick:.0f}%" if percent else f"{tick:.3g}"
+        parts.append(
+            f'<text x="{left - 6}" y="{y_of(tick) + 4:.1f}" text-anchor="end">{label}</text>'
+        )
+    parts.extend(legend)
+    for g, group in enumerate(groups):
+        start = left + g * slot + (slot - bar * len(series)) / 2
+        for s, (name, colour, values) in enumerate(series):
+            value = values[g] if g < len(values) else None
+            if value is None:
+                continue
+            y = y_of(value)
+            parts.append(
+                f'<rect x="{start + s * bar + 1:.1f}" y="{min(y, base):.1f}" '
+                f'width="{max(bar - 2, 1):.1f}" height="{abs(base - y):.1f}" fill="{colour}">'
+                f"<title>{escape(name)}, {escape(group)}: {shown(value)}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{left + (g + 0.5) * slot:.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle">{escape(group)}</text>'
+        )
+    if reference is not None:
+        label, value = reference
+        parts.append(
+            f'<line x1="{left}" y1="{y_of(value):.1f}" x2="{width - right}" y2="{y_of(value):.1f}" '
+            f'stroke="#b42318" stroke-dasharray="4 4"><title>{escape(label)} {shown(value)}</title>'
+            "</line>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers

@@ -183,7 +183,7 @@ def hh_prompt_messages(prompt: str) -> list[dict[str, str]] | str:
     return messages or prompt
 
 
-def _check_prompt(prompt: Any) -> str | None:
+def check_prompt(prompt: Any) -> str | None:
     if isinstance(prompt, str):
         return None
     if isinstance(prompt, list) and prompt:
@@ -199,7 +199,7 @@ def _check_prompt(prompt: Any) -> str | None:
     return "'prompt' must be text or a non-empty list of {role, content} messages"
 
 
-def _prompt_chars(prompt: str | list[dict[str, str]]) -> int:
+def prompt_chars(prompt: str | list[dict[str, str]]) -> int:
     if isinstance(prompt, str):
         return len(prompt)
     return sum(len(m["content"]) for m in prompt)
@@ -245,13 +245,13 @@ def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) ->
 
     if prompt is None:
         return RowError(line, "missing field 'prompt'")
-    problem = _check_prompt(prompt)
+    problem = check_prompt(prompt)
     if problem:
         return RowError(line, problem)
     if first == second:
         return RowError(line, "the two responses are identical")
     for name, size in (
-        ("prompt", _prompt_chars(prompt)),
+        ("prompt", prompt_chars(prompt)),
         ("response", max(len(first), len(second))),
     ):
         if size > limit:

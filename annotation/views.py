@@ -243,12 +243,16 @@ def dataset_detail(request, identifier: str):
         CuratedDataset.objects.select_related("project"), identifier=identifier
     )
     _project_for(request, dataset.project_id, manage=True)
-    context = {
+    return render(request, "annotation/dataset.html", dataset_context(dataset))
+
+
+def dataset_context(dataset: CuratedDataset) -> dict:
+    """What the dataset page shows; the training form re-renders it with its errors."""
+    return {
         "dataset": dataset,
         "project": dataset.project,
         "manifest_json": json.dumps(dataset.manifest, indent=2),
     }
-    return render(request, "annotation/dataset.html", context)
 
 
 @login_required

@@ -129,19 +129,33 @@ if not CELERY_BROKER_URL:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
-    # Longer than the longest training run, so a running task is not redelivered mid-run.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
+    # Seconds before Redis hands an unacknowledged message (a task whose worker died) to
+    # another worker. Longer than the longest training run, so a running task is not
+    # redelivered mid-run; tests shorten it to see a killed worker's run picked up again.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(24 * 3600)))
+    }
+# Results only for the tasks that are waited on (API scoring); everything else writes rows.
+if CELERY_BROKER_URL.startswith("redis"):
+    CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+else:
+    CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
+    (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Training, evaluation and scoring tasks name the "gpu" queue where they are declared.
+# Training, evaluation, filtering and scoring (the tasks named rewardmodels.*) need a GPU
+# where there is one: they go to the "gpu" queue; anything else to "celery".
+CELERY_TASK_ROUTES = {"rewardmodels.*": {"queue": "gpu"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 REST_FRAMEWORK = {

@@ -8,5 +8,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("annotation.api_urls")),
+    path("api/", include("rewardmodels.api_urls")),
+    path("", include("rewardmodels.urls")),
     path("", include("annotation.urls")),
 ]

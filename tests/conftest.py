@@ -70,3 +70,39 @@ def fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory):
+    """The packaged MiniLM with LoRA, trained once per session on separable pairs (polite
+    chosen, curt rejected): the saved model folder and its held-out figures."""
+    from tests.factories import separable_rows
+    from workers import training
+
+    rows = separable_rows(96)
+    config = training.TrainConfig(
+        method="lora", learning_rate=1e-3, batch_size=16, epochs=4, eval_every=100, max_length=64
+    )
+    folder = tmp_path_factory.mktemp("trained")
+    final = training.train(config, rows[:64], rows[64:], folder)
+    return folder / "model", final
+
+
+@pytest.fixture
+def dataset(project):
+    """fruit@v1: 48 separable pairs of `project`, a quarter of them held out."""
+    from annotation.curation import CurationFilters, dataset_curate
+    from annotation.models import Label
+    from annotation.services import consensus_refresh
+    from tests.factories import PairFactory, separable_rows
+
+    for row in separable_rows(48):
+        pair = PairFactory(
+            project=project, prompt=row["prompt"], response_a=row["chosen"],
+            response_b=row["rejected"],
+        )  # fmt: skip
+        Label.objects.create(pair=pair, source="imported", choice="a")
+    consensus_refresh(pair_ids=project.pairs.values_list("id", flat=True))
+    return dataset_curate(
+        project=project, name="fruit", filters=CurationFilters(test_fraction=0.25), user=None
+    )

@@ -1,3 +1,5 @@
+import random
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -45,3 +47,43 @@ class PairFactory(factory.django.DjangoModelFactory):
     prompt = factory.Sequence(lambda n: f"Question number {n}?")
     response_a = factory.Sequence(lambda n: f"First answer {n}")
     response_b = factory.Sequence(lambda n: f"Second answer {n}")
+
+
+WORDS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "pear", "plum", "berry"]
+
+
+def separable_rows(n: int, seed: int = 0) -> list[dict]:
+    """Pairs a reward model can tell apart: the chosen answer is polite, the rejected curt."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fruit = " ".join(rng.choices(WORDS, k=rng.randint(3, 10)))
+        rows.append(
+            {
+                "prompt": f"Question {i}: name some fruit.",
+                "chosen": f"Gladly! {fruit}. I hope that helps, thank you for asking.",
+                "rejected": f"No. {' '.join(rng.choices(WORDS, k=rng.randint(3, 10)))}",
+                "margin": 0.5,
+                "difficulty": rng.choice(["easy", "medium", "hard"]),
+            }
+        )
+    return rows
+
+
+def hh_pairs(path, n: int) -> list[dict]:
+    """The first n HH dialogues as prompt / chosen / rejected rows."""
+    import json
+
+    separator = "\n\nAssistant:"
+    rows = []
+    for line in path.read_text().splitlines()[:n]:
+        record = json.loads(line)
+        cut = record["chosen"].rfind(separator) + len(separator)
+        rows.append(
+            {
+                "prompt": record["chosen"][:cut],
+                "chosen": record["chosen"][cut:].strip(),
+                "rejected": record["rejected"][cut:].strip(),
+            }
+        )
+    return rows

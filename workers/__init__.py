@@ -1,5 +1,3 @@
-"""Celery workers: `celery -A workers worker`. The only package that imports torch."""
-
-from workers.celery import app
-
-__all__ = ["app"]
+"""Celery workers (`celery -A workers worker` finds the app in workers.celery) and the ML
+code they run. The only package that imports torch; its modules import nothing from Django
+except the task module, so the trainer also runs on its own (see benchmarks/)."""

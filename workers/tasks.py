@@ -7,6 +7,7 @@ import traceback
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,7 +23,6 @@ def run_folder(run_id: int) -> Path:
 
 @app.task(
     name="rewardmodels.train",
-    queue="gpu",
     acks_late=True,
     reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and resumes
 )
@@ -60,6 +60,9 @@ def _execute(run) -> None:
         TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(lines))
 
     def progress(step: int, total: int, metrics: dict) -> None:
+        # A resumed run trains again the steps after its checkpoint: keep one entry a step.
+        while run.metrics and run.metrics[-1].get("step", 0) >= step:
+            run.metrics.pop()
         run.metrics.append(metrics)
         now = time.monotonic()
         if "eval" in metrics or step == total or now - last_write[0] > 2.0:
@@ -127,20 +130,118 @@ def _execute(run) -> None:
     artifact = folder / "model"
     card = training.model_card(config, final, run.dataset.identifier, run.dataset.sha256)
     (artifact / "README.md").write_text(card)
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.Status.SUCCEEDED,
-        final_metrics=final,
-        artifact=str(artifact),
-        finished_at=timezone.now(),
-        step=F("total_steps"),
-    )
-    RewardModel.objects.get_or_create(
-        run=run,
-        defaults={
-            "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
-            "dataset": run.dataset,
-            "base_model": run.base_model,
-            "artifact": str(artifact),
-        },
-    )
+    # Together: a worker lost between the two would leave a succeeded run, which is never
+    # trained again, without its reward model.
+    with transaction.atomic():
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.SUCCEEDED,
+            final_metrics=final,
+            artifact=str(artifact),
+            finished_at=timezone.now(),
+            step=F("total_steps"),
+        )
+        RewardModel.objects.get_or_create(
+            run=run,
+            defaults={
+                "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
+                "dataset": run.dataset,
+                "base_model": run.base_model,
+                "artifact": str(artifact),
+            },
+        )
     log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
+
+
+# ---------------------------------------------------------------------------------------
+# Using trained models: evaluation, filtering, scoring. Each loads its model through
+# workers.scoring.scorer_for, which keeps recently used models in the worker's memory.
+
+
+def _job_progress(model, pk: int):
+    """A progress callback that writes done/total to the job's row at most once a second."""
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 1.0 or done == total:
+            last[0] = now
+            model.objects.filter(pk=pk).update(done=done, total=total)
+
+    return progress
+
+
+def _fail(model, pk: int, exc: Exception) -> None:
+    logger.exception("%s %s failed", model.__name__, pk)
+    model.objects.filter(pk=pk).update(
+        status=model.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+    )
+
+
+@app.task(name="rewardmodels.evaluate", acks_late=True, reject_on_worker_lost=True)
+def evaluate_reward_model(evaluation_id: int) -> None:
+    from annotation.curation import dataset_rows
+    from rewardmodels.formats import read_jsonl
+    from rewardmodels.models import EvaluationRun
+    from workers import scoring
+
+    evaluation = EvaluationRun.objects.select_related("reward_model", "dataset").filter(
+        pk=evaluation_id
+    )
+    evaluation = evaluation.first()
+    if evaluation is None or evaluation.finished:
+        return
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(status=EvaluationRun.Status.RUNNING)
+    try:
+        if evaluation.dataset_id:
+            rows = [r for r in dataset_rows(evaluation.dataset) if r["split"] == "test"]
+        else:
+            rows = read_jsonl(evaluation.pairs_file)
+        scorer = scoring.scorer_for(evaluation.reward_model.artifact)
+        metrics = scoring.evaluate_pairs(scorer, rows, _job_progress(EvaluationRun, evaluation.pk))
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        _fail(EvaluationRun, evaluation.pk, exc)
+        return
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(
+        status=EvaluationRun.Status.SUCCEEDED, metrics=metrics, finished_at=timezone.now()
+    )
+
+
+@app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
+def filter_candidates(filter_id: int) -> None:
+    from rewardmodels.formats import read_jsonl, write_jsonl
+    from rewardmodels.models import FilterRun
+    from rewardmodels.services import filter_output_path
+    from workers import scoring
+    from workers.selection import filter_rows
+
+    job = FilterRun.objects.select_related("reward_model").filter(pk=filter_id).first()
+    if job is None or job.finished:
+        return
+    FilterRun.objects.filter(pk=job.pk).update(status=FilterRun.Status.RUNNING)
+    try:
+        rows = read_jsonl(job.candidates_file)
+        scorer = scoring.scorer_for(job.reward_model.artifact)
+        rewards, tokens = scorer.score(
+            [r["prompt"] for r in rows], [r["response"] for r in rows],
+            _job_progress(FilterRun, job.pk),
+        )  # fmt: skip
+        kept = filter_rows(rows, rewards, tokens, job.keep_top, job.threshold,
+                                   job.normalize)  # fmt: skip
+        output = filter_output_path(job)
+        write_jsonl(output, kept)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        _fail(FilterRun, job.pk, exc)
+        return
+    FilterRun.objects.filter(pk=job.pk).update(
+        status=FilterRun.Status.SUCCEEDED, n_kept=len(kept), output_file=str(output),
+        finished_at=timezone.now(),
+    )  # fmt: skip
+
+
+@app.task(name="rewardmodels.score", ignore_result=False)
+def score_responses(model_path: str, prompts: list, responses: list[str]) -> dict:
+    """Rewards and response lengths for the API; the caller waits for the result."""
+    from workers import scoring
+
+    rewards, tokens = scoring.scorer_for(model_path).score(prompts, responses)
+    return {"rewards": rewards.tolist(), "tokens": tokens.tolist()}

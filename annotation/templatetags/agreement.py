@@ -1,4 +1,5 @@
-"""Formatting for agreement figures: None shows as n/a, never as an error."""
+"""Formatting for agreement figures: None shows as n/a, never as an error, and so does a key
+missing from a figures dictionary (the template hands such a lookup over as "")."""
 
 from django import template
 from django.utils.html import format_html
@@ -10,14 +11,14 @@ NOT_AVAILABLE = format_html('<span class="muted" title="{}">n/a</span>', "cannot
 
 @register.filter
 def figure(value, digits: int = 3):
-    if value is None:
+    if value is None or value == "":
         return NOT_AVAILABLE
     return f"{value:.{int(digits)}f}"
 
 
 @register.filter
 def percent(value):
-    if value is None:
+    if value is None or value == "":
         return NOT_AVAILABLE
     return f"{100 * value:.1f}%"
 

@@ -10,31 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.curation import CurationFilters, dataset_curate
-from annotation.models import Label
 from rewardmodels.models import RewardModel, TrainingRun
 from rewardmodels.services import training_run_cancel, training_run_create
-from tests.factories import PairFactory
-from tests.workers.test_training import separable_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dataset(project):
-    for row in separable_rows(48):
-        pair = PairFactory(
-            project=project,
-            prompt=row["prompt"],
-            response_a=row["chosen"],
-            response_b=row["rejected"],
-        )
-        Label.objects.create(pair=pair, source="imported", choice="a")
-    from annotation.services import consensus_refresh
-
-    consensus_refresh(pair_ids=project.pairs.values_list("id", flat=True))
-    return dataset_curate(
-        project=project, name="fruit", filters=CurationFilters(test_fraction=0.25), user=None
-    )
 
 
 def test_web_process_never_imports_torch():
@@ -85,14 +64,26 @@ def test_runs_are_validated_before_queueing(dataset, project):
     )
     with pytest.raises(ValidationError, match="no test split"):
         training_run_create(dataset=no_test, user=None)
+    # MiniLM names its attention projections query/key/value: read from the weights' names.
+    with pytest.raises(ValidationError, match="no modules named q_proj; it has .*query"):
+        training_run_create(dataset=dataset, user=None, lora_target_modules="q_proj,value")
     assert not TrainingRun.objects.exists()
 
 
-def test_wait_without_a_gpu_worker_says_so(dataset, settings):
-    settings.CELERY_BROKER_URL = "memory://"
+def test_lora_targets_are_read_from_a_saved_decoder_without_torch(tmp_path):
+    from rewardmodels.services import module_names
+    from tests.workers.test_training import tiny_decoder
+
+    names = module_names(tmp_path / "none")
+    assert names is None
+    folder = tiny_decoder(tmp_path / "llama")
+    assert {"q_proj", "v_proj", "o_proj", "gate_proj", "score"} <= module_names(Path(folder))
+
+
+def test_wait_without_a_gpu_worker_says_so(dataset, monkeypatch):
     from rewardmodels.management.commands import train
 
-    train.WAIT_FOR_WORKER_SECONDS = 0.2
+    monkeypatch.setattr(train, "WAIT_FOR_WORKER_SECONDS", 0.2)
     with pytest.raises(CommandError, match="No worker serves the gpu queue"):
         call_command("train", "fruit@v1", "--wait")
     with pytest.raises(CommandError, match="No dataset version"):

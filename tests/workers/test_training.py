@@ -1,32 +1,12 @@
 """The trainer on the CPU: loss values, learning on separable pairs, saving, resuming, cancel."""
 
 import math
-import random
 
 import pytest
 import torch
 
+from tests.factories import separable_rows
 from workers import training
-
-WORDS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "pear", "plum", "berry"]
-
-
-def separable_rows(n: int, seed: int = 0) -> list[dict]:
-    """Pairs a reward model can tell apart: the chosen answer is polite, the rejected curt."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        fruit = " ".join(rng.choices(WORDS, k=rng.randint(3, 10)))
-        rows.append(
-            {
-                "prompt": f"Question {i}: name some fruit.",
-                "chosen": f"Gladly! {fruit}. I hope that helps, thank you for asking.",
-                "rejected": f"No. {' '.join(rng.choices(WORDS, k=rng.randint(3, 10)))}",
-                "margin": 0.5,
-                "difficulty": rng.choice(["easy", "medium", "hard"]),
-            }
-        )
-    return rows
 
 
 def test_bradley_terry_loss_matches_hand_computed_values():
@@ -46,18 +26,22 @@ def test_bradley_terry_loss_matches_hand_computed_values():
     assert penalised == pytest.approx(plain + 2.0 * (1 * 0.5 + (-1) * (-0.25)) / 2)
 
 
-def tiny_decoder(folder):
-    """A randomly initialised Llama-shaped model with the packaged model's BERT vocabulary."""
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+def tiny_decoder(folder, family: str = "llama"):
+    """A randomly initialised Llama- or Qwen2-shaped model with the packaged BERT vocabulary."""
+    import transformers
 
     tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
-    config = LlamaConfig(
+    config_class, model_class = {
+        "llama": (transformers.LlamaConfig, transformers.LlamaForSequenceClassification),
+        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification),
+    }[family]
+    config = config_class(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
         pad_token_id=tokenizer.pad_token_id, num_labels=1,
     )  # fmt: skip
     torch.manual_seed(0)
-    LlamaForSequenceClassification(config).save_pretrained(folder)
+    model_class(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 
@@ -75,35 +59,35 @@ def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     assert final["accuracy"] >= 0.9, final
     assert steps[-1][0] == steps[-1][1] == 32
     assert "eval" in steps[9][2] and steps[0][2]["tokens_per_second"] > 0
-    assert set(final["accuracy_by_difficulty"]) <= {"easy", "medium", "hard"}
+    assert set(final["by_difficulty"]) <= {"easy", "medium", "hard"}
+    assert {"ece", "length", "mean_margin", "reward_std"} <= set(final)
     assert (tmp_path / "run" / "adapter").is_dir()
 
 
-def test_packaged_minilm_trains_saves_and_loads_with_plain_transformers(tmp_path):
+def test_packaged_minilm_trains_saves_and_loads_with_plain_transformers(trained_model):
     from transformers import AutoModelForSequenceClassification, pipeline
 
-    rows = separable_rows(96)
-    config = training.TrainConfig(
-        method="lora", learning_rate=1e-3, batch_size=16, epochs=2, eval_every=100, max_length=64
-    )
-    final = training.train(config, rows[:64], rows[64:], tmp_path / "run")
+    saved, final = trained_model
     assert final["accuracy"] >= 0.8, final
-    saved = tmp_path / "run" / "model"
     assert (saved / "model.safetensors").exists() and (saved / "README.md").exists()
     model = AutoModelForSequenceClassification.from_pretrained(saved)
     assert model.config.num_labels == 1
     scorer = pipeline("text-classification", model=str(saved), function_to_apply="none")
-    good, bad = scorer([rows[70]["chosen"], rows[70]["rejected"]])
+    row = separable_rows(96)[70]
+    good, bad = scorer([row["chosen"], row["rejected"]])
     assert isinstance(good["score"], float) and isinstance(bad["score"], float)
 
 
 def test_long_prompts_are_shortened_from_the_start_never_dropped():
     tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
     prompt = "old words " * 200 + "the actual question?"
-    encoded, cut = training.encode(tokenizer, prompt, "the answer", max_length=32)
-    text = tokenizer.decode(encoded["input_ids"])
-    assert cut and len(encoded["input_ids"]) <= 32
+    long, short = training.encode(
+        tokenizer, [prompt, "Hi?"], ["the answer", "the answer"], max_length=32
+    )
+    text = tokenizer.decode(long.ids)
+    assert long.truncated and len(long.ids) <= 32 and long.response_tokens == 2
     assert "the actual question" in text and "the answer" in text
+    assert not short.truncated and tokenizer.decode(short.ids) == "[CLS] hi? [SEP] the answer [SEP]"
 
 
 def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
@@ -140,3 +124,63 @@ def test_unknown_lora_targets_are_a_clear_error(tmp_path):
     tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
     with pytest.raises(ValueError, match="no modules named q_proj"):
         training.load_model(config, tokenizer)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_packed_scores_match_padded_scores(tmp_path, family):
+    base = tiny_decoder(tmp_path / "base", family)
+    tokenizer = training.load_tokenizer(base)
+    config = training.TrainConfig(base_model=base, method="lora")
+    model = training.load_model(config, tokenizer).eval()
+    items = training.encode_rows(tokenizer, separable_rows(6), max_length=64)
+    assert training.supports_packing(model)
+    with torch.no_grad():
+        padded = training.rewards(model, training.collate(items, tokenizer.pad_token_id, "cpu"))
+        batch, ends = training.collate_packed(items, 1024, tokenizer.pad_token_id, "cpu")
+        packed = training.packed_rewards(model, batch, ends)
+        # With the sequences allowed to see each other, the scores would differ.
+        leaked = (
+            training.unwrapped(model)
+            .score(
+                training.unwrapped(model)
+                .model(input_ids=batch["input_ids"])
+                .last_hidden_state[0, ends]
+            )
+            .squeeze(-1)
+        )
+    assert batch["input_ids"].shape == (1, 1024)
+    torch.testing.assert_close(packed, padded, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(leaked[1:], padded[1:], atol=1e-3)
+
+
+def test_encoders_are_not_packed(tmp_path):
+    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
+    model = training.load_model(training.TrainConfig(method="full"), tokenizer)
+    assert not training.supports_packing(model)
+
+
+def test_packed_batches_hold_a_token_budget_and_every_pair_once():
+    items = training.encode_rows(
+        training.load_tokenizer(training.PACKAGED_MODEL), separable_rows(50), max_length=64
+    )
+    budget = training.default_token_budget(items, batch_size=8)
+    batches = training.token_budget_batches(items, budget, seed=1)
+    assert sorted(i for batch in batches for i in batch) == list(range(50))
+    for batch in batches:
+        assert sum(items[i].tokens for i in batch) <= budget
+    assert 4 <= 50 / len(batches) <= 10  # about 8 pairs a batch on average
+
+
+def test_packed_training_learns(tmp_path):
+    base = tiny_decoder(tmp_path / "base", "qwen2")
+    rows = separable_rows(160)
+    config = training.TrainConfig(
+        base_model=base, method="lora", packing=True, learning_rate=3e-3, batch_size=16,
+        epochs=4, eval_every=100, max_length=64,
+    )  # fmt: skip
+    lines = []
+    final = training.train(
+        config, rows[:128], rows[128:], tmp_path / "run", training.Reporter(log=lines.append)
+    )
+    assert any("packed batches" in line for line in lines), lines
+    assert final["accuracy"] >= 0.9, final

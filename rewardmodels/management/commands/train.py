@@ -7,7 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.curation import dataset_get
 from annotation.management.commands._common import validation_message
-from rewardmodels.models import DEFAULT_BASE_MODEL, TrainingRun
+from rewardmodels.models import (
+    DEFAULT_BASE_MODEL,
+    FULL_LEARNING_RATE,
+    LORA_LEARNING_RATE,
+    TrainingRun,
+)
 from rewardmodels.services import training_run_create
 
 WAIT_FOR_WORKER_SECONDS = 3.0
@@ -58,7 +63,7 @@ class Command(BaseCommand):
             )
         lr = options["learning_rate"]
         if lr is None:
-            lr = 2e-4 if options["method"] == "lora" else 1e-5
+            lr = LORA_LEARNING_RATE if options["method"] == "lora" else FULL_LEARNING_RATE
         try:
             run = training_run_create(
                 dataset=dataset_get(options["dataset"]),

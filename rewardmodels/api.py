@@ -1,0 +1,92 @@
+"""REST API for reward models: the registry, batch scoring and best-of-N ranking.
+
+Scoring never loads a model here: the request goes to a worker on the gpu queue, which
+keeps recently used models loaded, and the answer comes back through the result backend.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rewardmodels import selectors, services
+from rewardmodels.models import RewardModel
+from rewardmodels.serializers import (
+    BestOfNRequestSerializer,
+    BestOfNResponseSerializer,
+    RewardModelSerializer,
+    ScoreRequestSerializer,
+    ScoreResponseSerializer,
+)
+from workers.selection import rank
+
+
+def get_reward_model(request, key: str) -> RewardModel:
+    """By id or identifier, for admins and the leads of its project (404 for anyone else)."""
+    lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
+    model = get_object_or_404(RewardModel.objects.select_related("dataset__project"), **lookup)
+    if selectors.model_role(user=request.user, reward_model=model) is None:
+        raise NotFound("No such reward model.")
+    return model
+
+
+def _scored(model: RewardModel, prompts: list, responses: list[str]):
+    """The worker's answer, or an error response a client can act on."""
+    try:
+        return services.score(reward_model=model, prompts=prompts, responses=responses), None
+    except services.WorkerUnavailable as exc:
+        return None, Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    except Exception as exc:  # noqa: BLE001 - the worker's failure, reported, not a 500
+        detail = f"Scoring failed on the worker: {type(exc).__name__}: {exc}"
+        return None, Response({"detail": detail}, status=status.HTTP_502_BAD_GATEWAY)
+
+
+class RewardModelList(generics.ListAPIView):
+    serializer_class = RewardModelSerializer
+
+    def get_queryset(self):
+        models = selectors.models_visible(user=self.request.user)
+        return models.prefetch_related("evaluations__dataset")
+
+
+class RewardModelDetail(APIView):
+    @extend_schema(responses=RewardModelSerializer)
+    def get(self, request, key: str):
+        return Response(RewardModelSerializer(get_reward_model(request, key)).data)
+
+
+class Score(APIView):
+    @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer)
+    def post(self, request, key: str):
+        """Rewards for {prompt, response} items, in the order given."""
+        model = get_reward_model(request, key)
+        payload = ScoreRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        items = payload.validated_data["items"]
+        result, error = _scored(model, [i["prompt"] for i in items], [i["response"] for i in items])
+        if error:
+            return error
+        return Response({"model": model.identifier, "rewards": result["rewards"]})
+
+
+class BestOfN(APIView):
+    @extend_schema(request=BestOfNRequestSerializer, responses=BestOfNResponseSerializer)
+    def post(self, request, key: str):
+        """The candidates for one prompt, best first, with their rewards. normalize=per_token
+        ranks by reward per response token, against verbosity hacking."""
+        model = get_reward_model(request, key)
+        payload = BestOfNRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        candidates = data["candidates"]
+        result, error = _scored(model, [data["prompt"]] * len(candidates), candidates)
+        if error:
+            return error
+        ranked = rank(result["rewards"], result["tokens"], data["normalize"])
+        for entry in ranked:
+            entry["response"] = candidates[entry["index"]]
+        return Response(
+            {"model": model.identifier, "normalize": data["normalize"], "ranked": ranked}
+        )

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from rewardmodels import api
+
+urlpatterns = [
+    path("reward-models/", api.RewardModelList.as_view(), name="api-reward-models"),
+    path("reward-models/<str:key>/", api.RewardModelDetail.as_view(), name="api-reward-model"),
+    path("reward-models/<str:key>/score", api.Score.as_view(), name="api-score"),
+    path("reward-models/<str:key>/best-of-n", api.BestOfN.as_view(), name="api-best-of-n"),
+]

@@ -1,0 +1,167 @@
+"""Files that reward models read: preference pairs to evaluate on, candidates to score or
+filter. Same readers as imports (JSONL, CSV, Parquet, HH), same line-numbered errors."""
+
+import json
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+
+from annotation.formats import (
+    FileRejected,
+    RowError,
+    check_prompt,
+    prompt_chars,
+    read_pair_rows,
+    read_records,
+)
+
+MAX_ERRORS_SHOWN = 5
+
+
+class RowsRejected(Exception):
+    """Some rows are bad: nothing was accepted. `errors` holds the first few."""
+
+    def __init__(self, errors: list[RowError], total: int):
+        self.errors, self.total = errors, total
+        shown = "; ".join(str(e) for e in errors)
+        more = f" (and {total - len(errors)} more)" if total > len(errors) else ""
+        super().__init__(f"{total} bad rows, nothing accepted: {shown}{more}")
+
+
+def _collect(rows_or_errors) -> list:
+    rows, errors, bad = [], [], 0
+    for item in rows_or_errors:
+        if isinstance(item, RowError):
+            bad += 1
+            if len(errors) < MAX_ERRORS_SHOWN:
+                errors.append(item)
+        else:
+            rows.append(item)
+    if bad:
+        raise RowsRejected(errors, bad)
+    if not rows:
+        raise FileRejected("the file holds no rows")
+    return rows
+
+
+def read_preference_pairs(stream: BinaryIO, filename: str, fmt: str = "auto") -> list[dict]:
+    """Labelled pairs (chosen/rejected, or HH dialogues) as prompt / chosen / rejected /
+    difficulty rows. Any file `import_pairs` accepts, as long as each pair says which
+    response was preferred."""
+
+    def pairs():
+        for row in read_pair_rows(stream, filename, fmt):
+            if isinstance(row, RowError):
+                yield row
+            elif row.preferred is None:
+                yield RowError(row.line, "evaluation needs 'chosen' and 'rejected' responses")
+            else:
+                chosen, rejected = row.response_a, row.response_b
+                if row.preferred == "b":
+                    chosen, rejected = rejected, chosen
+                difficulty = row.metadata.get("difficulty")
+                yield {
+                    "prompt": row.prompt,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "difficulty": difficulty if isinstance(difficulty, str) else "",
+                }
+
+    return _collect(pairs())
+
+
+def _candidate_rows(
+    line: int, record: dict[str, Any], group: int, number: int
+) -> list[dict] | RowError:
+    prompt = record.get("prompt")
+    if prompt is None:
+        return RowError(line, "missing field 'prompt'")
+    problem = check_prompt(prompt)
+    if problem:
+        return RowError(line, problem)
+    if "response" in record:
+        responses = [record["response"]]
+    else:
+        responses = record.get("responses", record.get("candidates"))
+        if isinstance(responses, str):  # a CSV cell holding a JSON list
+            try:
+                responses = json.loads(responses)
+            except json.JSONDecodeError:
+                return RowError(line, "'responses' is not a JSON list")
+        if not isinstance(responses, list) or not responses:
+            return RowError(line, "give 'response' (text) or 'responses' (a list of texts)")
+    limit = settings.IMPORT_MAX_FIELD_CHARS
+    if prompt_chars(prompt) > limit:
+        return RowError(line, f"prompt has more than {limit:,} characters")
+    for response in responses:
+        if not isinstance(response, str) or not response.strip():
+            return RowError(line, "each response must be non-empty text")
+        if len(response) > limit:
+            return RowError(line, f"a response has more than {limit:,} characters")
+    return [{"prompt": prompt, "response": r, "group": group, "record": number} for r in responses]
+
+
+def read_candidates(
+    stream: BinaryIO, filename: str, fmt: str = "auto", *, keep_source: bool = False
+) -> list[dict]:
+    """Candidates as prompt / response / group / record rows. A record is either a prompt
+    with its `responses` (or `candidates`) list, or one `{prompt, response}` row; rows
+    sharing a prompt form one group, whose best are kept when filtering. keep_source adds
+    each row's whole record under "source"."""
+    groups: dict[str, int] = {}
+
+    def rows():
+        for number, (line, record) in enumerate(read_records(stream, filename, fmt)):
+            if isinstance(record, RowError):
+                yield record
+                continue
+            key = json.dumps(record.get("prompt"), sort_keys=True, ensure_ascii=False)
+            group = groups.setdefault(key, len(groups))
+            found = _candidate_rows(line, record, group, number)
+            if isinstance(found, RowError):
+                yield found
+                continue
+            for row in found:
+                if keep_source:
+                    row["source"] = record
+                yield row
+
+    return _collect(rows())
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    temporary.replace(path)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """JSONL, CSV (lists and chat prompts as JSON text) or Parquet, by the file's extension."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif path.suffix == ".csv":
+        import csv
+
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {k: v if isinstance(v, str | int | float) else json.dumps(v, ensure_ascii=False)
+                     for k, v in row.items()}
+                )  # fmt: skip
+    else:
+        write_jsonl(path, rows)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]

@@ -1,0 +1,152 @@
+"""Forms that launch work: a training run from a dataset version's page, an evaluation and
+a filter run from a reward model's page."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from annotation.formats import FORMATS, FileRejected
+from annotation.models import CuratedDataset
+from rewardmodels.formats import RowsRejected
+from rewardmodels.models import FilterRun, TrainingRun
+
+
+class ServiceErrors:
+    """Show a service's refusal on the form that asked for it."""
+
+    file_field = ""  # where a bad file's message goes
+
+    def add_service_error(self, exc: ValidationError | RowsRejected | FileRejected) -> None:
+        """Put each message next to its field, or at the top when it names none of ours."""
+        if isinstance(exc, RowsRejected):
+            self.add_error(self.file_field or None, str(exc))
+        elif isinstance(exc, FileRejected):
+            self.add_error(self.file_field or None, f"Nothing was accepted: {exc}")
+        elif hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, exc.messages)
+
+
+class TrainingRunForm(ServiceErrors, forms.ModelForm):
+    """Defaults, limits and help texts come from TrainingRun; the service checks the rest."""
+
+    advanced = [
+        "lora_rank",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_target_modules",
+        "margin_loss",
+        "center_rewards",
+        "length_penalty",
+        "gradient_accumulation",
+        "warmup_ratio",
+        "max_length",
+        "eval_every",
+        "gradient_checkpointing",
+        "seed",
+    ]
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "base_model",
+            "method",
+            "learning_rate",
+            "batch_size",
+            "epochs",
+            "max_pairs",
+            "lora_rank",
+            "lora_alpha",
+            "lora_dropout",
+            "lora_target_modules",
+            "margin_loss",
+            "center_rewards",
+            "length_penalty",
+            "gradient_accumulation",
+            "warmup_ratio",
+            "max_length",
+            "eval_every",
+            "gradient_checkpointing",
+            "seed",
+        ]
+        labels = {
+            "lora_rank": "LoRA rank",
+            "lora_alpha": "LoRA alpha",
+            "lora_dropout": "LoRA dropout",
+            "lora_target_modules": "LoRA target modules",
+        }
+
+    def basic_fields(self):
+        return [self[name] for name in self.Meta.fields if name not in self.advanced]
+
+    def advanced_fields(self):
+        return [self[name] for name in self.advanced]
+
+    def advanced_has_errors(self) -> bool:
+        return any(name in self.errors for name in self.advanced)
+
+
+FORMAT_CHOICES = [
+    (name, "detect from the extension" if name == "auto" else name) for name in FORMATS
+]
+
+
+class EvaluationForm(ServiceErrors, forms.Form):
+    """Evaluate on a version's test split (of the model's project) or on an uploaded file."""
+
+    file_field = "pairs"
+
+    dataset = forms.ModelChoiceField(
+        queryset=CuratedDataset.objects.none(),
+        to_field_name="identifier",
+        required=False,
+        empty_label="— an uploaded file (below) —",
+        label="Dataset version (its test split)",
+    )
+    pairs = forms.FileField(
+        required=False,
+        label="or a file of labelled pairs",
+        help_text="JSONL, CSV, Parquet or HH-RLHF, with chosen and rejected responses.",
+    )
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")
+
+    def __init__(self, *args, datasets, **kwargs):
+        kwargs.setdefault("auto_id", "evaluate_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets
+
+    def clean(self):
+        data = super().clean()
+        if data.get("dataset") and data.get("pairs"):
+            raise ValidationError("Choose a dataset version or upload a file, not both.")
+        if not data.get("dataset") and not data.get("pairs") and not self.errors:
+            raise ValidationError(
+                "Choose a dataset version with a test split, or upload a file of labelled pairs."
+            )
+        return data
+
+
+class FilterForm(ServiceErrors, forms.ModelForm):
+    """Score a candidates file and keep the best per prompt; limits come from FilterRun."""
+
+    file_field = "candidates"
+
+    candidates = forms.FileField(
+        label="Candidates file",
+        help_text="JSONL, CSV or Parquet: a prompt with its 'responses' list, or one "
+        "{prompt, response} per row.",
+    )
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")
+
+    field_order = ["candidates", "format", "keep_top", "threshold", "normalize"]
+
+    class Meta:
+        model = FilterRun
+        fields = ["keep_top", "threshold", "normalize"]
+        labels = {"keep_top": "Keep top share", "normalize": "Normalisation"}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "filter_%s")
+        kwargs.setdefault("initial", {"keep_top": 0.25})
+        super().__init__(*args, **kwargs)

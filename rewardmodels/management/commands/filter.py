@@ -1,0 +1,55 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from rewardmodels.formats import read_candidates, write_rows
+from rewardmodels.management.commands._scoring import (
+    add_model_and_file,
+    model_path,
+    read,
+    scorer,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Rejection sampling: score candidate responses with a reward model and keep the best "
+        "per prompt (--keep-top, default the top quartile) and/or those scoring at least "
+        "--threshold. Writes prompt, response, reward and rank (1 = best for its prompt)."
+    )
+
+    def add_arguments(self, parser):
+        add_model_and_file(parser)
+        parser.add_argument(
+            "--keep-top", type=float, default=None,
+            help="Share of each prompt's candidates to keep (default 0.25)",
+        )  # fmt: skip
+        parser.add_argument("--threshold", type=float, default=None)
+        parser.add_argument(
+            "--normalize", choices=["none", "per_token"], default="none",
+            help="Rank by reward per response token (against verbosity)",
+        )  # fmt: skip
+        parser.add_argument("--out", required=True, help=".jsonl, .csv or .parquet")
+
+    def handle(self, *args, **options):
+        path = model_path(options["model"])  # before reading a large file
+        keep_top, threshold = options["keep_top"], options["threshold"]
+        if keep_top is None and threshold is None:
+            keep_top = 0.25
+        if keep_top is not None and not 0 < keep_top <= 1:
+            raise CommandError("--keep-top is a share between 0 and 1, e.g. 0.25")
+        out = Path(options["out"])
+        if out.suffix not in (".jsonl", ".json", ".csv", ".parquet"):
+            raise CommandError("--out must end in .jsonl, .csv or .parquet")
+        rows = read(read_candidates, options["file"], options["format"])
+        rewards, tokens = scorer(path).score(
+            [r["prompt"] for r in rows], [r["response"] for r in rows]
+        )
+        from workers.selection import filter_rows
+
+        kept = filter_rows(rows, rewards, tokens, keep_top, threshold, options["normalize"])
+        write_rows(out, kept)
+        prompts = len({r["group"] for r in rows})
+        self.stdout.write(
+            f"kept {len(kept)} of {len(rows)} responses to {prompts} prompts -> {out}"
+        )

@@ -1,0 +1,80 @@
+"""API shapes for reward models: the registry, scoring and best-of-N."""
+
+from rest_framework import serializers
+
+from annotation.formats import check_prompt
+from rewardmodels.models import EvaluationRun, RewardModel
+from rewardmodels.services import MAX_SCORE_CHARS, MAX_SCORE_ITEMS
+
+
+class PromptField(serializers.JSONField):
+    """Text, or chat messages as a list of {role, content}."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        problem = check_prompt(data) if data is not None else "prompt is required"
+        if problem:
+            raise serializers.ValidationError(problem)
+        if len(str(data)) > MAX_SCORE_CHARS:
+            raise serializers.ValidationError(f"at most {MAX_SCORE_CHARS:,} characters")
+        return data
+
+
+def _response_field():
+    return serializers.CharField(max_length=MAX_SCORE_CHARS, trim_whitespace=False)
+
+
+class ScoreItemSerializer(serializers.Serializer):
+    prompt = PromptField()
+    response = _response_field()
+
+
+class ScoreRequestSerializer(serializers.Serializer):
+    items = ScoreItemSerializer(many=True, allow_empty=False, max_length=MAX_SCORE_ITEMS)
+
+
+class ScoreResponseSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    rewards = serializers.ListField(child=serializers.FloatField())
+
+
+class BestOfNRequestSerializer(serializers.Serializer):
+    prompt = PromptField()
+    candidates = serializers.ListField(
+        child=_response_field(), allow_empty=False, max_length=MAX_SCORE_ITEMS
+    )
+    normalize = serializers.ChoiceField(["none", "per_token"], default="none")
+
+
+class RankedSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position in the request's candidates.")
+    response = serializers.CharField()
+    reward = serializers.FloatField()
+    score = serializers.FloatField(help_text="What the ranking used: reward, or per token.")
+    tokens = serializers.IntegerField(help_text="Response length in tokens.")
+
+
+class BestOfNResponseSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    normalize = serializers.CharField()
+    ranked = RankedSerializer(many=True)
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    data = serializers.CharField(source="data_name")
+
+    class Meta:
+        model = EvaluationRun
+        fields = ["id", "data", "status", "done", "total", "metrics", "error", "created_at"]
+
+
+class RewardModelSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.identifier")
+    run = serializers.IntegerField(source="run_id")
+    held_out = serializers.JSONField(source="run.final_metrics")
+    evaluations = EvaluationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RewardModel
+        fields = ["id", "identifier", "dataset", "run", "base_model", "artifact", "held_out",
+                  "created_at", "evaluations"]  # fmt: skip

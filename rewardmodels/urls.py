@@ -1,0 +1,25 @@
+from django.urls import path
+
+from rewardmodels import views
+
+urlpatterns = [
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/progress.json", views.run_progress, name="run-progress"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("datasets/<str:identifier>/train/", views.run_create, name="run-create"),
+    path("models/", views.model_list, name="models"),
+    path("models/compare/", views.model_compare, name="model-compare"),
+    path("models/<str:identifier>/", views.model_detail, name="model"),
+    path("models/<str:identifier>/evaluate/", views.model_evaluate, name="model-evaluate"),
+    path("models/<str:identifier>/filter/", views.model_filter, name="model-filter"),
+    path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation"),
+    path(
+        "evaluations/<int:pk>/progress.json",
+        views.evaluation_progress,
+        name="evaluation-progress",
+    ),
+    path("filters/<int:pk>/", views.filter_detail, name="filter"),
+    path("filters/<int:pk>/progress.json", views.filter_progress, name="filter-progress"),
+    path("filters/<int:pk>/kept.jsonl", views.filter_download, name="filter-download"),
+]

@@ -1,0 +1,507 @@
+"""Server-rendered pages for training runs (launch from a dataset version, watch, cancel) and
+for the reward models they register (lineage, evaluations, filter runs, comparison)."""
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from annotation import charts
+from annotation.formats import FileRejected
+from annotation.models import CuratedDataset
+from annotation.selectors import ADMIN, project_role
+from annotation.views import dataset_context
+from rewardmodels import selectors
+from rewardmodels.formats import RowsRejected
+from rewardmodels.forms import EvaluationForm, FilterForm, TrainingRunForm
+from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingRun
+from rewardmodels.services import (
+    evaluation_create,
+    filter_create,
+    training_run_cancel,
+    training_run_create,
+)
+
+
+def _run_for(request, pk: int, *, manage: bool = False) -> tuple[TrainingRun, str]:
+    """The run and the user's role on it; 404 for anyone who may not see (or, with `manage`,
+    launch and cancel) it, so outsiders learn nothing about which runs exist."""
+    run = get_object_or_404(
+        TrainingRun.objects.select_related("dataset__project", "created_by"), pk=pk
+    )
+    role = selectors.run_role(user=request.user, run=run)
+    if role is None or (manage and role != ADMIN):
+        raise Http404("No such training run.")
+    return run, role
+
+
+@login_required
+@require_POST
+def run_create(request, identifier: str):
+    dataset = get_object_or_404(
+        CuratedDataset.objects.select_related("project"), identifier=identifier
+    )
+    if project_role(user=request.user, project=dataset.project) != ADMIN:
+        raise Http404("No such dataset version.")
+    form = TrainingRunForm(request.POST)
+    if form.is_valid():
+        try:
+            run = training_run_create(dataset=dataset, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
+            return redirect("run", pk=run.pk)
+    context = {**dataset_context(dataset), "train_form": form}
+    return render(request, "annotation/dataset.html", context, status=400)
+
+
+def duration(seconds: float | None) -> str:
+    """12 s, 4 min 05 s, 2 h 07 min; empty when unknown."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def steps_text(run: TrainingRun) -> str:
+    if run.status == TrainingRun.Status.QUEUED and not run.total_steps:
+        return "waiting for a worker on the gpu queue"
+    return f"step {run.step} / {run.total_steps}"
+
+
+def _live_context(run: TrainingRun) -> dict:
+    """What the page shows and the poller refreshes: progress, curves, held-out figures."""
+    curves = selectors.run_curves(run=run)
+    loss_chart = accuracy_chart = None
+    if curves["train_loss"]:
+        loss_chart = charts.curves(
+            [
+                ("training loss", "#2f5bd3", curves["train_loss"]),
+                ("held-out loss", "#d97706", curves["eval_loss"]),
+            ],
+            x_max=run.total_steps,
+            x_label="step",
+        )
+    if curves["eval_accuracy"]:
+        accuracy_chart = charts.curves(
+            [("held-out accuracy", "#207a45", curves["eval_accuracy"])],
+            x_max=run.total_steps,
+            x_label="step",
+            y_range=(0.0, 1.0),
+            reference=("chance", 0.5),
+        )
+    latest = run.metrics[-1] if run.metrics else {}
+    return {
+        "run": run,
+        "loss_chart": loss_chart,
+        "accuracy_chart": accuracy_chart,
+        "held_out": selectors.run_latest_eval(run=run),
+        "tokens_per_second": latest.get("tokens_per_second"),
+        "eta": duration(run.eta_seconds),
+        "steps": steps_text(run),
+        "progress_percent": round(100 * run.progress, 1),
+    }
+
+
+@login_required
+def run_detail(request, pk: int):
+    run, role = _run_for(request, pk)
+    context = {
+        **_live_context(run),
+        "dataset": run.dataset,
+        "can_manage": role == ADMIN,
+        "finished": run.status in selectors.FINISHED,
+        "reward_model": RewardModel.objects.filter(run=run).first(),
+        "settings": [
+            (TrainingRun._meta.get_field(name).verbose_name, getattr(run, name))
+            for name in TrainingRunForm.Meta.fields
+        ],
+    }
+    return render(request, "rewardmodels/run.html", context)
+
+
+@login_required
+def run_progress(request, pk: int):
+    run, _ = _run_for(request, pk)
+    live = _live_context(run)
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "status_label": run.get_status_display(),
+            "finished": run.status in selectors.FINISHED,
+            "cancel_requested": run.cancel_requested,
+            "step": run.step,
+            "total_steps": run.total_steps,
+            "steps": live["steps"],
+            "progress": run.progress,
+            "eta_seconds": run.eta_seconds,
+            "eta": live["eta"],
+            "log_tail": run.log_tail,
+            "error": run.error,
+            "live_html": render_to_string("rewardmodels/_run_live.html", live, request=request),
+        }
+    )
+
+
+@login_required
+@require_POST
+def run_cancel(request, pk: int):
+    run, _ = _run_for(request, pk, manage=True)
+    if run.status in selectors.FINISHED:
+        messages.error(request, f"Run {run.pk} is already {run.get_status_display().lower()}.")
+    else:
+        training_run_cancel(run=run)
+        run.refresh_from_db()
+        if run.status == TrainingRun.Status.CANCELLED:
+            messages.success(request, f"Run {run.pk} cancelled before it started.")
+        else:
+            messages.success(request, f"Run {run.pk} stops after its current step.")
+    return redirect("run", pk=run.pk)
+
+
+@login_required
+def run_list(request):
+    page = Paginator(selectors.runs_visible(user=request.user), 25).get_page(
+        request.GET.get("page")
+    )
+    for run in page:
+        run.final_accuracy = run.final_metrics.get("accuracy")
+        run.percent = round(100 * run.progress, 1)
+    return render(request, "rewardmodels/runs.html", {"page": page})
+
+
+# ---------------------------------------------------------------------------------------
+# Reward models: lineage, evaluations, filter runs, side-by-side comparison. Admins and the
+# leads of a model's project see and launch everything; anyone else gets a 404.
+
+DIFFICULTIES = ("easy", "medium", "hard")
+OWN_TEST_SPLIT = "own"
+MODEL_COLOURS = ("#2f5bd3", "#d97706", "#207a45", "#9333ea", "#b42318", "#0e7490", "#6b7280")
+SERVICE_ERRORS = (ValidationError, RowsRejected, FileRejected)
+MAX_PICKED_FROM = 200  # models offered as checkboxes on the compare page, newest first
+
+
+def _model_for(request, identifier: str) -> RewardModel:
+    reward_model = get_object_or_404(
+        RewardModel.objects.select_related("dataset__project", "run").defer(
+            "run__metrics", "run__log_tail"
+        ),
+        identifier=identifier,
+    )
+    if selectors.model_role(user=request.user, reward_model=reward_model) is None:
+        raise Http404("No such reward model.")
+    return reward_model
+
+
+def _job_for(request, model: type[EvaluationRun | FilterRun], pk: int):
+    job = get_object_or_404(
+        model.objects.select_related("reward_model__dataset__project", "created_by"), pk=pk
+    )
+    if selectors.model_role(user=request.user, reward_model=job.reward_model) is None:
+        raise Http404("No such job.")
+    return job
+
+
+def _test_datasets(request, reward_model: RewardModel):
+    """The versions a model may be evaluated on: those of its project with a test split."""
+    return selectors.datasets_with_test_split(user=request.user).filter(
+        project_id=reward_model.dataset.project_id
+    )
+
+
+def _model_context(
+    request,
+    reward_model: RewardModel,
+    *,
+    evaluate_form: EvaluationForm | None = None,
+    filter_form: FilterForm | None = None,
+) -> dict:
+    """What the model page shows; the evaluate and filter views re-render it with errors."""
+    page = Paginator(
+        reward_model.evaluations.select_related("dataset").order_by("-created_at", "-pk"), 25
+    ).get_page(request.GET.get("page"))
+    siblings = selectors.models_visible(user=request.user).filter(
+        dataset__project=reward_model.dataset.project
+    )
+    return {
+        "reward_model": reward_model,
+        "run": reward_model.run,
+        "dataset": reward_model.dataset,
+        "page": page,
+        "filters": reward_model.filters.order_by("-created_at", "-pk")[:10],
+        "evaluate_form": evaluate_form
+        or EvaluationForm(datasets=_test_datasets(request, reward_model)),
+        "filter_form": filter_form or FilterForm(),
+        "siblings": siblings.exclude(pk=reward_model.pk),
+        "test_datasets": _test_datasets(request, reward_model),
+    }
+
+
+@login_required
+def model_list(request):
+    page = Paginator(selectors.models_visible(user=request.user), 25).get_page(
+        request.GET.get("page")
+    )
+    for reward_model in page:
+        reward_model.held_out_accuracy = reward_model.run.final_metrics.get("accuracy")
+    return render(request, "rewardmodels/models.html", {"page": page})
+
+
+@login_required
+def model_detail(request, identifier: str):
+    reward_model = _model_for(request, identifier)
+    return render(request, "rewardmodels/model.html", _model_context(request, reward_model))
+
+
+def _safe_next(request) -> str | None:
+    """Where a form asks to go back to (the compare page), if it is on this site."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return None
+
+
+@login_required
+@require_POST
+def model_evaluate(request, identifier: str):
+    reward_model = _model_for(request, identifier)
+    form = EvaluationForm(
+        request.POST, request.FILES, datasets=_test_datasets(request, reward_model)
+    )
+    if form.is_valid():
+        try:
+            evaluation = evaluation_create(
+                reward_model=reward_model,
+                user=request.user,
+                dataset=form.cleaned_data["dataset"],
+                upload=form.cleaned_data["pairs"],
+                fmt=form.cleaned_data["format"],
+            )
+        except SERVICE_ERRORS as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(
+                request, f"Evaluation {evaluation.pk} queued on {evaluation.data_name}."
+            )
+            back = _safe_next(request)
+            return redirect(back) if back else redirect("evaluation", pk=evaluation.pk)
+    context = _model_context(request, reward_model, evaluate_form=form)
+    return render(request, "rewardmodels/model.html", context, status=400)
+
+
+@login_required
+@require_POST
+def model_filter(request, identifier: str):
+    reward_model = _model_for(request, identifier)
+    form = FilterForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = filter_create(
+                reward_model=reward_model,
+                user=request.user,
+                upload=data["candidates"],
+                keep_top=data["keep_top"],
+                threshold=data["threshold"],
+                normalize=data["normalize"],
+                fmt=data["format"],
+            )
+        except SERVICE_ERRORS as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(
+                request,
+                f"Filter run {job.pk} queued: {job.total} candidates for {job.n_prompts} prompts.",
+            )
+            return redirect("filter", pk=job.pk)
+    context = _model_context(request, reward_model, filter_form=form)
+    return render(request, "rewardmodels/model.html", context, status=400)
+
+
+def job_count_text(job: EvaluationRun | FilterRun) -> str:
+    if job.status == job.Status.QUEUED and not job.done:
+        return "waiting for a worker on the gpu queue"
+    return f"{job.done:,} / {job.total:,} responses scored"
+
+
+def _job_json(job: EvaluationRun | FilterRun) -> JsonResponse:
+    return JsonResponse(
+        {
+            "id": job.pk,
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "finished": job.finished,
+            "done": job.done,
+            "total": job.total,
+            "progress": job.progress,
+            "count": job_count_text(job),
+            "error": job.error,
+        }
+    )
+
+
+def _job_context(job: EvaluationRun | FilterRun) -> dict:
+    return {
+        "job": job,
+        "reward_model": job.reward_model,
+        "count": job_count_text(job),
+        "progress_percent": round(100 * job.progress, 1),
+    }
+
+
+def difficulty_chart(series: list[tuple[str, str, dict]]):
+    """Accuracy overall and by difficulty, one bar per (name, colour, figures)."""
+    return charts.grouped_bars(
+        ["all pairs", *DIFFICULTIES],
+        [
+            (
+                name,
+                colour,
+                [figures.get("accuracy")]
+                + [
+                    figures.get("by_difficulty", {}).get(d, {}).get("accuracy")
+                    for d in DIFFICULTIES
+                ],
+            )
+            for name, colour, figures in series
+        ],
+        reference=("chance", 0.5),
+        percent=True,
+    )
+
+
+def length_chart(series: list[tuple[str, str, dict]]):
+    """Accuracy when the chosen response is the shorter or the longer one: a model that
+    rewards length does well on the second and badly on the first."""
+    keys = ("accuracy_chosen_shorter", "accuracy_chosen_longer")
+    return charts.grouped_bars(
+        ["chosen is shorter", "chosen is longer"],
+        [
+            (name, colour, [figures.get("length", {}).get(key) for key in keys])
+            for name, colour, figures in series
+        ],
+        reference=("chance", 0.5),
+        percent=True,
+    )
+
+
+@login_required
+def evaluation_detail(request, pk: int):
+    evaluation = _job_for(request, EvaluationRun, pk)
+    context = _job_context(evaluation)
+    if evaluation.metrics:
+        name = evaluation.reward_model.identifier
+        context["difficulty_chart"] = difficulty_chart(
+            [(name, MODEL_COLOURS[0], evaluation.metrics)]
+        )
+    return render(request, "rewardmodels/evaluation.html", {**context, "evaluation": evaluation})
+
+
+@login_required
+def evaluation_progress(request, pk: int):
+    return _job_json(_job_for(request, EvaluationRun, pk))
+
+
+@login_required
+def filter_detail(request, pk: int):
+    job = _job_for(request, FilterRun, pk)
+    return render(request, "rewardmodels/filter.html", {**_job_context(job), "filter_run": job})
+
+
+@login_required
+def filter_progress(request, pk: int):
+    return _job_json(_job_for(request, FilterRun, pk))
+
+
+@login_required
+def filter_download(request, pk: int):
+    job = _job_for(request, FilterRun, pk)
+    path = Path(job.output_file) if job.output_file else None
+    if job.status != FilterRun.Status.SUCCEEDED or path is None or not path.is_file():
+        raise Http404("The kept rows are not ready.")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"filter-{job.pk}-kept.jsonl",
+        content_type="application/x-ndjson",
+    )
+
+
+def _wanted_models(request) -> list[str]:
+    """Identifiers from ?models=a,b and from repeated ?m=, in order, once each."""
+    wanted = [part for value in request.GET.getlist("models") for part in value.split(",")]
+    wanted += request.GET.getlist("m")
+    return list(dict.fromkeys(name.strip() for name in wanted if name.strip()))
+
+
+def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, colour: str):
+    """One model's figures on the chosen data; without them, the evaluation under way there
+    or whether one may be queued (only on a version of the model's own project)."""
+    figures, evaluation = selectors.model_figures(reward_model=reward_model, dataset=dataset)
+    target = dataset or reward_model.dataset
+    pending = None
+    if not figures:
+        pending = selectors.evaluation_latest(
+            reward_model=reward_model, dataset=target, succeeded=False
+        )
+    return {
+        "model": reward_model,
+        "colour": colour,
+        "figures": figures,
+        "evaluation": evaluation,
+        "target": target,
+        "pending": pending,
+        "can_queue": target.project_id == reward_model.dataset.project_id,
+    }
+
+
+@login_required
+def model_compare(request):
+    visible = selectors.models_visible(user=request.user)
+    wanted = _wanted_models(request)
+    found = visible.in_bulk(wanted, field_name="identifier")
+    if len(found) < len(wanted):
+        raise Http404("No such reward model.")
+    chosen = [found[identifier] for identifier in wanted]
+    datasets = selectors.datasets_with_test_split(user=request.user)
+    if chosen:
+        datasets = datasets.filter(project__in={m.dataset.project_id for m in chosen})
+    data = request.GET.get("data") or OWN_TEST_SPLIT
+    dataset = None
+    if data != OWN_TEST_SPLIT:
+        dataset = datasets.filter(identifier=data).first()
+        if dataset is None:
+            raise Http404("No such dataset version.")
+
+    columns = [
+        _compare_column(reward_model, dataset, MODEL_COLOURS[k % len(MODEL_COLOURS)])
+        for k, reward_model in enumerate(chosen)
+    ]
+    series = [(c["model"].identifier, c["colour"], c["figures"]) for c in columns if c["figures"]]
+    context = {
+        "visible": visible[:MAX_PICKED_FROM],
+        "chosen": {m.identifier for m in chosen},
+        "columns": columns,
+        "datasets": datasets,
+        "data": data,
+        "dataset": dataset,
+        "own": OWN_TEST_SPLIT,
+        "difficulty_chart": difficulty_chart(series) if series else None,
+        "length_chart": length_chart(series) if series else None,
+    }
+    return render(request, "rewardmodels/compare.html", context)

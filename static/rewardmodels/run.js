@@ -1,0 +1,61 @@
+// A training run's page follows the run: every 2 s while it is queued or running, it asks
+// progress.json for the step, ETA, status, log and freshly drawn charts. Text goes in with
+// textContent; the charts fragment is HTML that the server rendered and escaped.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const panel = $("run");
+  if (!panel) return;
+  $("run-log").scrollTop = $("run-log").scrollHeight; // the newest lines first in view
+  if (panel.dataset.finished === "1") return;
+  const bar = $("run-bar");
+  const steps = $("run-steps");
+  const eta = $("run-eta");
+  const status = $("run-status");
+  const log = $("run-log");
+  const error = $("run-error");
+  const live = $("run-live");
+  const cancelForm = $("cancel-form");
+  const cancelNote = $("cancel-note");
+
+  function show(data) {
+    bar.style.width = `${(100 * data.progress).toFixed(1)}%`;
+    bar.parentElement.setAttribute("aria-valuenow", data.step);
+    bar.parentElement.setAttribute("aria-valuemax", data.total_steps);
+    steps.textContent = data.steps;
+    eta.textContent = data.eta && !data.finished ? `· about ${data.eta} left` : "";
+    status.textContent = data.status_label;
+    status.className = `run-status status-${data.status}`;
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.textContent = data.log_tail;
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    error.textContent = data.error;
+    error.hidden = !data.error;
+    if (cancelForm && data.cancel_requested) {
+      cancelForm.hidden = true;
+      cancelNote.hidden = false;
+    }
+    live.innerHTML = data.live_html;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(panel.dataset.progressUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const data = await response.json();
+      show(data);
+      if (data.finished) {
+        window.location.reload(); // the finished page shows the artifact, model or error
+        return;
+      }
+    } catch (err) {
+      steps.textContent = `${steps.textContent.split(" (")[0]} (reconnecting: ${err.message})`;
+    }
+    setTimeout(poll, 2000);
+  }
+
+  setTimeout(poll, 2000);
+})();

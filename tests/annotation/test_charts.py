@@ -1,0 +1,24 @@
+"""Server-side SVG charts: grouped bars."""
+
+from annotation.charts import grouped_bars
+
+
+def test_grouped_bars_draw_one_bar_per_known_value_and_escape_names():
+    svg = grouped_bars(
+        ["easy", "hard"],
+        [("<b>model</b>", "#123456", [0.9, None]), ("other", "#654321", [0.8, 0.6])],
+        reference=("chance", 0.5),
+        percent=True,
+    )
+    assert svg.count("<rect") == 2 + 3  # two legend swatches, three bars (one value unknown)
+    assert "&lt;b&gt;model&lt;/b&gt;, easy: 90.0%" in svg and "<b>model" not in svg
+    assert "other, hard: 60.0%" in svg and "chance 50.0%" in svg
+
+
+def test_grouped_bars_hang_negative_values_below_zero():
+    svg = grouped_bars(["r"], [("m", "#000", [-0.5])], y_range=(-1.0, 1.0))
+    bar = svg.split('fill="#000"><title>')[0].rsplit("<rect", 1)[1]
+    y = float(bar.split('y="')[1].split('"')[0])
+    height = float(bar.split('height="')[1].split('"')[0])
+    zero = float(svg.split('y1="')[2].split('"')[0])  # the second axis line is the zero line
+    assert abs(y - zero) < 0.01 and height > 0

@@ -1,0 +1,137 @@
+"""Real Celery workers for the tests that need one: on Redis (a database of their own) and
+the PostgreSQL test database, each in its own process group, always killed at the end."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import kombu
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 7  # the worker tests' own Redis database: flushed before and after
+QUEUE = "gpu"
+
+
+def missing_service(reason: str):
+    if os.environ.get("PREFHUB_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def redis_url() -> str:
+    """REDIS_DB on the Redis that CELERY_BROKER_URL (or REDIS_URL) names, else on localhost."""
+    base = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
+    if not base.startswith(("redis://", "rediss://")):
+        base = "redis://127.0.0.1:6379"
+    return urlsplit(base)._replace(path=f"/{REDIS_DB}").geturl()
+
+
+def database_url() -> str:
+    """The test database (test_...), as a URL a worker process can open."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or ""
+    if db["PORT"]:
+        host += f":{db['PORT']}"
+    return f"postgres://{credentials}@{host}/{quote(db['NAME'], safe='')}"
+
+
+def forget_broker_connections(app) -> None:
+    """Celery keeps its broker connection pool and producer pool once made: drop both, so the
+    next send connects to whatever CELERY_BROKER_URL says now."""
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(on_postgres):
+    """This process's Celery app sends to REDIS_DB, which starts and ends empty.
+
+    Celery reads CELERY_BROKER_URL from the environment before its own configuration
+    (celery.app.utils.Settings.broker_url), so the variable, not app.conf, decides here."""
+    from workers.celery import app
+
+    url = redis_url()
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        missing_service(f"needs Redis at {url}: {exc}")
+    client.flushdb()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CELERY_BROKER_URL", url)
+        patch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+        forget_broker_connections(app)
+        assert app.connection_for_write().as_uri().endswith(f"/{REDIS_DB}")
+        yield client
+    forget_broker_connections(app)  # those were made for REDIS_DB
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def workers(broker, tmp_path):
+    """Starts `celery worker` processes on the gpu queue; SIGKILLs whatever is left of them
+    (each runs in its own process group) before the test database is flushed."""
+    started: list[subprocess.Popen] = []
+    logs: list[Path] = []
+
+    def start(**extra_env) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url(),
+            "DATABASE_CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": redis_url(),
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "PREFHUB_VAR_DIR": str(tmp_path / "var"),
+            "PYTHONUNBUFFERED": "1",
+            # One torch thread: beside other busy processes on a small machine, more threads
+            # than free cores make each step many times slower.
+            "OMP_NUM_THREADS": "1",
+            "CUDA_VISIBLE_DEVICES": "",  # the run's length is sized for a CPU
+            **extra_env,
+        }
+        for name in ("REDIS_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+            env.pop(name, None)
+        log = tmp_path / f"worker-{len(started) + 1}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", QUEUE, "-c", "1",
+            "--pool", "prefork", "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-heartbeat",
+            "--without-gossip", "--without-mingle", "-l", "INFO",
+        ]  # fmt: skip
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        started.append(process)
+        logs.append(log)
+        return process
+
+    start.logs = logs
+    try:
+        yield start
+    finally:
+        for process in started:
+            kill_group(process)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a worker's main process and its pool children at once."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)

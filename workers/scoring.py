@@ -1,0 +1,135 @@
+"""Using a saved reward model: score (prompt, response) rows, rank best-of-N candidates,
+evaluate on preference pairs, and keep the best responses for rejection sampling.
+
+Rows are encoded exactly as in training (same prompt rendering and truncation), sorted by
+length and run in batches of about BATCH_TOKENS padded tokens, so little compute goes to
+padding and none to per-row overhead. A worker keeps the last MAX_LOADED models in memory.
+"""
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from workers import training
+from workers.metrics import preference_metrics
+from workers.selection import rank
+
+BATCH_TOKENS = 16384
+MAX_BATCH_ROWS = 256
+MAX_LOADED = 2
+DEFAULT_MAX_LENGTH = 512
+
+Progress = Callable[[int, int], None]
+
+
+class Scorer:
+    """A reward model loaded for inference: bf16 on a GPU, fp32 on the CPU."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.device = training.compute_device()
+        self.tokenizer = training.load_tokenizer(path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            training.resolve_model_path(path),
+            num_labels=1,
+            dtype=torch.bfloat16 if self.device.type == "cuda" else torch.float32,
+        )
+        if model.get_input_embeddings().num_embeddings < len(self.tokenizer):
+            model.resize_token_embeddings(len(self.tokenizer))  # an untrained base model
+        model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.model = model.to(self.device).eval()
+        self.max_length = trained_max_length(path) or min(
+            self.tokenizer.model_max_length, DEFAULT_MAX_LENGTH
+        )
+
+    def encode(self, prompts: list, responses: list[str]) -> list[training.Sequence]:
+        return training.encode(self.tokenizer, prompts, responses, self.max_length)
+
+    @torch.inference_mode()
+    def rewards(
+        self, sequences: list[training.Sequence], progress: Progress | None = None
+    ) -> np.ndarray:
+        """One reward per sequence, in the order given; batches of similar length. Scores
+        stay on the device until the end, so the next batch is padded while this one runs."""
+        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))
+        chunks, scores, start = [], [], 0
+        while start < len(order):
+            width = len(sequences[order[start]].ids)  # the longest left: sorted descending
+            chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, BATCH_TOKENS // width))]
+            batch = training.pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
+                                 self.device)  # fmt: skip
+            scores.append(self.model(**batch).logits[:, 0])
+            chunks.append(chunk)
+            start += len(chunk)
+            if progress:
+                progress(start, len(order))
+        result = np.empty(len(sequences), dtype=np.float64)
+        if scores:
+            result[np.concatenate(chunks)] = torch.cat(scores).float().cpu().numpy()
+        return result
+
+    def score(
+        self, prompts: list, responses: list[str], progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards and response lengths in tokens."""
+        sequences = self.encode(prompts, responses)
+        tokens = np.array([s.response_tokens for s in sequences])
+        return self.rewards(sequences, progress), tokens
+
+
+def trained_max_length(path: str) -> int | None:
+    """The max length a model was trained with (from its training.json), if known."""
+    record = Path(path, "training.json")
+    if record.is_file():
+        return json.loads(record.read_text())["config"].get("max_length")
+    return None
+
+
+_loaded: "OrderedDict[tuple[str, float], Scorer]" = OrderedDict()
+
+
+def scorer_for(path: str) -> Scorer:
+    """The model at `path`, loaded once per worker and kept while it is among the last
+    MAX_LOADED used; a model saved again at the same path is loaded afresh."""
+    config = Path(training.resolve_model_path(path), "config.json")
+    key = (path, config.stat().st_mtime if config.exists() else 0.0)
+    if key in _loaded:
+        _loaded.move_to_end(key)
+        return _loaded[key]
+    scorer = Scorer(path)
+    _loaded[key] = scorer
+    while len(_loaded) > MAX_LOADED:
+        _loaded.popitem(last=False)
+    return scorer
+
+
+# ---------------------------------------------------------------------------------------
+# What callers ask for
+
+
+def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
+    """The held-out figures of workers.metrics for rows of prompt / chosen / rejected."""
+    prompts = [r["prompt"] for r in rows]
+    sequences = scorer.encode(prompts + prompts, [r["chosen"] for r in rows] +
+                              [r["rejected"] for r in rows])  # fmt: skip
+    rewards = scorer.rewards(sequences, progress)
+    tokens = np.array([s.response_tokens for s in sequences])
+    n = len(rows)
+    metrics = preference_metrics(
+        rewards[:n], rewards[n:], tokens[:n], tokens[n:],
+        [r.get("difficulty") or "" for r in rows],
+    )  # fmt: skip
+    metrics["truncated_pairs"] = sum(
+        sequences[i].truncated or sequences[n + i].truncated for i in range(n)
+    )
+    return metrics
+
+
+def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:
+    rewards, tokens = scorer.score([prompt] * len(candidates), candidates)
+    return rank(rewards, tokens, normalize)
