@@ -4,10 +4,8 @@ Scoring never loads a model here: the request goes to a worker on the gpu queue,
 keeps recently used models loaded, and the answer comes back through the result backend.
 """
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,15 +19,6 @@ from rewardmodels.serializers import (
     ScoreResponseSerializer,
 )
 from workers.selection import rank
-
-
-def get_reward_model(request, key: str) -> RewardModel:
-    """By id or identifier, for admins and the leads of its project (404 for anyone else)."""
-    lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
-    model = get_object_or_404(RewardModel.objects.select_related("dataset__project"), **lookup)
-    if selectors.model_role(user=request.user, reward_model=model) is None:
-        raise NotFound("No such reward model.")
-    return model
 
 
 def _scored(model: RewardModel, prompts: list, responses: list[str]):
@@ -54,14 +43,16 @@ class RewardModelList(generics.ListAPIView):
 class RewardModelDetail(APIView):
     @extend_schema(responses=RewardModelSerializer)
     def get(self, request, key: str):
-        return Response(RewardModelSerializer(get_reward_model(request, key)).data)
+        return Response(
+            RewardModelSerializer(selectors.reward_model_for(user=request.user, key=key)).data
+        )
 
 
 class Score(APIView):
     @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer)
     def post(self, request, key: str):
         """Rewards for {prompt, response} items, in the order given."""
-        model = get_reward_model(request, key)
+        model = selectors.reward_model_for(user=request.user, key=key)
         payload = ScoreRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         items = payload.validated_data["items"]
@@ -76,7 +67,7 @@ class BestOfN(APIView):
     def post(self, request, key: str):
         """The candidates for one prompt, best first, with their rewards. normalize=per_token
         ranks by reward per response token, against verbosity hacking."""
-        model = get_reward_model(request, key)
+        model = selectors.reward_model_for(user=request.user, key=key)
         payload = BestOfNRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

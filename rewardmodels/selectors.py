@@ -2,6 +2,8 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from annotation.models import CuratedDataset, Membership
 from annotation.selectors import ADMIN, project_role, user_is_admin
@@ -60,6 +62,21 @@ def model_role(*, user: AbstractBaseUser, reward_model: RewardModel) -> str | No
     """'admin', 'lead', or None (no business here)."""
     role = project_role(user=user, project=reward_model.dataset.project)
     return role if role in (ADMIN, Membership.Role.LEAD) else None
+
+
+def reward_model_for(*, user: AbstractBaseUser, key: str) -> RewardModel:
+    """A model by identifier (or number), for those who may see it; 404 for anyone else,
+    so that outsiders learn nothing about which models exist."""
+    lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
+    reward_model = get_object_or_404(
+        RewardModel.objects.select_related("dataset__project", "run").defer(
+            "run__metrics", "run__log_tail"
+        ),
+        **lookup,
+    )
+    if model_role(user=user, reward_model=reward_model) is None:
+        raise Http404("No such reward model.")
+    return reward_model
 
 
 def models_visible(*, user: AbstractBaseUser) -> QuerySet[RewardModel]:

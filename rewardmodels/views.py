@@ -197,15 +197,7 @@ MAX_PICKED_FROM = 200  # models offered as checkboxes on the compare page, newes
 
 
 def _model_for(request, identifier: str) -> RewardModel:
-    reward_model = get_object_or_404(
-        RewardModel.objects.select_related("dataset__project", "run").defer(
-            "run__metrics", "run__log_tail"
-        ),
-        identifier=identifier,
-    )
-    if selectors.model_role(user=request.user, reward_model=reward_model) is None:
-        raise Http404("No such reward model.")
-    return reward_model
+    return selectors.reward_model_for(user=request.user, key=identifier)
 
 
 def _job_for(request, model: type[EvaluationRun | FilterRun], pk: int):

@@ -302,3 +302,9 @@ def test_runs_list(project, dataset, admin_user, lead, outsider):
 )
 def test_duration(seconds, shown):
     assert duration(seconds) == shown
+
+
+def test_only_admins_and_leads_see_the_runs_and_models_links(annotator, lead, admin_user):
+    for user, shown in ((annotator, False), (lead, True), (admin_user, True)):
+        page = logged_in(user).get("/").content.decode()
+        assert ('href="/runs/"' in page) is shown and ('href="/models/"' in page) is shown
