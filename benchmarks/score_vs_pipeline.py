@@ -2,8 +2,9 @@
 
 The rows are the prompts and both responses of an HH-format file, in file order. The
 pipeline runs with `function_to_apply="none"` (raw rewards) at its default batch size of
-one and at the scorer's row count per batch; the scorer sorts by length and batches by
-tokens. Prints rows and real tokens per second and checks the rewards agree.
+one and at 32 rows a batch; the scorer sorts by length and batches by tokens (on a CPU
+with AMX it runs in bf16 and is timed in fp32 too). Prints rows and real tokens per second
+and checks the rewards agree.
 (Evaluation issue target: at least 2x the pipeline, on the CPU and on a GPU.)
 
     .venv/bin/python benchmarks/score_vs_pipeline.py \
@@ -59,6 +60,11 @@ def main() -> None:
 
     scorer.score(prompts[:64], responses[:64])  # warm-up
     ours, ours_seconds = timed(lambda: scorer.score(prompts, responses)[0])
+    fp32 = None
+    if scorer.cpu_bf16:  # also without the CPU's bf16 units, for comparison
+        scorer.cpu_bf16 = False
+        fp32 = timed(lambda: scorer.score(prompts, responses)[0])
+        scorer.cpu_bf16 = True
 
     pipe = pipeline(
         "text-classification", model=scorer.model, tokenizer=scorer.tokenizer,
@@ -76,7 +82,12 @@ def main() -> None:
     print(f"{len(prompts)} rows, {real_tokens} real tokens, {args.model}, {device}")
     print(f"{'scorer':24} {'rows/s':>8} {'real tok/s':>11}")
     print(f"{'prefhub (sorted batches)':24} {len(prompts) / ours_seconds:8.1f} "
-          f"{real_tokens / ours_seconds:11.0f}")  # fmt: skip
+          f"{real_tokens / ours_seconds:11.0f}" + ("   bf16 (AMX)" if fp32 else ""))  # fmt: skip
+    if fp32:
+        agree = np.corrcoef(fp32[0], ours)[0, 1]
+        print(f"{'prefhub, fp32':24} {len(prompts) / fp32[1]:8.1f} "
+              f"{real_tokens / fp32[1]:11.0f}   reward correlation with bf16 "
+              f"{agree:.5f}")  # fmt: skip
     for batch_size, (rewards, seconds) in results.items():
         agree = np.corrcoef(rewards, ours)[0, 1]
         print(f"{f'pipeline, batch {batch_size}':24} {len(prompts) / seconds:8.1f} "

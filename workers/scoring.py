@@ -3,7 +3,9 @@ evaluate on preference pairs, and keep the best responses for rejection sampling
 
 Rows are encoded exactly as in training (same prompt rendering and truncation), sorted by
 length and run in batches of about BATCH_TOKENS padded tokens, so little compute goes to
-padding and none to per-row overhead. A worker keeps the last MAX_LOADED models in memory.
+padding and none to per-row overhead. bf16 on a GPU, and on a CPU with bf16 matrix units
+(AMX), where it doubles the speed and moves rewards by about 1e-4; fp32 elsewhere. A worker
+keeps the last MAX_LOADED models in memory.
 """
 
 import json
@@ -19,7 +21,7 @@ from workers import training
 from workers.metrics import preference_metrics
 from workers.selection import rank
 
-BATCH_TOKENS = 16384
+BATCH_TOKENS = {"cuda": 16384, "cpu": 4096}  # padded tokens a batch; a CPU wants them in cache
 MAX_BATCH_ROWS = 256
 MAX_LOADED = 2
 DEFAULT_MAX_LENGTH = 512
@@ -27,12 +29,21 @@ DEFAULT_MAX_LENGTH = 512
 Progress = Callable[[int, int], None]
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), on Linux."""
+    try:
+        return " amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 class Scorer:
-    """A reward model loaded for inference: bf16 on a GPU, fp32 on the CPU."""
+    """A reward model loaded for inference."""
 
     def __init__(self, path: str):
         self.path = path
         self.device = training.compute_device()
+        self.cpu_bf16 = self.device.type == "cpu" and cpu_has_bf16_units()
         self.tokenizer = training.load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             training.resolve_model_path(path),
@@ -57,13 +68,15 @@ class Scorer:
         """One reward per sequence, in the order given; batches of similar length. Scores
         stay on the device until the end, so the next batch is padded while this one runs."""
         order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))
+        budget = BATCH_TOKENS[self.device.type]
         chunks, scores, start = [], [], 0
         while start < len(order):
             width = len(sequences[order[start]].ids)  # the longest left: sorted descending
-            chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, BATCH_TOKENS // width))]
+            chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, budget // width))]
             batch = training.pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
                                  self.device)  # fmt: skip
-            scores.append(self.model(**batch).logits[:, 0])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+                scores.append(self.model(**batch).logits[:, 0])
             chunks.append(chunk)
             start += len(chunk)
             if progress:
