@@ -62,9 +62,9 @@ def main() -> None:
     ours, ours_seconds = timed(lambda: scorer.score(prompts, responses)[0])
     fp32 = None
     if scorer.cpu_bf16:  # also without the CPU's bf16 units, for comparison
-        scorer.cpu_bf16 = False
+        scorer.autocast = False
         fp32 = timed(lambda: scorer.score(prompts, responses)[0])
-        scorer.cpu_bf16 = True
+        scorer.autocast = True
 
     pipe = pipeline(
         "text-classification", model=scorer.model, tokenizer=scorer.tokenizer,

@@ -3,9 +3,11 @@ evaluate on preference pairs, and keep the best responses for rejection sampling
 
 Rows are encoded exactly as in training (same prompt rendering and truncation), sorted by
 length and run in batches of about BATCH_TOKENS padded tokens, so little compute goes to
-padding and none to per-row overhead. bf16 on a GPU, and on a CPU with bf16 matrix units
-(AMX), where it doubles the speed and moves rewards by about 1e-4; fp32 elsewhere. A worker
-keeps the last MAX_LOADED models in memory.
+padding and none to per-row overhead. Scoring runs in bf16 on a GPU, and on a CPU with
+bf16 matrix units (AMX), where it doubles the speed and moves rewards by about 1e-4; fp32
+elsewhere. Evaluations compute exactly as training's held-out evaluation does (fp32 weights,
+bf16 matrix products only on a GPU), so that a weakly separated pair is not flipped by
+rounding and the figures match the run's. A worker keeps the last MAX_LOADED models loaded.
 """
 
 import json
@@ -38,17 +40,19 @@ def cpu_has_bf16_units() -> bool:
 
 
 class Scorer:
-    """A reward model loaded for inference."""
+    """A reward model loaded for inference; `exact` computes as training's evaluation does."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, exact: bool = False):
         self.path = path
         self.device = training.compute_device()
-        self.cpu_bf16 = self.device.type == "cpu" and cpu_has_bf16_units()
+        on_gpu = self.device.type == "cuda"
+        self.cpu_bf16 = not on_gpu and not exact and cpu_has_bf16_units()
+        self.autocast = self.cpu_bf16 or (on_gpu and exact)
         self.tokenizer = training.load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             training.resolve_model_path(path),
             num_labels=1,
-            dtype=torch.bfloat16 if self.device.type == "cuda" else torch.float32,
+            dtype=torch.bfloat16 if on_gpu and not exact else torch.float32,
         )
         if model.get_input_embeddings().num_embeddings < len(self.tokenizer):
             model.resize_token_embeddings(len(self.tokenizer))  # an untrained base model
@@ -75,7 +79,7 @@ class Scorer:
             chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, budget // width))]
             batch = training.pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
                                  self.device)  # fmt: skip
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 scores.append(self.model(**batch).logits[:, 0])
             chunks.append(chunk)
             start += len(chunk)
@@ -103,18 +107,18 @@ def trained_max_length(path: str) -> int | None:
     return None
 
 
-_loaded: "OrderedDict[tuple[str, float], Scorer]" = OrderedDict()
+_loaded: "OrderedDict[tuple[str, bool, float], Scorer]" = OrderedDict()
 
 
-def scorer_for(path: str) -> Scorer:
+def scorer_for(path: str, exact: bool = False) -> Scorer:
     """The model at `path`, loaded once per worker and kept while it is among the last
     MAX_LOADED used; a model saved again at the same path is loaded afresh."""
     config = Path(training.resolve_model_path(path), "config.json")
-    key = (path, config.stat().st_mtime if config.exists() else 0.0)
+    key = (path, exact, config.stat().st_mtime if config.exists() else 0.0)
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]
-    scorer = Scorer(path)
+    scorer = Scorer(path, exact)
     _loaded[key] = scorer
     while len(_loaded) > MAX_LOADED:
         _loaded.popitem(last=False)
@@ -128,8 +132,8 @@ def scorer_for(path: str) -> Scorer:
 def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
     """The held-out figures of workers.metrics for rows of prompt / chosen / rejected."""
     prompts = [r["prompt"] for r in rows]
-    sequences = scorer.encode(prompts + prompts, [r["chosen"] for r in rows] +
-                              [r["rejected"] for r in rows])  # fmt: skip
+    responses = [training.response_text(r[side]) for side in ("chosen", "rejected") for r in rows]
+    sequences = scorer.encode(prompts + prompts, responses)
     rewards = scorer.rewards(sequences, progress)
     tokens = np.array([s.response_tokens for s in sequences])
     n = len(rows)

@@ -196,7 +196,7 @@ def evaluate_reward_model(evaluation_id: int) -> None:
             rows = [r for r in dataset_rows(evaluation.dataset) if r["split"] == "test"]
         else:
             rows = read_jsonl(evaluation.pairs_file)
-        scorer = scoring.scorer_for(evaluation.reward_model.artifact)
+        scorer = scoring.scorer_for(evaluation.reward_model.artifact, exact=True)
         metrics = scoring.evaluate_pairs(scorer, rows, _job_progress(EvaluationRun, evaluation.pk))
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _fail(EvaluationRun, evaluation.pk, exc)

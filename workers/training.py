@@ -164,7 +164,8 @@ def _messages(prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
-def _response(value) -> str:
+def response_text(value) -> str:
+    """A response as text: chat-format responses (a list of messages) joined."""
     return value if isinstance(value, str) else "".join(m["content"] for m in value)
 
 
@@ -232,8 +233,8 @@ class Encoded:
 
 def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[Encoded]:
     prompts = [row["prompt"] for row in rows]
-    chosen = encode(tokenizer, prompts, [_response(r["chosen"]) for r in rows], max_length)
-    rejected = encode(tokenizer, prompts, [_response(r["rejected"]) for r in rows], max_length)
+    chosen = encode(tokenizer, prompts, [response_text(r["chosen"]) for r in rows], max_length)
+    rejected = encode(tokenizer, prompts, [response_text(r["rejected"]) for r in rows], max_length)
     return [
         Encoded(c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "")
         for c, r, row in zip(chosen, rejected, rows, strict=True)

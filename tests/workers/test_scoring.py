@@ -184,3 +184,31 @@ def test_commands_refuse_bad_input_clearly(trained_model, tmp_path):
     with pytest.raises(CommandError, match="keep-top"):
         call_command("filter", str(trained_model[0]), str(bad), "--keep-top", "2",
                      "--out", str(tmp_path / "o.jsonl"))  # fmt: skip
+
+
+def test_chat_format_pairs_evaluate_like_text(scorer):
+    """Dataset versions of chat prompts keep responses as assistant messages."""
+    from workers import scoring
+
+    rows = separable_rows(12, seed=5)
+    chat = [
+        {**r, "prompt": [{"role": "user", "content": r["prompt"]}],
+         "chosen": [{"role": "assistant", "content": r["chosen"]}],
+         "rejected": [{"role": "assistant", "content": r["rejected"]}]}
+        for r in rows
+    ]  # fmt: skip
+    as_chat = scoring.evaluate_pairs(scorer, chat)
+    assert as_chat["n"] == 12 and as_chat["accuracy"] >= 0.9
+
+
+def test_an_exact_evaluation_reproduces_the_runs_held_out_figures(trained_model):
+    """What the model page reports for a run's own test split is what the run measured."""
+    from workers import scoring
+
+    folder, final = trained_model
+    again = scoring.evaluate_pairs(
+        scoring.scorer_for(str(folder), exact=True), separable_rows(96)[64:]
+    )
+    assert again["n"] == final["n"] and again["accuracy"] == final["accuracy"]
+    assert again["mean_margin"] == pytest.approx(final["mean_margin"], rel=1e-3)
+    assert again["ece"] == pytest.approx(final["ece"], abs=1e-3)

@@ -38,7 +38,8 @@ def read(reader, path: str, fmt: str) -> list[dict]:
         raise CommandError(f"{file.name}: {exc}") from exc
 
 
-def scorer(path: str):
+def scorer(path: str, exact: bool = False):
+    """exact: compute as training's evaluation does (for figures), not as fast as possible."""
     from workers import scoring  # torch: only when the command runs
 
-    return scoring.scorer_for(path)
+    return scoring.scorer_for(path, exact)

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         rows = read(read_preference_pairs, options["file"], options["format"])
         from workers.scoring import evaluate_pairs
 
-        figures = evaluate_pairs(scorer(path), rows)
+        figures = evaluate_pairs(scorer(path, exact=True), rows)
         if options["json"]:
             self.stdout.write(json.dumps(figures))
             return
