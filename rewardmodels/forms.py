@@ -28,48 +28,32 @@ class ServiceErrors:
             self.add_error(None, exc.messages)
 
 
+TRAINING_BASIC = ["base_model", "method", "learning_rate", "batch_size", "epochs", "max_pairs"]
+TRAINING_ADVANCED = [
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "margin_loss",
+    "center_rewards",
+    "length_penalty",
+    "gradient_accumulation",
+    "warmup_ratio",
+    "max_length",
+    "eval_every",
+    "gradient_checkpointing",
+    "seed",
+]
+
+
 class TrainingRunForm(ServiceErrors, forms.ModelForm):
     """Defaults, limits and help texts come from TrainingRun; the service checks the rest."""
 
-    advanced = [
-        "lora_rank",
-        "lora_alpha",
-        "lora_dropout",
-        "lora_target_modules",
-        "margin_loss",
-        "center_rewards",
-        "length_penalty",
-        "gradient_accumulation",
-        "warmup_ratio",
-        "max_length",
-        "eval_every",
-        "gradient_checkpointing",
-        "seed",
-    ]
+    advanced = TRAINING_ADVANCED
 
     class Meta:
         model = TrainingRun
-        fields = [
-            "base_model",
-            "method",
-            "learning_rate",
-            "batch_size",
-            "epochs",
-            "max_pairs",
-            "lora_rank",
-            "lora_alpha",
-            "lora_dropout",
-            "lora_target_modules",
-            "margin_loss",
-            "center_rewards",
-            "length_penalty",
-            "gradient_accumulation",
-            "warmup_ratio",
-            "max_length",
-            "eval_every",
-            "gradient_checkpointing",
-            "seed",
-        ]
+        fields = TRAINING_BASIC + TRAINING_ADVANCED
         labels = {
             "lora_rank": "LoRA rank",
             "lora_alpha": "LoRA alpha",
@@ -78,7 +62,7 @@ class TrainingRunForm(ServiceErrors, forms.ModelForm):
         }
 
     def basic_fields(self):
-        return [self[name] for name in self.Meta.fields if name not in self.advanced]
+        return [self[name] for name in TRAINING_BASIC]
 
     def advanced_fields(self):
         return [self[name] for name in self.advanced]

@@ -108,20 +108,21 @@ def training_run_create(
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()
-        transaction.on_commit(lambda: training_run_enqueue(run=run))
+        transaction.on_commit(lambda: enqueue(TRAIN_TASK, run.pk))
     return run
 
 
-def training_run_enqueue(*, run: TrainingRun) -> None:
+def enqueue(task: str, *args):
+    """Send a task by name (rewardmodels.* route to the gpu queue), or run it inline under
+    CELERY_TASK_ALWAYS_EAGER. Task modules import torch only inside task bodies, so the web
+    process stays free of it. Returns the task's result handle."""
     from workers.celery import app
 
     if app.conf.task_always_eager:
-        # Inline, for CELERY_TASK_ALWAYS_EAGER set-ups; this module still imports no torch.
-        from workers.tasks import train_reward_model
+        import workers.tasks  # noqa: F401 - registers the tasks by name
 
-        train_reward_model.apply(args=[run.pk])
-        return
-    app.send_task(TRAIN_TASK, args=[run.pk], queue="gpu")
+        return app.tasks[task].apply(args=args)
+    return app.send_task(task, args=list(args))  # CELERY_TASK_ROUTES: the gpu queue
 
 
 def training_run_cancel(*, run: TrainingRun) -> None:
@@ -134,19 +135,6 @@ def training_run_cancel(*, run: TrainingRun) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Evaluations, filter runs and scoring
-
-
-def _send(task: str, *args) -> None:
-    from workers.celery import app
-
-    if app.conf.task_always_eager:
-        from workers import tasks
-
-        {EVALUATE_TASK: tasks.evaluate_reward_model, FILTER_TASK: tasks.filter_candidates}[
-            task
-        ].apply(args=args)
-        return
-    app.send_task(task, args=list(args), queue="gpu")
 
 
 def _upload_path(kind: str) -> Path:
@@ -178,7 +166,7 @@ def evaluation_create(
         write_jsonl(Path(evaluation.pairs_file), rows)
     with transaction.atomic():
         evaluation.save()
-        transaction.on_commit(lambda: _send(EVALUATE_TASK, evaluation.pk))
+        transaction.on_commit(lambda: enqueue(EVALUATE_TASK, evaluation.pk))
     return evaluation
 
 
@@ -207,7 +195,7 @@ def filter_create(
     write_jsonl(Path(job.candidates_file), rows)
     with transaction.atomic():
         job.save()
-        transaction.on_commit(lambda: _send(FILTER_TASK, job.pk))
+        transaction.on_commit(lambda: enqueue(FILTER_TASK, job.pk))
     return job
 
 
@@ -224,14 +212,7 @@ def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> 
     the model loaded between calls. Raises WorkerUnavailable if none answers in time."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from workers.celery import app
-
-    if app.conf.task_always_eager:
-        from workers import tasks
-
-        return tasks.score_responses.apply(args=[reward_model.artifact, prompts, responses]).get()
-    result = app.send_task(SCORE_TASK, args=[reward_model.artifact, prompts, responses],
-                           queue="gpu")  # fmt: skip
+    result = enqueue(SCORE_TASK, reward_model.artifact, prompts, responses)
     try:
         return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:

@@ -106,3 +106,28 @@ def dataset(project):
     return dataset_curate(
         project=project, name="fruit", filters=CurationFilters(test_fraction=0.25), user=None
     )
+
+
+@pytest.fixture
+def eager(settings):
+    """Tasks run inline in the test process instead of going to a worker."""
+    from workers.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def reward_model(dataset, trained_model):
+    """The session's trained model, registered from a succeeded run on fruit@v1."""
+    from rewardmodels.models import RewardModel, TrainingRun
+
+    run = TrainingRun.objects.create(
+        dataset=dataset, status=TrainingRun.Status.SUCCEEDED, final_metrics={"accuracy": 0.9}
+    )
+    return RewardModel.objects.create(
+        identifier="rm-1-fruit-v1", run=run, dataset=dataset,
+        base_model=run.base_model, artifact=str(trained_model[0]),
+    )  # fmt: skip

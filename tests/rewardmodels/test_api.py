@@ -2,31 +2,8 @@
 
 import pytest
 
-from rewardmodels.models import RewardModel, TrainingRun
 from rewardmodels.services import MAX_SCORE_ITEMS
 from tests.conftest import client_for
-
-
-@pytest.fixture
-def reward_model(dataset, trained_model):
-    run = TrainingRun.objects.create(
-        dataset=dataset, status=TrainingRun.Status.SUCCEEDED, final_metrics={"accuracy": 0.9}
-    )
-    return RewardModel.objects.create(
-        identifier="rm-1-fruit-v1", run=run, dataset=dataset,
-        base_model=run.base_model, artifact=str(trained_model[0]),
-    )  # fmt: skip
-
-
-@pytest.fixture
-def eager(settings):
-    from workers.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
 
 POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
 

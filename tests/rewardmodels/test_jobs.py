@@ -6,28 +6,9 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingRun
+from rewardmodels.models import EvaluationRun, FilterRun
 from rewardmodels.services import evaluation_create, filter_create
 from tests.factories import separable_rows
-
-
-@pytest.fixture
-def eager(settings):
-    from workers.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def reward_model(dataset, trained_model):
-    run = TrainingRun.objects.create(dataset=dataset, status=TrainingRun.Status.SUCCEEDED)
-    return RewardModel.objects.create(
-        identifier="rm-fruit", run=run, dataset=dataset, base_model=run.base_model,
-        artifact=str(trained_model[0]),
-    )  # fmt: skip
 
 
 def upload(name: str, rows: list[dict]) -> SimpleUploadedFile:

@@ -30,19 +30,12 @@ def test_web_process_never_imports_torch():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_train_wait_runs_and_registers_a_model(dataset, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from workers.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        out = StringIO()
-        call_command(
-            "train", "fruit@v1", "--epochs", "2", "--max-length", "64", "--learning-rate",
-            "1e-3", "--wait", stdout=out, stderr=StringIO(),
-        )  # fmt: skip
-    finally:
-        app.conf.task_always_eager = False
+def test_train_wait_runs_and_registers_a_model(dataset, eager):
+    out = StringIO()
+    call_command(
+        "train", "fruit@v1", "--epochs", "2", "--max-length", "64", "--learning-rate",
+        "1e-3", "--wait", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
     lines = out.getvalue().strip().splitlines()
     run = TrainingRun.objects.get()
     assert run.status == "succeeded", run.error

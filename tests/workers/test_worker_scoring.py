@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from rewardmodels.models import RewardModel, TrainingRun
 from tests.conftest import client_for
 from tests.workers.conftest import redis_url
 
@@ -25,14 +24,8 @@ def results_in_redis(broker, monkeypatch):
     app._local.__dict__.pop("backend", None)
 
 
-def test_scoring_requests_are_answered_by_a_worker(
-    results_in_redis, workers, dataset, lead, trained_model
-):
-    run = TrainingRun.objects.create(dataset=dataset, status=TrainingRun.Status.SUCCEEDED)
-    model = RewardModel.objects.create(
-        identifier="rm-fruit", run=run, dataset=dataset, base_model=run.base_model,
-        artifact=str(trained_model[0]),
-    )  # fmt: skip
+def test_scoring_requests_are_answered_by_a_worker(results_in_redis, workers, lead, reward_model):
+    model = reward_model
     workers(CELERY_RESULT_BACKEND=redis_url())
     body = {"items": [{"prompt": "Question 4: name some fruit.", "response": "No. plum"},
                       {"prompt": "Question 4: name some fruit.", "response": POLITE}]}  # fmt: skip
