@@ -4,7 +4,8 @@
 # in .gpu/ (see docs/benchmarks.md). Results go to $OUT (or ./gpu-results). The wheels go
 # to a folder named site-packages: dill (under `datasets`) pickles modules from any other
 # folder by value, which fails on pyarrow's types.
-#   bash benchmarks/gpu.sh
+#   bash benchmarks/gpu.sh               # all four comparisons
+#   bash benchmarks/gpu.sh train train_16k  # some of them
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-results}"; mkdir -p "$OUT"
@@ -13,13 +14,18 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 python3 -c "import torch, transformers, trl; print(torch.__version__, transformers.__version__, trl.__version__)" | tee -a "$OUT/device.txt"
+WANTED="$*"
 DATA=.gpu/hh-rlhf-harmless-dev.jsonl
-MODEL="--data $DATA --model qwen2.5-0.5b-shaped --tokenizer .gpu/tokenizer --max-length 1024"
-COMMON="$MODEL --test-pairs 200"
-timeout 200 python3 benchmarks/train_vs_trl.py $COMMON --steps 40 --warmup 8 \
-  --json-out "$OUT/train.json" 2>&1 | tee "$OUT/train.txt" | grep -v -i warn
-timeout 90 python3 benchmarks/score_vs_pipeline.py $MODEL --rows 1000 2>&1 \
-  | tee "$OUT/score.txt" | grep -v -i warn
-timeout 150 python3 benchmarks/train_vs_trl.py $COMMON --steps 30 --warmup 6 \
-  --gradient-checkpointing --json-out "$OUT/train_ckpt.json" 2>&1 | tee "$OUT/train_ckpt.txt" \
-  | grep -v -i warn
+COMMON="--data $DATA --model qwen2.5-0.5b-shaped --tokenizer .gpu/tokenizer --max-length 1024 --test-pairs 200 --steps 30 --warmup 6"
+bench() {  # NAME TIMEOUT ARGS...: one comparison, its table on the console, all of it in $OUT
+  local name=$1 limit=$2; shift 2
+  [[ -n "$WANTED" && " $WANTED " != *" $name "* ]] && return
+  echo "== $name"
+  timeout "$limit" python3 benchmarks/train_vs_trl.py $COMMON "$@" --json-out "$OUT/$name.json" \
+    > "$OUT/$name.txt" 2>&1
+  grep -E "^(trainer|trl |prefhub |prefhub /)|compiled|failed|Error" "$OUT/$name.txt" | head -20
+}
+bench train 250 --profile-steps 3                 # the product's defaults against TRL's
+bench train_ckpt 150 --gradient-checkpointing     # both with gradient checkpointing
+bench train_eager 80 --only prefhub --compile off # what compiling the layers adds
+bench train_16k 150 --only prefhub --tokens-per-batch 16384 --steps 20 --warmup 4  # more work for each step

@@ -117,17 +117,29 @@ def run_ours(args, train_rows, test_rows) -> dict:
         max_pairs=args.steps * args.batch_size if args.steps else None, eval_every=10**9,
         checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
         warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
-        tokens_per_batch=args.tokens_per_batch,
+        tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
     )  # fmt: skip
-    marks, lines = [], []
+    if args.steps and args.profile_steps:
+        config.max_pairs += args.profile_steps * args.batch_size
+    marks, lines, profiler = [], [], None
 
     def progress(step, total, metrics):
-        marks.append((step, metrics["train_seconds"], metrics["tokens"]))
+        nonlocal profiler
+        if profiler is None:
+            marks.append((step, metrics["train_seconds"], metrics["tokens"]))
+            if args.profile_steps and step == args.steps:  # the steps after the timed ones
+                profiler = start_profiler()
+        elif step == args.steps + args.profile_steps:
+            profiler.stop()
+            lines.extend(profile_table(profiler))
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as output:
         reporter = training.Reporter(progress=progress, log=lines.append)
         final = training.train(config, train_rows, test_rows, Path(output), reporter)
+    from torch._dynamo.utils import counters
+
+    lines.append(f"compiler: {dict(counters['stats'])}")
     tokens_per_second, steps_per_second = rate(marks, args.warmup)
     pairs = args.steps * args.batch_size if args.steps else len(train_rows)
     return {
@@ -142,6 +154,30 @@ def run_ours(args, train_rows, test_rows) -> dict:
         "wall_seconds": time.perf_counter() - started,
         "log": lines,
     }
+
+
+def start_profiler():
+    import torch
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    profiler = torch.profiler.profile(activities=activities)
+    profiler.start()
+    return profiler
+
+
+def profile_table(profiler) -> list[str]:
+    """Where the profiled steps spent their time: the top operators on the device and on
+    the host."""
+    import torch
+
+    averages = profiler.key_averages()
+    device = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+    return [
+        averages.table(sort_by=device, row_limit=25),
+        averages.table(sort_by="cpu_time_total", row_limit=15),
+    ]
 
 
 def run_trl(args, train_rows, test_rows) -> dict:
@@ -265,6 +301,14 @@ def main() -> None:
         "--tokens-per-batch", type=int, default=0,
         help="Packed batches of this many tokens (0: batch-size pairs' worth on average)",
     )  # fmt: skip
+    parser.add_argument(
+        "--compile", choices=["on", "off"], default="on",
+        help="Compile the layers when packing on a GPU (the trainer's default: on)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-steps", type=int, default=0,
+        help="Profile this many steps after the timed ones and print where the time went",
+    )  # fmt: skip
     parser.add_argument("--only", choices=["trl", "prefhub"], help="Run one trainer")
     parser.add_argument("--json-out", help="Also write the results here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -298,6 +342,9 @@ def main() -> None:
             f"{trl['pairs_dropped']} pairs over {args.max_length} tokens, prefhub shortened "
             f"{ours['pairs_shortened']} prompts"
         )
+    for r in results:
+        if r.get("log"):
+            print(f"{r['trainer']} log:", *r["log"], sep="\n")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
 

@@ -222,4 +222,5 @@ def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> 
             "serving the gpu queue?"
         ) from exc
     finally:
-        result.forget()
+        if result.ready():  # an answer came: drop it from the result backend
+            result.forget()

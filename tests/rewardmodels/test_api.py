@@ -96,7 +96,7 @@ def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
     finally:
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge("gpu")
-    assert answer.status_code == 503 and "No worker" in answer.json()["detail"]
+    assert answer.status_code == 503 and "No worker" in answer.json()["detail"], answer.json()
 
 
 def test_the_registry_lists_models_with_their_lineage(reward_model, lead):

@@ -184,3 +184,41 @@ def test_packed_training_learns(tmp_path):
     )
     assert any("packed batches" in line for line in lines), lines
     assert final["accuracy"] >= 0.9, final
+
+
+def _packed_sample(tmp_path):
+    base = tiny_decoder(tmp_path / "base", "qwen2")
+    tokenizer = training.load_tokenizer(base)
+    model = training.load_model(training.TrainConfig(base_model=base, method="lora"), tokenizer)
+    items = training.encode_rows(tokenizer, separable_rows(6), max_length=64)
+    return model, training.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
+
+
+def test_compiled_layers_score_and_train_as_eager_ones(tmp_path):
+    model, (batch, ends) = _packed_sample(tmp_path)
+    with torch.no_grad():
+        eager = training.packed_rewards(model.eval(), batch, ends)
+    model.train()
+    lines = []
+    trial = lambda: training.packed_rewards(model, batch, ends).sum().backward()  # noqa: E731
+    assert training.compile_blocks(model, trial, lines.append), lines
+    blocks = training.repeated_blocks(model)
+    assert len(blocks) == 2 and all(b._compiled_call_impl is not None for b in blocks)
+    assert all(p.grad is None for p in model.parameters())  # the trial leaves no gradients
+    with torch.no_grad():
+        compiled = training.packed_rewards(model.eval(), batch, ends)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
+
+
+def test_a_failing_compilation_falls_back_to_eager_layers(tmp_path):
+    model, (batch, ends) = _packed_sample(tmp_path)
+
+    def trial():
+        training.packed_rewards(model, batch, ends).sum().backward()
+        raise RuntimeError("the compiler gave up")
+
+    lines = []
+    assert not training.compile_blocks(model, trial, lines.append)
+    assert "compiling the layers failed" in lines[0] and "gave up" in lines[0]
+    assert all(b._compiled_call_impl is None for b in training.repeated_blocks(model))
+    assert all(p.grad is None for p in model.parameters())
