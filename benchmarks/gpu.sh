@@ -4,7 +4,7 @@
 # in .gpu/ (see docs/benchmarks.md). Results go to $OUT (or ./gpu-results). The wheels go
 # to a folder named site-packages: dill (under `datasets`) pickles modules from any other
 # folder by value, which fails on pyarrow's types.
-#   bash benchmarks/gpu.sh               # all four comparisons
+#   bash benchmarks/gpu.sh               # all the comparisons
 #   bash benchmarks/gpu.sh train train_16k  # some of them
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +17,10 @@ python3 -c "import torch, transformers, trl; print(torch.__version__, transforme
 WANTED="$*"
 DATA=.gpu/hh-rlhf-harmless-dev.jsonl
 COMMON="--data $DATA --model qwen2.5-0.5b-shaped --tokenizer .gpu/tokenizer --max-length 1024 --test-pairs 200 --steps 30 --warmup 6"
+wanted() { [[ -z "$WANTED" || " $WANTED " == *" $1 "* ]] && echo "== $1"; }
 bench() {  # NAME TIMEOUT ARGS...: one comparison, its table on the console, all of it in $OUT
   local name=$1 limit=$2; shift 2
-  [[ -n "$WANTED" && " $WANTED " != *" $name "* ]] && return
-  echo "== $name"
+  wanted "$name" || return
   timeout "$limit" python3 benchmarks/train_vs_trl.py $COMMON "$@" --json-out "$OUT/$name.json" \
     > "$OUT/$name.txt" 2>&1
   grep -E "^(trainer|trl |prefhub |prefhub /)|compiled|failed|Error" "$OUT/$name.txt" | head -20
@@ -28,4 +28,9 @@ bench() {  # NAME TIMEOUT ARGS...: one comparison, its table on the console, all
 bench train 250 --profile-steps 3                 # the product's defaults against TRL's
 bench train_ckpt 150 --gradient-checkpointing     # both with gradient checkpointing
 bench train_eager 80 --only prefhub --compile off # what compiling the layers adds
+if wanted score; then  # the scorer against transformers' pipeline, same model and rows
+  timeout 90 python3 benchmarks/score_vs_pipeline.py --data $DATA --model qwen2.5-0.5b-shaped \
+    --tokenizer .gpu/tokenizer --max-length 1024 --rows 1000 2>&1 | tee "$OUT/score.txt" \
+    | grep -v -i warn
+fi
 bench train_16k 150 --only prefhub --tokens-per-batch 16384 --steps 20 --warmup 4  # more work for each step

@@ -1,6 +1,5 @@
-// An evaluation's or filter run's page follows the job: every 2 s while it is queued or
-// running, it asks progress.json how many responses are scored, and reloads the page once
-// the job is over (the finished page shows the figures, the download or the error).
+// An evaluation's or filter run's page follows the job while it is queued or running
+// (follow.js): the progress bar, how many responses are scored, the status and any error.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -22,24 +21,7 @@
     error.hidden = !data.error;
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(panel.dataset.progressUrl, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const data = await response.json();
-      show(data);
-      if (data.finished) {
-        window.location.reload();
-        return;
-      }
-    } catch (err) {
-      count.textContent = `${count.textContent.split(" (")[0]} (reconnecting: ${err.message})`;
-    }
-    setTimeout(poll, 2000);
-  }
-
-  setTimeout(poll, 2000);
+  window.followProgress(panel.dataset.progressUrl, show, (message) => {
+    count.textContent = `${count.textContent.split(" (")[0]} (reconnecting: ${message})`;
+  });
 })();

@@ -1,5 +1,5 @@
-// A training run's page follows the run: every 2 s while it is queued or running, it asks
-// progress.json for the step, ETA, status, log and freshly drawn charts. Text goes in with
+// A training run's page follows the run (follow.js): every 2 s while it is queued or running,
+// progress.json gives the step, ETA, status, log and freshly drawn charts. Text goes in with
 // textContent; the charts fragment is HTML that the server rendered and escaped.
 (function () {
   "use strict";
@@ -38,24 +38,7 @@
     live.innerHTML = data.live_html;
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(panel.dataset.progressUrl, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const data = await response.json();
-      show(data);
-      if (data.finished) {
-        window.location.reload(); // the finished page shows the artifact, model or error
-        return;
-      }
-    } catch (err) {
-      steps.textContent = `${steps.textContent.split(" (")[0]} (reconnecting: ${err.message})`;
-    }
-    setTimeout(poll, 2000);
-  }
-
-  setTimeout(poll, 2000);
+  window.followProgress(panel.dataset.progressUrl, show, (message) => {
+    steps.textContent = `${steps.textContent.split(" (")[0]} (reconnecting: ${message})`;
+  });
 })();

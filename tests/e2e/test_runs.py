@@ -1,21 +1,26 @@
-"""An admin watches a training run in a real headless Chromium: the page follows the row."""
+"""An admin watches a training run and an evaluation in a real headless Chromium: the pages
+follow their rows."""
 
 import pytest
 
 from annotation.models import CuratedDataset
-from rewardmodels.models import TrainingRun
+from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
 from tests.e2e.test_annotate import log_in
 from tests.factories import PASSWORD, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_run_page_follows_progress_without_reload(live_server, page):
-    UserFactory(username="ada", password=PASSWORD, is_staff=True)
-    dataset = CuratedDataset.objects.create(
+def fruit_dataset() -> CuratedDataset:
+    return CuratedDataset.objects.create(
         project=ProjectFactory(), name="fruit", version=1, identifier="fruit@v1",
         n_rows=40, n_train=30, n_test=10,
     )  # fmt: skip
+
+
+def test_run_page_follows_progress_without_reload(live_server, page):
+    UserFactory(username="ada", password=PASSWORD, is_staff=True)
+    dataset = fruit_dataset()
     run = TrainingRun.objects.create(
         dataset=dataset, status=TrainingRun.Status.RUNNING, step=1, total_steps=10,
         eta_seconds=90, metrics=[{"step": 1, "loss": 0.7}], log_tail="step 1",
@@ -45,3 +50,36 @@ def test_run_page_follows_progress_without_reload(live_server, page):
     page.click("text=Cancel run")
     page.wait_for_selector("text=stops after its current step")
     assert TrainingRun.objects.get(pk=run.pk).cancel_requested
+
+
+def test_evaluation_page_follows_its_job_and_shows_the_outcome(live_server, page):
+    UserFactory(username="ada", password=PASSWORD, is_staff=True)
+    dataset = fruit_dataset()
+    run = TrainingRun.objects.create(dataset=dataset, status=TrainingRun.Status.SUCCEEDED)
+    model = RewardModel.objects.create(
+        identifier="rm-1-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        artifact="/nowhere",
+    )  # fmt: skip
+    job = EvaluationRun.objects.create(
+        reward_model=model, upload_name="pairs.jsonl", status=EvaluationRun.Status.RUNNING,
+        done=10, total=100,
+    )  # fmt: skip
+
+    log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/evaluations/{job.pk}/")
+    assert page.inner_text("#job-count") == "10 / 100 responses scored"
+    page.evaluate("window.notReloaded = true")
+
+    EvaluationRun.objects.filter(pk=job.pk).update(done=50)
+    page.wait_for_function(
+        "document.getElementById('job-count').textContent === '50 / 100 responses scored'"
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert page.eval_on_selector("#job-bar", "bar => bar.style.width") == "50%"
+
+    EvaluationRun.objects.filter(pk=job.pk).update(
+        status=EvaluationRun.Status.FAILED, error="the worker ran out of memory"
+    )
+    page.wait_for_function("window.notReloaded === undefined")  # the finished page loaded
+    assert page.inner_text("#job-status") == "Failed"
+    assert "ran out of memory" in page.inner_text("#job-error")
