@@ -15,11 +15,16 @@ CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
 CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}  # stored names -> codes
 CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
 N_CHOICES = 3
-SIGNED_VALUES = np.arange(-3, 4)  # a strongly better (-3) ... tie (0) ... b strongly better (+3)
 EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1
 DIFFICULTY_NAMES = {EASY: "easy", MEDIUM: "medium", HARD: "hard", UNLABELLED: ""}
-# Strength assumed for the margin when no winning vote said how much better (the scale's middle).
+# Strength assumed for an a/b vote that did not say how much better (the scale's middle): by
+# the margin when no winning vote gave one, and on the signed scale for every such vote.
 UNKNOWN_STRENGTH = 1.5
+# a strongly better (-3) ... tie (0) ... b strongly better (+3), in half steps so that
+# ±UNKNOWN_STRENGTH has a place; labels give whole strengths, so the halves are otherwise empty
+# and change no figure (interval distances are between values, the kappa's are scaled alike).
+SIGNED_STEP = 0.5
+SIGNED_VALUES = np.arange(-3, 3 + SIGNED_STEP, SIGNED_STEP)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -38,10 +43,21 @@ def vote_counts(item: np.ndarray, code: np.ndarray, n_items: int, n_codes: int) 
 def signed_strength(choice: np.ndarray, strength: np.ndarray) -> np.ndarray:
     """The −3…+3 scale: negative prefers a, positive prefers b, 0 is a tie or negligible.
 
-    NaN where a or b was chosen without a strength.
+    An a or b vote without a strength (imported labels, projects that do not ask) counts at
+    ±UNKNOWN_STRENGTH, the scale's middle, the strength the consensus margin assumes too.
+    Dropping those votes would leave only the ties on the scale and bias interval alpha and
+    weighted kappa; the middle is the guess never more than 1.5 from the unsaid strength.
+    So two such votes agree or disagree on the side, never on the strength, and a vote
+    given as 1 or 2 on the same side sits half a step from them.
     """
     sign = np.where(choice == CHOICE_A, -1.0, 1.0)
-    return np.where(choice == CHOICE_TIE, 0.0, sign * strength)
+    assumed = np.where(np.isnan(strength), UNKNOWN_STRENGTH, strength)
+    return np.where(choice == CHOICE_TIE, 0.0, sign * assumed)
+
+
+def signed_codes(signed: np.ndarray) -> np.ndarray:
+    """Index of each signed value in SIGNED_VALUES."""
+    return np.rint((signed - SIGNED_VALUES[0]) / SIGNED_STEP).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,7 +280,8 @@ def median_seconds(rater: np.ndarray, duration_ms: np.ndarray, n_raters: int) ->
 class DifficultyRule:
     """easy = unanimous (two or more votes) and mean strength >= easy_min_strength;
     hard = contested, or agreement < hard_below_agreement, or mean strength <
-    hard_below_strength; medium otherwise (including single votes)."""
+    hard_below_strength; medium otherwise (including single votes). A tie winner has no
+    strength, so agreement alone sets its difficulty: a unanimous tie is easy."""
 
     easy_min_strength: float = 2.0
     hard_below_agreement: float = 2 / 3
@@ -299,7 +316,10 @@ def consensus(
     agreement × mean strength of the winning votes / 3, so it runs from 0 (a split or
     negligible preference) to 1 (unanimous, strongly better), the range of the margins
     Llama 2 added to its Bradley-Terry loss. Where no winning vote gave a strength, the
-    scale's middle (1.5) stands in for it. A tie's margin is 0.
+    scale's middle (UNKNOWN_STRENGTH) stands in for it. A tie's margin is 0.
+
+    Difficulty follows DifficultyRule; a tie winner's mean strength is 0 but says nothing
+    about how contested the pair is, so only agreement counts for it.
     """
     rule = rule or DifficultyRule()
     n_items = votes.shape[0]
@@ -323,14 +343,16 @@ def consensus(
     margin = np.where(winner >= 0, agreement * assumed / 3.0, np.nan)
     margin = np.where(winner == CHOICE_TIE, 0.0, margin)
 
-    known = ~np.isnan(mean_strength)
+    # Everyone agreeing that the responses are equally good is agreement, not a weak
+    # preference: strength thresholds apply to a and b winners only.
+    graded = ~np.isnan(mean_strength) & (winner != CHOICE_TIE)
     unanimous = (top == total) & (total >= 2)
     hard = (
         contested
         | (agreement < rule.hard_below_agreement)
-        | (known & (mean_strength < rule.hard_below_strength))
+        | (graded & (mean_strength < rule.hard_below_strength))
     )
-    easy = unanimous & ~hard & (~known | (mean_strength >= rule.easy_min_strength))
+    easy = unanimous & ~hard & (~graded | (mean_strength >= rule.easy_min_strength))
     difficulty = np.where(hard, HARD, np.where(easy, EASY, MEDIUM))
     difficulty = np.where(total == 0, UNLABELLED, difficulty)
     return Consensus(votes, winner, contested, agreement, mean_strength, margin, difficulty)
@@ -386,22 +408,14 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
     """Every dashboard figure; a figure that cannot be computed is None."""
     counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
     labelled = counts.sum(axis=1) > 0
-    signed = signed_strength(table.choice, table.strength)
-    has_signed = ~np.isnan(signed)
-    signed_code = (signed[has_signed] + 3).astype(np.int64)
-    signed_counts = vote_counts(
-        table.item[has_signed], signed_code, table.n_items, len(SIGNED_VALUES)
-    )
+    signed_code = signed_codes(signed_strength(table.choice, table.strength))
+    signed_counts = vote_counts(table.item, signed_code, table.n_items, len(SIGNED_VALUES))
 
     nominal = confusion_by_rater_pair(
         table.item, table.rater, table.choice, table.n_raters, N_CHOICES
     )
     weighted = confusion_by_rater_pair(
-        table.item[has_signed],
-        table.rater[has_signed],
-        signed_code,
-        table.n_raters,
-        len(SIGNED_VALUES),
+        table.item, table.rater, signed_code, table.n_raters, len(SIGNED_VALUES)
     )
     weighted_by_pair = {(i, j): k for i, j, _, k in pairwise_kappas(weighted, "quadratic")}
     kappas = []

@@ -111,14 +111,20 @@ def rate(marks: list[tuple[int, float, int]], warmup: int) -> tuple[float, float
 def run_ours(args, train_rows, test_rows) -> dict:
     from workers import training
 
-    config = training.TrainConfig(
-        base_model=base_model(args), method="full", learning_rate=args.learning_rate,
-        batch_size=args.batch_size, epochs=1.0, max_length=args.max_length,
-        max_pairs=args.steps * args.batch_size if args.steps else None, eval_every=10**9,
-        checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
-        warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
-        tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
-    )  # fmt: skip
+    if args.settings == "defaults":  # what `train NAME@vN --epochs E` does with nothing else
+        config = training.TrainConfig(
+            base_model=base_model(args), epochs=args.epochs, eval_every=10**9,
+            checkpoint_every=10**9,
+        )  # fmt: skip
+    else:
+        config = training.TrainConfig(
+            base_model=base_model(args), method="full", learning_rate=args.learning_rate,
+            batch_size=args.batch_size, epochs=args.epochs, max_length=args.max_length,
+            max_pairs=args.steps * args.batch_size if args.steps else None, eval_every=10**9,
+            checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
+            warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
+            tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
+        )  # fmt: skip
     if args.steps and args.profile_steps:
         config.max_pairs += args.profile_steps * args.batch_size
     marks, lines, profiler = [], [], None
@@ -140,15 +146,18 @@ def run_ours(args, train_rows, test_rows) -> dict:
     from torch._dynamo.utils import counters
 
     lines.append(f"compiler: {dict(counters['stats'])}")
+    marks = marks[1:]  # step 0 is the untrained model's evaluation, not a step
     tokens_per_second, steps_per_second = rate(marks, args.warmup)
     pairs = args.steps * args.batch_size if args.steps else len(train_rows)
     return {
         "trainer": "prefhub",
+        "settings": final["settings"],
         "real_tokens_per_second": tokens_per_second,
         "pairs_per_second": pairs / marks[-1][1],
         "steps": len(marks),
         "peak_memory_gib": peak_memory_gib(),
         "accuracy": final["accuracy"],
+        "untrained_accuracy": final["untrained"]["accuracy"],
         "pairs_trained": pairs,
         "pairs_shortened": final["truncated_pairs"],
         "wall_seconds": time.perf_counter() - started,
@@ -197,6 +206,25 @@ def run_trl(args, train_rows, test_rows) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     rows = train_rows[: args.steps * args.batch_size] if args.steps else train_rows
+    output = tempfile.mkdtemp()
+    if args.settings == "defaults":  # RewardConfig's own, but for the epochs if given
+        positions = getattr(model.config, "max_position_embeddings", None) or 10**9
+        config = RewardConfig(
+            output_dir=output, bf16=torch.cuda.is_available(), logging_steps=10**6,
+            report_to="none", save_strategy="no", dataloader_num_workers=0,
+            # Its 1,024-token default is past MiniLM's 512 positions: longer pairs would crash.
+            max_length=min(RewardConfig.max_length, positions),
+            **({"num_train_epochs": args.trl_epochs} if args.trl_epochs else {}),
+        )  # fmt: skip
+    else:
+        config = RewardConfig(
+            output_dir=output, per_device_train_batch_size=args.batch_size,
+            learning_rate=args.learning_rate, num_train_epochs=args.epochs, max_length=None,
+            gradient_checkpointing=args.gradient_checkpointing, bf16=torch.cuda.is_available(),
+            lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=10**6,
+            report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0,
+        )  # fmt: skip
+    max_length = config.max_length or args.max_length
     # Tokenized and filtered as RewardTrainer does (text + end-of-sequence token, pairs over
     # max_length dropped), here rather than through `datasets.map`, whose fingerprinting
     # fails to pickle on some machines; RewardTrainer skips its own pass for such columns.
@@ -206,8 +234,7 @@ def run_trl(args, train_rows, test_rows) -> dict:
         for r in rows
     ]  # fmt: skip
     kept_rows = [
-        t for t in tokenized
-        if max(len(t["chosen_ids"]), len(t["rejected_ids"])) <= args.max_length
+        t for t in tokenized if max(len(t["chosen_ids"]), len(t["rejected_ids"])) <= max_length
     ]  # fmt: skip
     dataset = Dataset.from_list(kept_rows)
     marks = []
@@ -219,42 +246,43 @@ def run_trl(args, train_rows, test_rows) -> dict:
             seconds = time.perf_counter() - started  # since training began, like the trainer's
             marks.append((state.global_step, seconds, trainer._total_train_tokens))
 
-    output = tempfile.mkdtemp()
-    config = RewardConfig(
-        output_dir=output, per_device_train_batch_size=args.batch_size,
-        learning_rate=args.learning_rate, num_train_epochs=1, max_length=None,
-        gradient_checkpointing=args.gradient_checkpointing, bf16=torch.cuda.is_available(),
-        lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=10**6,
-        report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0,
-    )  # fmt: skip
     trainer = RewardTrainer(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
         callbacks=[Clock()],
     )  # fmt: skip
     kept = len(trainer.train_dataset)
+    untrained = trl_accuracy(trainer.model, tokenizer, test_rows, args, max_length)
     started = time.perf_counter()
     trainer.train()
     train_seconds = marks[-1][1]
     tokens_per_second, _ = rate(marks, args.warmup)
     return {
         "trainer": "trl",
+        "settings": {
+            "method": "full",
+            "learning_rate": config.learning_rate,
+            "epochs": config.num_train_epochs,
+            "batch_size": config.per_device_train_batch_size,
+        },
         "real_tokens_per_second": tokens_per_second,
-        "pairs_per_second": kept / train_seconds,
+        "pairs_per_second": kept * config.num_train_epochs / train_seconds,
         "steps": len(marks),
         "peak_memory_gib": peak_memory_gib(),
-        "accuracy": trl_accuracy(trainer.model, tokenizer, test_rows, args),
+        "accuracy": trl_accuracy(trainer.model, tokenizer, test_rows, args, max_length),
+        "untrained_accuracy": untrained,
         "pairs_trained": kept,
         "pairs_dropped": len(rows) - kept,
         "wall_seconds": time.perf_counter() - started,
     }
 
 
-def trl_accuracy(model, tokenizer, test_rows, args) -> float:
+def trl_accuracy(model, tokenizer, test_rows, args, max_length: int) -> float:
     """Held-out accuracy of the TRL model, texts encoded as TRL encodes them; a text longer
     than max_length keeps its end (the response), which is kinder than dropping it."""
     import torch
 
     tokenizer.truncation_side = "left"
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     right = 0
@@ -264,12 +292,13 @@ def trl_accuracy(model, tokenizer, test_rows, args) -> float:
             texts = [r["full_chosen"] + tokenizer.eos_token for r in chunk]
             texts += [r["full_rejected"] + tokenizer.eos_token for r in chunk]
             batch = tokenizer(
-                texts, padding=True, truncation=True, max_length=args.max_length,
+                texts, padding=True, truncation=True, max_length=max_length,
                 return_tensors="pt",
             ).to(device)  # fmt: skip
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 scores = model(**batch).logits.squeeze(-1).float()
             right += int((scores[: len(chunk)] > scores[len(chunk) :]).sum())
+    model.train(was_training)
     return right / len(test_rows)
 
 
@@ -293,6 +322,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0, help="Steps left out of the rate")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--test-pairs", type=int, default=0, help="0: all held-out pairs")
+    parser.add_argument(
+        "--settings", choices=["defaults", "matched"], default="defaults",
+        help="defaults: each trainer with its own defaults (the trainer chooses for the base "
+        "model; TRL's RewardConfig); matched: both with the settings below",
+    )  # fmt: skip
+    parser.add_argument("--epochs", type=float, default=1.0, help="The trainer's epochs")
+    parser.add_argument(
+        "--trl-epochs", type=float, default=0,
+        help="TRL's epochs with --settings defaults (0: RewardConfig's own, 3)",
+    )  # fmt: skip
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--gradient-checkpointing", action="store_true")
@@ -327,17 +366,27 @@ def main() -> None:
             print(done.stdout[-2000:], done.stderr[start : start + 6000], sep="\n")
             raise SystemExit(f"{name} failed")
         results.append(json.loads(lines[-1][len("RESULT ") :]))
-    print(f"{'trainer':10} {'real tok/s':>11} {'pairs/s':>8} {'peak GiB':>9} {'accuracy':>9} steps")
+    from workers.metrics import wilson_interval
+
+    n_test = args.test_pairs or len(split(hh_rows(Path(args.data)))[1])
+    print(
+        f"{'trainer':8} {'real tok/s':>10} {'pairs/s':>8} {'peak GiB':>8} {'wall s':>7} "
+        f"{'accuracy (95% CI)':>22} {'untrained':>9} steps settings"
+    )
     for r in results:
+        low, high = wilson_interval(round(r["accuracy"] * n_test), n_test)
         print(
-            f"{r['trainer']:10} {r['real_tokens_per_second']:11.0f} {r['pairs_per_second']:8.2f} "
-            f"{r['peak_memory_gib']:9.2f} {r['accuracy']:9.3f} {r['steps']}"
+            f"{r['trainer']:8} {r['real_tokens_per_second']:10.0f} {r['pairs_per_second']:8.2f} "
+            f"{r['peak_memory_gib']:8.2f} {r['wall_seconds']:7.0f} "
+            f"{r['accuracy']:8.3f} [{low:.3f}, {high:.3f}] {r['untrained_accuracy']:9.3f} "
+            f"{r['steps']:5} {json.dumps(r['settings'])}"
         )
     if len(results) == 2:
         trl, ours = results
         print(
             f"prefhub / trl: {ours['real_tokens_per_second'] / trl['real_tokens_per_second']:.2f}x "
-            f"real tokens/s, {ours['peak_memory_gib'] / trl['peak_memory_gib']:.2f}x peak memory, "
+            f"real tokens/s, {ours['wall_seconds'] / trl['wall_seconds']:.2f}x wall time, "
+            f"{ours['peak_memory_gib'] / trl['peak_memory_gib']:.2f}x peak memory, "
             f"accuracy {100 * (ours['accuracy'] - trl['accuracy']):+.1f} points; TRL dropped "
             f"{trl['pairs_dropped']} pairs over {args.max_length} tokens, prefhub shortened "
             f"{ours['pairs_shortened']} prompts"

@@ -154,10 +154,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Training, evaluation, filtering and scoring (the tasks named rewardmodels.*) need a GPU
-# where there is one: they go to the "gpu" queue; anything else to "celery".
-CELERY_TASK_ROUTES = {"rewardmodels.*": {"queue": "gpu"}}
+# Everything that needs a GPU where there is one has its own queue: training runs, which
+# hold a worker for hours, on "gpu"; scoring, best-of-N, evaluations and filters on
+# "scoring", served by a worker of its own on each GPU machine, so that a score request is
+# answered while a run trains. Anything else goes to "celery".
+CELERY_TASK_ROUTES = {
+    "rewardmodels.train": {"queue": "gpu"},
+    "rewardmodels.evaluate": {"queue": "scoring"},
+    "rewardmodels.filter": {"queue": "scoring"},
+    "rewardmodels.score": {"queue": "scoring"},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
+# worker dies every time (out of memory) is marked failed on the delivery after this many.
+TRAINING_MAX_DELIVERIES = int(os.environ.get("TRAINING_MAX_DELIVERIES", "3"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

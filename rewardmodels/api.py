@@ -1,7 +1,8 @@
 """REST API for reward models: the registry, batch scoring and best-of-N ranking.
 
-Scoring never loads a model here: the request goes to a worker on the gpu queue, which
-keeps recently used models loaded, and the answer comes back through the result backend.
+Scoring never loads a model here: the request goes to a worker on the scoring queue (not
+the gpu queue, where a training run can hold the worker for hours), which keeps recently
+used models loaded, and the answer comes back through the result backend.
 """
 
 from drf_spectacular.utils import extend_schema
@@ -65,8 +66,14 @@ class Score(APIView):
 class BestOfN(APIView):
     @extend_schema(request=BestOfNRequestSerializer, responses=BestOfNResponseSerializer)
     def post(self, request, key: str):
-        """The candidates for one prompt, best first, with their rewards. normalize=per_token
-        ranks by reward per response token, against verbosity hacking."""
+        """The candidates for one prompt, best first, with their rewards.
+
+        normalize=length ranks by length-adjusted reward: reward − reward_per_token ×
+        response tokens, where reward_per_token is the model's fitted slope of reward on
+        response length over its held-out responses at the end of training. It removes the
+        model's length trend, against verbosity hacking, and keeps the order of rewards of
+        either sign. A model whose training did not record the slope answers
+        reward_per_token null and is ranked by raw reward (a slope of 0)."""
         model = selectors.reward_model_for(user=request.user, key=key)
         payload = BestOfNRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -75,9 +82,12 @@ class BestOfN(APIView):
         result, error = _scored(model, [data["prompt"]] * len(candidates), candidates)
         if error:
             return error
-        ranked = rank(result["rewards"], result["tokens"], data["normalize"])
+        # .get: a worker still on older code answers without the slope
+        reward_per_token = result.get("reward_per_token")
+        ranked = rank(result["rewards"], result["tokens"], data["normalize"], reward_per_token)
         for entry in ranked:
             entry["response"] = candidates[entry["index"]]
         return Response(
-            {"model": model.identifier, "normalize": data["normalize"], "ranked": ranked}
-        )
+            {"model": model.identifier, "normalize": data["normalize"],
+             "reward_per_token": reward_per_token, "ranked": ranked}
+        )  # fmt: skip

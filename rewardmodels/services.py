@@ -102,9 +102,9 @@ def training_run_create(
     run = TrainingRun(dataset=dataset, created_by=user, **options)
     run.full_clean(exclude=["dataset", "created_by"])
     if run.method not in TrainingRun.Method.values:
-        raise ValidationError({"method": "Choose lora or full."})
+        raise ValidationError({"method": "Choose auto, lora or full."})
     folder = _check_base_model(run.base_model)
-    if run.method == TrainingRun.Method.LORA:
+    if run.method != TrainingRun.Method.FULL:  # "auto" may choose LoRA for a large model
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()
@@ -113,16 +113,23 @@ def training_run_create(
 
 
 def enqueue(task: str, *args):
-    """Send a task by name (rewardmodels.* route to the gpu queue), or run it inline under
-    CELERY_TASK_ALWAYS_EAGER. Task modules import torch only inside task bodies, so the web
-    process stays free of it. Returns the task's result handle."""
+    """Send a task by name (CELERY_TASK_ROUTES picks the queue: training to gpu, the rest
+    of rewardmodels.* to scoring), or run it inline under CELERY_TASK_ALWAYS_EAGER. Task
+    modules import torch only inside task bodies, so the web process stays free of it.
+    Returns the task's result handle."""
     from workers.celery import app
 
     if app.conf.task_always_eager:
         import workers.tasks  # noqa: F401 - registers the tasks by name
 
         return app.tasks[task].apply(args=args)
-    return app.send_task(task, args=list(args))  # CELERY_TASK_ROUTES: the gpu queue
+    return app.send_task(task, args=list(args))  # routed by CELERY_TASK_ROUTES
+
+
+def queue_for(*, task: str) -> str:
+    """The queue CELERY_TASK_ROUTES sends a task to."""
+    route = settings.CELERY_TASK_ROUTES.get(task) or {}
+    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def training_run_cancel(*, run: TrainingRun) -> None:
@@ -180,7 +187,8 @@ def filter_create(
     normalize: str = "none",
     fmt: str = "auto",
 ) -> FilterRun:
-    """Queue scoring a candidates file and keeping the best per prompt."""
+    """Queue scoring a candidates file and keeping the best per prompt, by reward or (with
+    normalize="length") by reward with the model's length trend removed."""
     if keep_top is None and threshold is None:
         raise ValidationError("Keep a top share per prompt, or those above a threshold.")
     job = FilterRun(
@@ -208,8 +216,9 @@ class WorkerUnavailable(Exception):
 
 
 def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> dict:
-    """Rewards (and response lengths in tokens) from a worker on the gpu queue, which keeps
-    the model loaded between calls. Raises WorkerUnavailable if none answers in time."""
+    """Rewards, response lengths in tokens and the model's reward per token (None when its
+    training did not record it) from a worker on the scoring queue, which keeps the model
+    loaded between calls. Raises WorkerUnavailable if none answers in time."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
     result = enqueue(SCORE_TASK, reward_model.artifact, prompts, responses)
@@ -217,9 +226,11 @@ def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> 
         return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:
         result.revoke()
+        queue = queue_for(task=SCORE_TASK)
         raise WorkerUnavailable(
             f"No worker scored the request within {SCORE_TIMEOUT_SECONDS} s; is a worker "
-            "serving the gpu queue?"
+            f"serving the {queue} queue? (`celery -A workers worker -Q {queue} -c 1` on a GPU "
+            "machine; make run starts one.)"
         ) from exc
     finally:
         if result.ready():  # an answer came: drop it from the result backend

@@ -83,9 +83,31 @@ def steps_text(run: TrainingRun) -> str:
     return f"step {run.step} / {run.total_steps}"
 
 
+UNTRAINED_COLOUR = "#6b7280"
+
+
+def _accuracy_chart(run: TrainingRun, points: list[tuple[float, float]], untrained: dict):
+    """Held-out accuracy per evaluation, from step 0 (the untrained model) where the run
+    measured it, with the untrained model's accuracy drawn across as the line to beat."""
+    series = [("held-out accuracy", "#207a45", points)]
+    if untrained.get("accuracy") is not None:
+        end = max([run.total_steps or 0] + [step for step, _ in points if step is not None])
+        level = untrained["accuracy"]
+        series.append(("untrained model", UNTRAINED_COLOUR, [(0, level), (max(end, 1), level)]))
+    return charts.curves(
+        series,
+        x_max=run.total_steps,
+        x_label="step",
+        y_range=(0.0, 1.0),
+        reference=("chance", 0.5),
+    )
+
+
 def _live_context(run: TrainingRun) -> dict:
-    """What the page shows and the poller refreshes: progress, curves, held-out figures."""
+    """What the page shows and the poller refreshes: progress, curves, held-out figures, and
+    whether the newest held-out accuracy is clear of the untrained model's."""
     curves = selectors.run_curves(run=run)
+    untrained = selectors.run_untrained(run=run)
     loss_chart = accuracy_chart = None
     if curves["train_loss"]:
         loss_chart = charts.curves(
@@ -97,19 +119,16 @@ def _live_context(run: TrainingRun) -> dict:
             x_label="step",
         )
     if curves["eval_accuracy"]:
-        accuracy_chart = charts.curves(
-            [("held-out accuracy", "#207a45", curves["eval_accuracy"])],
-            x_max=run.total_steps,
-            x_label="step",
-            y_range=(0.0, 1.0),
-            reference=("chance", 0.5),
-        )
+        accuracy_chart = _accuracy_chart(run, curves["eval_accuracy"], untrained)
     latest = run.metrics[-1] if run.metrics else {}
     return {
         "run": run,
         "loss_chart": loss_chart,
         "accuracy_chart": accuracy_chart,
         "held_out": selectors.run_latest_eval(run=run),
+        "trained_yet": selectors.run_trained_yet(run=run),
+        "check": selectors.run_check(run=run),
+        "final": bool(run.final_metrics),
         "tokens_per_second": latest.get("tokens_per_second"),
         "eta": duration(run.eta_seconds),
         "steps": steps_text(run),
@@ -174,6 +193,13 @@ def run_cancel(request, pk: int):
     return redirect("run", pk=run.pk)
 
 
+def _final_check(run: TrainingRun) -> selectors.HeldOutCheck | None:
+    """The final held-out accuracy against the untrained model's (lists load no timelines)."""
+    return selectors.held_out_check(
+        figures=run.final_metrics, untrained=selectors.run_untrained(run=run)
+    )
+
+
 @login_required
 def run_list(request):
     page = Paginator(selectors.runs_visible(user=request.user), 25).get_page(
@@ -181,6 +207,7 @@ def run_list(request):
     )
     for run in page:
         run.final_accuracy = run.final_metrics.get("accuracy")
+        run.check = _final_check(run)
         run.percent = round(100 * run.progress, 1)
     return render(request, "rewardmodels/runs.html", {"page": page})
 
@@ -233,6 +260,7 @@ def _model_context(
     return {
         "reward_model": reward_model,
         "run": reward_model.run,
+        "check": _final_check(reward_model.run),
         "dataset": reward_model.dataset,
         "page": page,
         "filters": reward_model.filters.order_by("-created_at", "-pk")[:10],
@@ -251,6 +279,7 @@ def model_list(request):
     )
     for reward_model in page:
         reward_model.held_out_accuracy = reward_model.run.final_metrics.get("accuracy")
+        reward_model.check = _final_check(reward_model.run)
     return render(request, "rewardmodels/models.html", {"page": page})
 
 
@@ -327,7 +356,7 @@ def model_filter(request, identifier: str):
 
 def job_count_text(job: EvaluationRun | FilterRun) -> str:
     if job.status == job.Status.QUEUED and not job.done:
-        return "waiting for a worker on the gpu queue"
+        return "waiting for a worker on the scoring queue"
     return f"{job.done:,} / {job.total:,} responses scored"
 
 
@@ -397,6 +426,17 @@ def evaluation_detail(request, pk: int):
     evaluation = _job_for(request, EvaluationRun, pk)
     context = _job_context(evaluation)
     if evaluation.metrics:
+        # The run measured its untrained model on its version's test split: on those pairs,
+        # the evaluation is set against it (the timeline is not loaded for this).
+        run = TrainingRun.objects.only("dataset_id", "final_metrics").get(
+            pk=evaluation.reward_model.run_id
+        )
+        same_pairs = evaluation.dataset_id is not None and evaluation.dataset_id == run.dataset_id
+        context["check"] = selectors.held_out_check(
+            figures=evaluation.metrics,
+            untrained=run.final_metrics.get("untrained") if same_pairs else None,
+        )
+        context["same_pairs"] = same_pairs
         name = evaluation.reward_model.identifier
         context["difficulty_chart"] = difficulty_chart(
             [(name, MODEL_COLOURS[0], evaluation.metrics)]
@@ -451,10 +491,12 @@ def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, c
         pending = selectors.evaluation_latest(
             reward_model=reward_model, dataset=target, succeeded=False
         )
+    same_pairs = target.pk == reward_model.dataset_id  # where the run measured its start
     return {
         "model": reward_model,
         "colour": colour,
         "figures": figures,
+        "untrained": reward_model.run.final_metrics.get("untrained") if same_pairs else None,
         "evaluation": evaluation,
         "target": target,
         "pending": pending,

@@ -9,6 +9,18 @@ import numpy as np
 
 DIFFICULTIES = ("easy", "medium", "hard")
 CALIBRATION_BINS = 10
+Z_95 = 1.959964  # the standard normal's 97.5th percentile
+
+
+def wilson_interval(right: int, n: int, z: float = Z_95) -> list[float] | None:
+    """The 95% Wilson score interval of an accuracy of right / n: unlike the normal
+    approximation it stays inside [0, 1] and holds up for small n and accuracies near 0 or 1."""
+    if n <= 0:
+        return None
+    share = right / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
 
 
 def expected_calibration_error(
@@ -42,18 +54,23 @@ def length_bias(
     rejected_tokens: np.ndarray,
 ) -> dict:
     """How much the rewards follow response length: the correlation of reward with length
-    over all responses, and accuracy where the chosen response is the shorter / longer one.
-    A model that learnt "longer is better" is right on the second and wrong on the first."""
+    over all responses, the least-squares slope of reward on length (reward per token, what
+    length-adjusted ranking subtracts), and accuracy where the chosen response is the
+    shorter / longer one. A model that learnt "longer is better" is right on the second and
+    wrong on the first."""
     rewards = np.concatenate([chosen, rejected]).astype(float)
     lengths = np.concatenate([chosen_tokens, rejected_tokens]).astype(float)
-    correlation = None
-    if rewards.size > 1 and rewards.std() > 0 and lengths.std() > 0:
-        correlation = float(np.corrcoef(rewards, lengths)[0, 1])
+    correlation = slope = None
+    if rewards.size > 1 and lengths.std() > 0:
+        slope = float(np.cov(lengths, rewards, bias=True)[0, 1] / lengths.var())
+        if rewards.std() > 0:
+            correlation = float(np.corrcoef(rewards, lengths)[0, 1])
     right = np.asarray(chosen) > np.asarray(rejected)
     shorter = np.asarray(chosen_tokens) < np.asarray(rejected_tokens)
     longer = np.asarray(chosen_tokens) > np.asarray(rejected_tokens)
     return {
         "reward_length_correlation": correlation,
+        "reward_per_token": slope,
         "accuracy_chosen_shorter": float(right[shorter].mean()) if shorter.any() else None,
         "accuracy_chosen_longer": float(right[longer].mean()) if longer.any() else None,
         "pairs_chosen_shorter": int(shorter.sum()),
@@ -89,6 +106,7 @@ def preference_metrics(
     return {
         "n": int(chosen.size),
         "accuracy": float(right.mean()),
+        "accuracy_ci95": wilson_interval(int(right.sum()), int(chosen.size)),
         "loss": float(np.logaddexp(0.0, -difference).mean()),  # −log σ(Δ), stably
         "mean_margin": float(difference.mean()),
         "ece": expected_calibration_error(chosen, rejected),

@@ -58,12 +58,24 @@ class Scorer:
             model.resize_token_embeddings(len(self.tokenizer))  # an untrained base model
         model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model = model.to(self.device).eval()
-        self.max_length = trained_max_length(path) or min(
+        record = training_record(path)
+        self.max_length = (record.get("config") or {}).get("max_length") or min(
             self.tokenizer.model_max_length, DEFAULT_MAX_LENGTH
         )
+        # The slope of reward on response length over the held-out responses at the end of
+        # training, which length-adjusted ranking subtracts; None for a model trained before
+        # it was recorded (or not by us), whose rewards are then ranked as they are.
+        length = ((record.get("metrics") or {}).get("length")) or {}
+        self.reward_per_token: float | None = length.get("reward_per_token")
 
     def encode(self, prompts: list, responses: list[str]) -> list[training.Sequence]:
-        return training.encode(self.tokenizer, prompts, responses, self.max_length)
+        return training.encode(
+            self.tokenizer,
+            prompts,
+            responses,
+            self.max_length,
+            decoder=training.reads_last_token(self.model),
+        )
 
     @torch.inference_mode()
     def rewards(
@@ -99,12 +111,11 @@ class Scorer:
         return self.rewards(sequences, progress), tokens
 
 
-def trained_max_length(path: str) -> int | None:
-    """The max length a model was trained with (from its training.json), if known."""
+def training_record(path: str) -> dict:
+    """What the trainer saved beside a model (training.json: its config and final held-out
+    metrics); empty for a model that was not trained here."""
     record = Path(path, "training.json")
-    if record.is_file():
-        return json.loads(record.read_text())["config"].get("max_length")
-    return None
+    return json.loads(record.read_text()) if record.is_file() else {}
 
 
 _loaded: "OrderedDict[tuple[str, bool, float], Scorer]" = OrderedDict()
@@ -148,5 +159,7 @@ def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None =
 
 
 def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:
+    """The candidates best first (workers.selection.rank); normalize="length" removes the
+    model's length trend."""
     rewards, tokens = scorer.score([prompt] * len(candidates), candidates)
-    return rank(rewards, tokens, normalize)
+    return rank(rewards, tokens, normalize, scorer.reward_per_token)

@@ -1,18 +1,43 @@
 """Choosing among scored responses: best-of-N ranking and rejection-sampling filters.
-Pure numpy: the API ranks a worker's rewards with it without importing torch."""
+Pure numpy: the API ranks a worker's rewards with it without importing torch.
+
+Length normalisation subtracts the model's length trend: a length-adjusted reward is
+reward − reward_per_token × response tokens, where reward_per_token is the least-squares
+slope of reward on response length over the held-out responses at the end of training
+(training.json's metrics.length.reward_per_token). Unlike reward / tokens it keeps the order
+of rewards of either sign: with reward centring about half of all rewards are negative, and
+dividing them by length would rank a longer, worse answer first.
+"""
 
 import math
 
 import numpy as np
 
+NORMALIZE = ("none", "length")
 
-def rank(rewards, tokens, normalize: str = "none") -> list[dict]:
-    """Candidates best first. normalize="per_token" ranks by reward per response token,
-    which stops a padded long answer from winning on length alone."""
-    if normalize not in ("none", "per_token"):
-        raise ValueError("normalize is 'none' or 'per_token'")
+
+def adjusted_scores(
+    rewards, tokens, normalize: str = "none", reward_per_token: float | None = None
+) -> np.ndarray:
+    """What ranking and filters compare: the rewards, or with normalize="length" the
+    length-adjusted rewards. A model whose training did not record its slope
+    (reward_per_token None) has no known length trend: its rewards stay as they are."""
+    if normalize not in NORMALIZE:
+        raise ValueError("normalize is 'none' or 'length'")
+    rewards = np.asarray(rewards, dtype=float)
+    if normalize == "none" or not reward_per_token:
+        return rewards
+    return rewards - reward_per_token * np.asarray(tokens, dtype=float)
+
+
+def rank(
+    rewards, tokens, normalize: str = "none", reward_per_token: float | None = None
+) -> list[dict]:
+    """Candidates best first, ties in the order given. normalize="length" ranks by reward
+    with the model's length trend removed (see the module's docstring), so that a padded
+    long answer does not win on length alone."""
+    keys = adjusted_scores(rewards, tokens, normalize, reward_per_token)
     rewards, tokens = np.asarray(rewards, dtype=float), np.asarray(tokens)
-    keys = rewards / np.maximum(tokens, 1) if normalize == "per_token" else rewards
     order = sorted(range(len(rewards)), key=lambda i: (-keys[i], i))
     return [
         {"index": i, "reward": float(rewards[i]), "score": float(keys[i]),
@@ -46,10 +71,11 @@ def keep_mask(
 
 def filter_rows(
     rows: list[dict], rewards: np.ndarray, tokens: np.ndarray, keep_top: float | None,
-    threshold: float | None, normalize: str = "none",
+    threshold: float | None, normalize: str = "none", reward_per_token: float | None = None,
 ) -> list[dict]:  # fmt: skip
-    """The kept candidates, best first within each prompt, with their reward and rank."""
-    scores = rewards / np.maximum(tokens, 1) if normalize == "per_token" else rewards
+    """The kept candidates, best first within each prompt, with their reward and rank. The
+    share, the threshold and the rank all apply to the scores `normalize` picks."""
+    scores = adjusted_scores(rewards, tokens, normalize, reward_per_token)
     groups = [r["group"] for r in rows]
     keep = keep_mask(groups, scores, keep_top, threshold)
     order = sorted(range(len(rows)), key=lambda i: (groups[i], -scores[i], i))

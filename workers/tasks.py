@@ -4,6 +4,7 @@ results back to the row: state lives in the database, not in the broker."""
 import logging
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -37,7 +38,40 @@ def train_reward_model(run_id: int) -> None:
     )
     if run is None or run.status in finished:
         return  # gone, or done already: running a task twice does no harm
+    if not _count_delivery(run):
+        return
     _execute(run)
+
+
+def _count_delivery(run) -> bool:
+    """Count this delivery of the run; False (and the run FAILED) when it has already been
+    delivered TRAINING_MAX_DELIVERIES times without finishing.
+
+    A delivery that finds the run unfinished means every earlier one lost its worker (an
+    ended task records its outcome): a run killed each time, out of memory say, would
+    otherwise come back forever and hold a gpu worker. The count is an F() update, so two
+    workers handed the same message (a visibility timeout passing) both count."""
+    from rewardmodels.models import TrainingRun
+
+    TrainingRun.objects.filter(pk=run.pk).update(deliveries=F("deliveries") + 1)
+    run.refresh_from_db(fields=["deliveries"])
+    limit = settings.TRAINING_MAX_DELIVERIES
+    if run.deliveries <= limit:
+        return True
+    error = (
+        f"Gave up: the worker running it stopped {limit} time{'s' * (limit != 1)} without "
+        "finishing (out of memory? try a smaller batch size or max length, or gradient "
+        "checkpointing). TRAINING_MAX_DELIVERIES sets how many times a run is tried."
+    )
+    logger.error("training run %s: %s", run.pk, error)
+    lines = [*run.log_tail.splitlines()[-(LOG_LINES - 1) :], f"{timezone.now():%H:%M:%S} {error}"]
+    TrainingRun.objects.filter(pk=run.pk).exclude(
+        status__in=(TrainingRun.Status.SUCCEEDED, TrainingRun.Status.CANCELLED)
+    ).update(
+        status=TrainingRun.Status.FAILED, error=error, log_tail="\n".join(lines),
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    return False
 
 
 def _execute(run) -> None:
@@ -72,10 +106,14 @@ def _execute(run) -> None:
                 metrics=run.metrics,
             )  # fmt: skip
         if "eval" in metrics:
-            accuracy = metrics["eval"].get("accuracy")
-            log(
-                f"step {step}/{total}: loss {metrics['loss']:.4f}, held-out accuracy {accuracy:.3f}"
-            )
+            accuracy = metrics["eval"].get("accuracy") or 0.0
+            if step == 0:  # the untrained model, measured before the first step
+                log(f"untrained model: held-out accuracy {accuracy:.3f}")
+            else:
+                log(
+                    f"step {step}/{total}: loss {metrics['loss']:.4f}, "
+                    f"held-out accuracy {accuracy:.3f}"
+                )
 
     def should_stop() -> bool:
         return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
@@ -128,13 +166,18 @@ def _execute(run) -> None:
         )
         return
     artifact = folder / "model"
-    card = training.model_card(config, final, run.dataset.identifier, run.dataset.sha256)
+    chosen = final["settings"]  # the method and learning rate, where "auto" left them open
+    card = training.model_card(
+        replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256
+    )
     (artifact / "README.md").write_text(card)
     # Together: a worker lost between the two would leave a succeeded run, which is never
     # trained again, without its reward model.
     with transaction.atomic():
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.SUCCEEDED,
+            method=chosen["method"],
+            learning_rate=chosen["learning_rate"],
             final_metrics=final,
             artifact=str(artifact),
             finished_at=timezone.now(),
@@ -226,7 +269,7 @@ def filter_candidates(filter_id: int) -> None:
             _job_progress(FilterRun, job.pk),
         )  # fmt: skip
         kept = filter_rows(rows, rewards, tokens, job.keep_top, job.threshold,
-                                   job.normalize)  # fmt: skip
+                           job.normalize, scorer.reward_per_token)  # fmt: skip
         output = filter_output_path(job)
         write_jsonl(output, kept)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
@@ -240,8 +283,15 @@ def filter_candidates(filter_id: int) -> None:
 
 @app.task(name="rewardmodels.score", ignore_result=False)
 def score_responses(model_path: str, prompts: list, responses: list[str]) -> dict:
-    """Rewards and response lengths for the API; the caller waits for the result."""
+    """Rewards and response lengths for the API, with the model's fitted reward per token
+    (None when its training did not record one), so that the web process can rank by
+    length-adjusted reward without loading the model. The caller waits for the result."""
     from workers import scoring
 
-    rewards, tokens = scoring.scorer_for(model_path).score(prompts, responses)
-    return {"rewards": rewards.tolist(), "tokens": tokens.tolist()}
+    scorer = scoring.scorer_for(model_path)
+    rewards, tokens = scorer.score(prompts, responses)
+    return {
+        "rewards": rewards.tolist(),
+        "tokens": tokens.tolist(),
+        "reward_per_token": scorer.reward_per_token,
+    }

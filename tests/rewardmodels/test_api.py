@@ -1,5 +1,8 @@
 """The reward-model API: who may call it, what bad input gets, and scoring through a worker."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from rewardmodels.services import MAX_SCORE_ITEMS
@@ -31,14 +34,52 @@ def test_best_of_n_ranks_candidates(reward_model, admin_user, eager):
     assert ranked[0] == {**ranked[0], "index": 1, "response": POLITE}
     assert sorted(r["index"] for r in ranked) == [0, 1, 2]
     assert answer.json()["normalize"] == "none"
-    per_token = client_for(admin_user).post(
+    assert all(r["score"] == r["reward"] for r in ranked)
+    adjusted = client_for(admin_user).post(
         f"/api/reward-models/{reward_model.pk}/best-of-n",
-        {**body, "normalize": "per_token"}, format="json",
+        {**body, "normalize": "length"}, format="json",
     )  # fmt: skip
-    assert per_token.status_code == 200
-    assert all(
-        r["score"] == pytest.approx(r["reward"] / r["tokens"]) for r in per_token.json()["ranked"]
-    )
+    assert adjusted.status_code == 200, adjusted.content
+    # The slope the trainer saved with the model, subtracted once per response token.
+    record = json.loads(Path(reward_model.artifact, "training.json").read_text())
+    slope = record["metrics"]["length"]["reward_per_token"]
+    assert adjusted.json()["reward_per_token"] == slope and isinstance(slope, float)
+    ranked = adjusted.json()["ranked"]
+    assert all(r["score"] == pytest.approx(r["reward"] - slope * r["tokens"]) for r in ranked)
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+
+
+def scored_by_a_worker(monkeypatch, rewards, tokens, reward_per_token):
+    """Stand in for the worker's answer, so the web process's ranking is what is tested."""
+    from rewardmodels import services
+
+    answer = {"rewards": rewards, "tokens": tokens, "reward_per_token": reward_per_token}
+    monkeypatch.setattr(services, "score", lambda **kwargs: answer)
+
+
+@pytest.mark.parametrize("slope", [0.0, None])
+def test_best_of_n_by_length_ranks_negative_rewards_right(reward_model, lead, monkeypatch, slope):
+    """The issue's case: reward per token put the longer, lower-reward candidate first."""
+    scored_by_a_worker(monkeypatch, [-2.0, -2.5], [10, 100], slope)
+    body = {"prompt": "q", "candidates": ["short", "long"], "normalize": "length"}
+    answer = client_for(lead).post(f"/api/reward-models/{reward_model.pk}/best-of-n", body,
+                                   format="json")  # fmt: skip
+    assert answer.status_code == 200, answer.content
+    assert [r["response"] for r in answer.json()["ranked"]] == ["short", "long"]
+    assert answer.json()["reward_per_token"] == slope  # null: none recorded, raw rewards
+
+
+def test_best_of_n_by_length_takes_the_slope_off_each_token(reward_model, lead, monkeypatch):
+    scored_by_a_worker(monkeypatch, [-2.0, -1.5], [10, 100], 0.01)
+    url = f"/api/reward-models/{reward_model.pk}/best-of-n"
+    body = {"prompt": "q", "candidates": ["short", "long"]}
+    raw = client_for(lead).post(url, body, format="json").json()["ranked"]
+    assert [r["response"] for r in raw] == ["long", "short"]
+    adjusted = client_for(lead).post(url, {**body, "normalize": "length"}, format="json")
+    ranked = adjusted.json()["ranked"]
+    assert [r["response"] for r in ranked] == ["short", "long"]
+    assert [r["score"] for r in ranked] == pytest.approx([-2.0 - 0.1, -1.5 - 1.0])
+    assert [r["reward"] for r in ranked] == [-2.0, -1.5]
 
 
 @pytest.mark.parametrize("who", ["annotator", "outsider", None])
@@ -77,14 +118,16 @@ def test_bad_best_of_n_requests_get_a_clear_400(reward_model, lead):
     client = client_for(lead)
     no_candidates = client.post(url, {"prompt": "q", "candidates": []}, format="json")
     assert no_candidates.status_code == 400 and "candidates" in no_candidates.json()
-    wrong = client.post(url, {"prompt": "q", "candidates": ["a"], "normalize": "log"},
-                        format="json")  # fmt: skip
-    assert wrong.status_code == 400 and "normalize" in wrong.json()
+    for unknown in ("log", "per_token"):  # per_token: gone, it ranked negative rewards wrong
+        wrong = client.post(url, {"prompt": "q", "candidates": ["a"], "normalize": unknown},
+                            format="json")  # fmt: skip
+        assert wrong.status_code == 400 and "normalize" in wrong.json()
     assert client.post("/api/reward-models/999/best-of-n", {}, format="json").status_code == 404
 
 
 def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
-    """Nothing serves the gpu queue in this test: the request waits its time, then says so."""
+    """Nothing serves the scoring queue in this test: the request waits its time, then says
+    which queue wants a worker."""
     from rewardmodels import services
     from workers.celery import app
 
@@ -95,8 +138,10 @@ def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
                                        format="json")  # fmt: skip
     finally:
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("gpu")
-    assert answer.status_code == 503 and "No worker" in answer.json()["detail"], answer.json()
+            connection.default_channel.queue_purge("scoring")
+    assert answer.status_code == 503, answer.json()
+    detail = answer.json()["detail"]
+    assert "No worker" in detail and "serving the scoring queue" in detail, detail
 
 
 def test_the_registry_lists_models_with_their_lineage(reward_model, lead):

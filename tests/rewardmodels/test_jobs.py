@@ -2,6 +2,7 @@
 the test session: what an admin sees and downloads at the end."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -9,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rewardmodels.models import EvaluationRun, FilterRun
 from rewardmodels.services import evaluation_create, filter_create
 from tests.factories import separable_rows
+from tests.workers.conftest import model_with_length_trend
 
 
 def upload(name: str, rows: list[dict]) -> SimpleUploadedFile:
@@ -57,6 +59,36 @@ def test_an_admin_filters_candidates_to_the_top_quartile_and_downloads_them(
     kept = [json.loads(line) for line in b"".join(download.streaming_content).splitlines()]
     assert len(kept) == 6 and all(r["response"].startswith("Gladly") for r in kept)
     assert all(r["rank"] == 1 and isinstance(r["reward"], float) for r in kept)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_filter_by_length_removes_the_models_length_trend(reward_model, eager, tmp_path):
+    """A model whose rewards grow 5 a token (so its training.json says): with the trend
+    removed the shortest candidate wins, where the polite one wins on raw reward."""
+    reward_model.artifact = str(
+        model_with_length_trend(reward_model.artifact, tmp_path / "steep", 5.0)
+    )
+    reward_model.save()
+    candidates = [
+        "No. plum",
+        "Gladly! pear. I hope that helps, thank you for asking.",
+        "No. apple grape banana cherry lemon pear plum mango kiwi fig lime date",
+    ]
+    rows = [{"prompt": f"Question {i}: name some fruit.", "responses": candidates}
+            for i in range(4)]  # fmt: skip
+    kept = {}
+    for normalize in ("none", "length"):
+        job = filter_create(reward_model=reward_model, user=None, keep_top=0.25,
+                            normalize=normalize, upload=upload("c.jsonl", rows))  # fmt: skip
+        job.refresh_from_db()
+        assert job.status == FilterRun.Status.SUCCEEDED, job.error
+        lines = Path(job.output_file).read_text().splitlines()
+        kept[normalize] = [json.loads(line) for line in lines]
+    assert [r["response"] for r in kept["none"]] == [candidates[1]] * 4
+    assert [r["response"] for r in kept["length"]] == [candidates[0]] * 4
+    assert FilterRun.objects.get(normalize="length").get_normalize_display() == (
+        "Reward with the model's length trend removed"
+    )
 
 
 @pytest.mark.django_db

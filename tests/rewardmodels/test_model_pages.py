@@ -164,7 +164,7 @@ def test_model_page_shows_lineage_figures_evaluations_and_forms(lead, project, f
     select = page.split('name="dataset"')[1].split("</select>")[0]
     assert "fruit@v1" in select and "fruit@v2" in select and "fruit@v3" not in select
     assert 'id="filter-form"' in page and 'name="keep_top" value="0.25"' in page
-    assert "Reward per response token" in page
+    assert "Reward with the model&#x27;s length trend removed" in page
     assert f'name="m" value="{first.identifier}"' in page  # compare, with this model picked
 
 
@@ -338,20 +338,20 @@ def test_filter_upload_creates_a_filter_run(lead, first, django_capture_on_commi
                 "candidates": jsonl("outputs.jsonl", CANDIDATES),
                 "keep_top": "0.5",
                 "threshold": "",
-                "normalize": "per_token",
+                "normalize": "length",
                 "format": "auto",
             },
         )
     job = FilterRun.objects.get()
     assert response.status_code == 302 and response.url == f"/filters/{job.pk}/"
-    assert (job.total, job.n_prompts, job.keep_top, job.normalize) == (7, 2, 0.5, "per_token")
+    assert (job.total, job.n_prompts, job.keep_top, job.normalize) == (7, 2, 0.5, "length")
     assert (job.status, job.created_by, job.upload_name) == ("queued", lead, "outputs.jsonl")
     assert len(queued) == 1  # sent once committed; not run in this test
     page = client.get(response.url).content.decode()
-    assert "waiting for a worker on the gpu queue" in page and 'data-finished="0"' in page
+    assert "waiting for a worker on the scoring queue" in page and 'data-finished="0"' in page
     counts = page.split('id="counts"')[1].split("</section>")[0]
     assert ">7<" in counts and ">2<" in counts and 'id="download"' not in counts
-    assert "Reward per response token" in page and "50.0%" in page
+    assert "Reward with the model&#x27;s length trend removed" in page and "50.0%" in page
 
 
 def test_bad_filter_settings_and_files_create_nothing(lead, first):

@@ -33,8 +33,8 @@ def test_web_process_never_imports_torch():
 def test_train_wait_runs_and_registers_a_model(dataset, eager):
     out = StringIO()
     call_command(
-        "train", "fruit@v1", "--epochs", "2", "--max-length", "64", "--learning-rate",
-        "1e-3", "--wait", stdout=out, stderr=StringIO(),
+        "train", "fruit@v1", "--epochs", "3", "--max-length", "64", "--wait", stdout=out,
+        stderr=StringIO(),
     )  # fmt: skip
     lines = out.getvalue().strip().splitlines()
     run = TrainingRun.objects.get()
@@ -45,6 +45,67 @@ def test_train_wait_runs_and_registers_a_model(dataset, eager):
     assert Path(run.artifact, "model.safetensors").exists()
     assert "fruit@v1" in Path(run.artifact, "README.md").read_text()
     assert run.metrics and run.step == run.total_steps
+    # Left to "auto", the small packaged encoder is fully fine-tuned at its rate, on record.
+    assert (run.method, run.learning_rate) == ("full", 5e-5)
+    assert '"method": "full"' in Path(run.artifact, "README.md").read_text()
+    accuracy = next(line for line in lines if line.startswith("held-out accuracy "))
+    assert "% (95% CI " in accuracy and f"on {run.final_metrics['n']} pairs" in accuracy
+
+
+def finished(dataset, right: int, untrained_right: int, n: int = 100) -> TrainingRun:
+    """A succeeded run and its reward model as the trainer leaves them, without training."""
+    from workers.metrics import wilson_interval
+
+    def held_out(k: int) -> dict:
+        return {"n": n, "accuracy": k / n, "accuracy_ci95": wilson_interval(k, n)}
+
+    run = TrainingRun.objects.create(
+        dataset=dataset,
+        status=TrainingRun.Status.SUCCEEDED,
+        metrics=[{"step": 0, "eval": held_out(untrained_right)}],
+        final_metrics={
+            **held_out(right), "mean_margin": 0.2, "truncated_pairs": 3,
+            "untrained": held_out(untrained_right),
+        },
+        artifact="/media/runs/1/model",
+    )  # fmt: skip
+    RewardModel.objects.create(
+        identifier="rm-1-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        artifact=run.artifact,
+    )  # fmt: skip
+    return run
+
+
+def follow(run: TrainingRun) -> tuple[list[str], str]:
+    from rewardmodels.management.commands.train import Command
+
+    out, err = StringIO(), StringIO()
+    Command(stdout=out, stderr=err)._follow(run.pk)
+    return out.getvalue().strip().splitlines(), err.getvalue()
+
+
+def test_wait_prints_the_interval_and_the_untrained_accuracy(dataset):
+    lines, err = follow(finished(dataset, 75, 50))
+    assert lines == [
+        "artifact /media/runs/1/model",
+        "held-out accuracy 75.0% (95% CI 65.7–82.5%) on 100 pairs; "
+        "untrained: 50.0% (95% CI 40.4–59.6%), +25.0 points over the untrained model",
+        "mean margin 0.200, 3 pairs shortened to fit",
+        "rm-1-fruit-v1",
+    ]
+    assert "warning" not in err
+
+
+def test_wait_warns_on_stderr_when_training_may_not_have_worked(dataset):
+    lines, err = follow(finished(dataset, 53, 50))
+    assert "held-out accuracy 53.0% (95% CI 43.3–62.5%) on 100 pairs; untrained: 50.0%" in lines[1]
+    assert lines[-1] == "rm-1-fruit-v1"  # stdout still ends with the identifier
+    assert err.strip().splitlines()[-1] == (
+        "warning: Training may not have worked: the held-out accuracy's 95% interval "
+        "(43.3–62.5%) includes the untrained model's accuracy (50.0%). Try more pairs, more "
+        "epochs or another learning rate."
+    )
+    assert not any("Training may not" in line for line in lines)
 
 
 def test_runs_are_validated_before_queueing(dataset, project):

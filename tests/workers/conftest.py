@@ -18,7 +18,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 7  # the worker tests' own Redis database: flushed before and after
-QUEUE = "gpu"
+QUEUE = "gpu"  # training runs'; scoring, evaluations and filters go to "scoring"
 
 
 def missing_service(reason: str):
@@ -82,13 +82,26 @@ def broker(on_postgres):
 
 
 @pytest.fixture
+def results_in_redis(broker, monkeypatch):
+    """Results in the worker tests' Redis database, for this process and the workers (start
+    them with CELERY_RESULT_BACKEND=redis_url())."""
+    from workers.celery import app
+
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_url())
+    app._local.__dict__.pop("backend", None)  # made for the old setting: make it again
+    yield
+    app._local.__dict__.pop("backend", None)
+
+
+@pytest.fixture
 def workers(broker, tmp_path):
-    """Starts `celery worker` processes on the gpu queue; SIGKILLs whatever is left of them
-    (each runs in its own process group) before the test database is flushed."""
+    """Starts `celery worker` processes, on the gpu queue unless `queues` says otherwise;
+    SIGKILLs whatever is left of them (each runs in its own process group) before the test
+    database is flushed."""
     started: list[subprocess.Popen] = []
     logs: list[Path] = []
 
-    def start(**extra_env) -> subprocess.Popen:
+    def start(queues: str = QUEUE, **extra_env) -> subprocess.Popen:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -109,7 +122,7 @@ def workers(broker, tmp_path):
             env.pop(name, None)
         log = tmp_path / f"worker-{len(started) + 1}.log"
         command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", QUEUE, "-c", "1",
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues, "-c", "1",
             "--pool", "prefork", "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-heartbeat",
             "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
@@ -135,3 +148,24 @@ def kill_group(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+_UNSET = object()
+
+
+def model_with_length_trend(model: Path, folder: Path, reward_per_token=_UNSET) -> Path:
+    """A view of a saved model whose training.json records `reward_per_token` as the length
+    trend (or, left unset, records none, as models trained before it did): the other files
+    are links to the original's, so the weights are shared, not copied."""
+    import json
+
+    folder.mkdir(parents=True)
+    for item in Path(model).iterdir():
+        if item.name != "training.json":
+            (folder / item.name).symlink_to(item.resolve())
+    record = json.loads(Path(model, "training.json").read_text())
+    record["metrics"].setdefault("length", {}).pop("reward_per_token", None)
+    if reward_per_token is not _UNSET:
+        record["metrics"]["length"]["reward_per_token"] = reward_per_token
+    (folder / "training.json").write_text(json.dumps(record))
+    return folder

@@ -1,13 +1,18 @@
 """Evaluation figures by hand, and a trained model scoring, ranking and filtering."""
 
+import itertools
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.factories import separable_rows
+from tests.workers.conftest import model_with_length_trend
 from workers.metrics import expected_calibration_error, length_bias, preference_metrics
 from workers.selection import filter_rows, keep_mask, rank
 
@@ -60,12 +65,64 @@ def test_preference_metrics_in_one_dictionary():
     assert figures["length"]["accuracy_chosen_shorter"] == pytest.approx(2 / 3)
 
 
-def test_per_token_normalisation_demotes_a_padded_long_candidate():
-    rewards, tokens = [3.0, 2.0, 0.5], [300, 20, 10]  # 0: long and padded
-    assert [r["index"] for r in rank(rewards, tokens)] == [0, 1, 2]
-    per_token = rank(rewards, tokens, "per_token")
-    assert [r["index"] for r in per_token] == [1, 2, 0]
-    assert per_token[0]["score"] == pytest.approx(0.1) and per_token[0]["reward"] == 2.0
+def test_length_normalisation_ranks_negative_rewards_right():
+    """Reward / tokens ranked the longer, lower-reward candidate first among negative
+    rewards (about half of them with reward centring)."""
+    for slope in (None, 0.0):  # none recorded, or a model with no length trend
+        ranked = rank([-2.0, -2.5], [10, 100], "length", reward_per_token=slope)
+        assert [r["index"] for r in ranked] == [0, 1]
+        assert [r["score"] for r in ranked] == [-2.0, -2.5]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-50, 50), st.integers(1, 4000)), min_size=2, max_size=12),
+    st.sampled_from([None, 0.0, 1e-4, 0.01, 0.5]),
+)
+def test_a_longer_lower_reward_candidate_never_wins(candidates, slope):
+    """Whatever the signs, under a length trend of zero or more."""
+    rewards, tokens = zip(*candidates, strict=True)
+    ranked = rank(list(rewards), list(tokens), "length", reward_per_token=slope)
+    position = {r["index"]: place for place, r in enumerate(ranked)}
+    for i, j in itertools.permutations(range(len(rewards)), 2):
+        if rewards[i] < rewards[j] and tokens[i] > tokens[j]:
+            assert position[i] > position[j], (i, j, ranked)
+
+
+def test_a_positive_length_trend_costs_its_slope_per_extra_token():
+    rewards, tokens, slope = [1.0, 1.5, 0.2], [10, 60, 10], 0.02
+    ranked = rank(rewards, tokens, "length", reward_per_token=slope)
+    by_index = {r["index"]: r for r in ranked}
+    for i in range(3):
+        assert by_index[i]["score"] == pytest.approx(rewards[i] - slope * tokens[i])
+        assert by_index[i]["reward"] == rewards[i] and by_index[i]["tokens"] == tokens[i]
+    # 50 more tokens than candidate 0 cost candidate 1 exactly 50 × slope = 1.0: it had 0.5
+    # more reward and now has 0.5 less.
+    assert by_index[0]["score"] - by_index[1]["score"] == pytest.approx(
+        (rewards[0] - rewards[1]) + slope * (tokens[1] - tokens[0])
+    )
+    assert [r["index"] for r in ranked] == [0, 1, 2]
+    assert [r["index"] for r in rank(rewards, tokens)] == [1, 0, 2]  # raw: longer first
+    # Equal lengths pay the same: their order is the rewards' order.
+    assert [r["index"] for r in ranked if r["tokens"] == 10] == [0, 2]
+    with pytest.raises(ValueError, match="'none' or 'length'"):
+        rank(rewards, tokens, "per_token")
+
+
+def test_filters_keep_and_rank_by_length_adjusted_reward():
+    rows = [{"prompt": "p", "response": f"r{i}", "group": 0} for i in range(4)]
+    rewards, tokens = np.array([-1.0, -0.5, -3.0, 0.4]), np.array([10, 110, 5, 60])
+    # Adjusted by 0.01 per token: -1.1, -1.6, -3.05, -0.2.
+    kept = filter_rows(rows, rewards, tokens, keep_top=0.5, threshold=None, normalize="length",
+                       reward_per_token=0.01)  # fmt: skip
+    assert [(r["response"], r["rank"], r["reward"]) for r in kept] == [
+        ("r3", 1, 0.4), ("r0", 2, -1.0)
+    ]  # fmt: skip
+    by_threshold = filter_rows(rows, rewards, tokens, keep_top=None, threshold=-1.5,
+                               normalize="length", reward_per_token=0.01)  # fmt: skip
+    assert [r["response"] for r in by_threshold] == ["r3", "r0"]
+    raw = filter_rows(rows, rewards, tokens, keep_top=0.5, threshold=None)
+    assert [r["response"] for r in raw] == ["r3", "r1"]
 
 
 def test_top_share_per_prompt_and_threshold():
@@ -123,6 +180,54 @@ def test_best_of_n_ranks_the_planted_best_candidate_first(scorer):
     ranked = scoring.best_of_n(scorer, "Question 3: name some fruit.", candidates)
     assert ranked[0]["index"] == 2
     assert [r["reward"] for r in ranked] == sorted((r["reward"] for r in ranked), reverse=True)
+
+
+CANDIDATES = [
+    "No. plum",
+    "Gladly! mango grape. I hope that helps, thank you for asking.",
+    "No. apple grape banana cherry lemon pear plum mango kiwi fig lime date",
+]
+
+
+def test_the_scorer_ranks_by_the_length_trend_saved_with_the_model(trained_model, tmp_path):
+    from workers import scoring
+
+    folder = trained_model[0]
+    record = json.loads((folder / "training.json").read_text())
+    slope = record["metrics"]["length"]["reward_per_token"]
+    assert isinstance(slope, float), "the trainer saves the held-out length trend"
+    assert scoring.scorer_for(str(folder)).reward_per_token == slope
+    older = scoring.scorer_for(str(model_with_length_trend(folder, tmp_path / "older")))
+    assert older.reward_per_token is None
+    unadjusted = scoring.best_of_n(older, "Question 3: name some fruit.", CANDIDATES, "length")
+    assert [r["score"] for r in unadjusted] == [r["reward"] for r in unadjusted]
+
+    steep = scoring.scorer_for(str(model_with_length_trend(folder, tmp_path / "steep", 5.0)))
+    ranked = scoring.best_of_n(steep, "Question 3: name some fruit.", CANDIDATES, "length")
+    assert all(r["score"] == pytest.approx(r["reward"] - 5.0 * r["tokens"]) for r in ranked)
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    assert ranked[0]["index"] == 0  # the shortest: a trend this steep outweighs the rest
+
+
+@pytest.mark.django_db
+def test_the_filter_command_removes_the_length_trend(trained_model, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    steep = model_with_length_trend(trained_model[0], tmp_path / "steep", 5.0)
+    candidates = tmp_path / "candidates.jsonl"
+    rows = [{"prompt": f"Question {i}: name some fruit.", "responses": CANDIDATES}
+            for i in range(3)]  # fmt: skip
+    candidates.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kept = {}
+    for normalize in ("none", "length"):
+        out = tmp_path / f"kept-{normalize}.jsonl"
+        call_command("filter", str(steep), str(candidates), "--keep-top", "0.25", "--normalize",
+                     normalize, "--out", str(out), stdout=StringIO())  # fmt: skip
+        kept[normalize] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
+    assert kept["none"] == [CANDIDATES[1]] * 3  # the polite answer has the best raw reward
+    assert kept["length"] == [CANDIDATES[0]] * 3
 
 
 def test_the_worker_keeps_a_loaded_model(trained_model):

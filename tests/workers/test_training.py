@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,11 +20,13 @@ def test_bradley_terry_loss_matches_hand_computed_values():
     assert got == pytest.approx(with_margin)
     centred = training.bradley_terry_loss(chosen, rejected, center_rewards=0.1).item()
     assert centred == pytest.approx(plain + 0.1 * (9 + 1) / 2)
-    lengths = torch.tensor([0.5, -0.25])
+    lengths = torch.tensor([10.0, 30.0]), torch.tensor([20.0, 5.0])
     penalised = training.bradley_terry_loss(
-        chosen, rejected, length_penalty=2.0, length_difference=lengths
+        chosen, rejected, length_penalty=2.0, chosen_tokens=lengths[0], rejected_tokens=lengths[1]
     ).item()
-    assert penalised == pytest.approx(plain + 2.0 * (1 * 0.5 + (-1) * (-0.25)) / 2)
+    rewards, tokens = np.array([2.0, 0.0, 1.0, 1.0]), np.array([10.0, 30.0, 20.0, 5.0])
+    covariance = np.mean((rewards - rewards.mean()) * (tokens - tokens.mean()) / tokens.std())
+    assert penalised == pytest.approx(plain + 2.0 * covariance**2, rel=1e-5)
 
 
 def tiny_decoder(folder, family: str = "llama"):
@@ -58,7 +61,8 @@ def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     final = training.train(config, rows[:128], rows[128:], tmp_path / "run", reporter)
     assert final["accuracy"] >= 0.9, final
     assert steps[-1][0] == steps[-1][1] == 32
-    assert "eval" in steps[9][2] and steps[0][2]["tokens_per_second"] > 0
+    assert steps[0][0] == 0 and steps[0][2]["eval"] == final["untrained"]
+    assert "eval" in steps[10][2] and steps[1][2]["tokens_per_second"] > 0
     assert set(final["by_difficulty"]) <= {"easy", "medium", "hard"}
     assert {"ece", "length", "mean_margin", "reward_std"} <= set(final)
     assert (tmp_path / "run" / "adapter").is_dir()
@@ -106,7 +110,7 @@ def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     )
     with pytest.raises(training.Cancelled):
         training.train(config, rows[:48], rows[48:], tmp_path / "run", reporter)
-    assert seen == [1, 2, 3]  # stopped before a fourth step
+    assert seen == [0, 1, 2]  # the untrained model's figures, then two steps, then the stop
     assert (tmp_path / "run" / training.CHECKPOINT).exists()
 
     log, resumed = [], []
@@ -115,7 +119,7 @@ def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     )
     training.train(config, rows[:48], rows[48:], tmp_path / "run", reporter)
     assert any("resumed from the checkpoint at step 2" in line for line in log)
-    assert resumed[0] == 3 and resumed[-1] == 6
+    assert resumed[0] == 3 and resumed[-1] == 6  # step 0 is not measured again
     assert not (tmp_path / "run" / training.CHECKPOINT).exists()
 
 
@@ -222,3 +226,39 @@ def test_a_failing_compilation_falls_back_to_eager_layers(tmp_path):
     assert "compiling the layers failed" in lines[0] and "gave up" in lines[0]
     assert all(b._compiled_call_impl is None for b in training.repeated_blocks(model))
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_max_pairs_draws_a_seeded_sample_not_the_first_rows():
+    rows = [{"id": i} for i in range(100)]
+    sample = training.sample_rows(rows, 10, seed=0)
+    assert len(sample) == 10 and sample != rows[:10]
+    assert sample == training.sample_rows(rows, 10, seed=0)  # the same run, the same pairs
+    assert sample != training.sample_rows(rows, 10, seed=1)
+    assert [r["id"] for r in sample] == sorted(r["id"] for r in sample)
+    assert training.sample_rows(rows, None, seed=0) is rows
+
+
+def test_a_short_last_accumulation_window_weighs_as_much_as_a_full_one():
+    assert training.accumulation_windows(5, 2) == [2, 2, 1]
+    assert training.accumulation_windows(4, 4) == [4]
+    assert training.accumulation_windows(3, 1) == [1, 1, 1]
+
+
+def test_defaults_are_chosen_for_the_base_model(tmp_path, monkeypatch):
+    from tests.workers.decoder_models import decoder_model
+
+    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
+    minilm = training.load_base_model(training.TrainConfig(), tokenizer)
+    chosen = training.choose_defaults(training.TrainConfig(), minilm)
+    assert (chosen.method, chosen.learning_rate) == ("full", 5e-5)  # a small encoder
+    given = training.TrainConfig(method="lora", learning_rate=1e-3)
+    assert training.choose_defaults(given, minilm) == given  # what is given is kept
+
+    base = decoder_model(tmp_path / "base", "qwen")
+    config = training.TrainConfig(base_model=base)
+    decoder = training.load_base_model(config, training.load_tokenizer(base))
+    chosen = training.choose_defaults(config, decoder)
+    assert (chosen.method, chosen.learning_rate) == ("full", 1e-5)  # a small decoder
+    monkeypatch.setattr(training, "LORA_FROM_PARAMETERS", 1000)  # as if it were large
+    chosen = training.choose_defaults(config, decoder)
+    assert (chosen.method, chosen.learning_rate) == ("lora", 2e-4)

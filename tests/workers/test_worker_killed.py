@@ -7,6 +7,8 @@ checkpoint in the run's folder. Two ways to lose a worker:
   worker's main process rejects the message back onto the queue and a new child resumes;
 - the whole worker is SIGKILLed (the machine went away): the message stays unacknowledged
   in Redis until the broker's visibility timeout, and a fresh worker then resumes the run.
+
+A run whose worker is killed on every attempt is given up after TRAINING_MAX_DELIVERIES.
 """
 
 import re
@@ -156,3 +158,25 @@ def test_a_killed_worker_leaves_the_run_to_a_fresh_worker(dataset, broker, worke
     workers(**timeout)
     wait_until_finished(run, broker, workers.logs)
     assert_resumed_and_registered(run, workers.logs, killed_at)
+
+
+def test_a_run_whose_worker_dies_every_time_is_given_up(dataset, broker, workers):
+    """Out of memory on every attempt: after TRAINING_MAX_DELIVERIES deliveries (1 here) the
+    next one marks the run failed and says why, and the queue is free again."""
+    run = queue_run(dataset, broker)
+    worker = workers(TRAINING_MAX_DELIVERIES="1")
+
+    def started():
+        assert worker.poll() is None, f"the worker exited\n{report(run, workers.logs)}"
+        return run.status == TrainingRun.Status.RUNNING
+
+    wait_for(started, run, workers.logs, "the run to start")
+    (child,) = psutil.Process(worker.pid).children()
+    child.send_signal(signal.SIGKILL)  # what the kernel's OOM killer does
+    child.wait(timeout=10)
+
+    wait_until_finished(run, broker, workers.logs)
+    context = report(run, workers.logs)
+    assert run.status == TrainingRun.Status.FAILED and run.deliveries == 2, context
+    assert "stopped 1 time without finishing (out of memory?" in run.error, context
+    assert not RewardModel.objects.filter(run=run).exists()

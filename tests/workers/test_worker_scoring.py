@@ -1,5 +1,5 @@
-"""API scoring through a real worker: the web process sends the work to the gpu queue and
-waits for the answer in the result backend; the worker keeps the model loaded."""
+"""API scoring through a real worker: the web process sends the work to the scoring queue
+and waits for the answer in the result backend; the worker keeps the model loaded."""
 
 import time
 
@@ -13,20 +13,9 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
 
 
-@pytest.fixture
-def results_in_redis(broker, monkeypatch):
-    """Results in the worker tests' Redis database, for this process and the worker."""
-    from workers.celery import app
-
-    monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_url())
-    app._local.__dict__.pop("backend", None)  # made for the old setting: make it again
-    yield
-    app._local.__dict__.pop("backend", None)
-
-
 def test_scoring_requests_are_answered_by_a_worker(results_in_redis, workers, lead, reward_model):
     model = reward_model
-    workers(CELERY_RESULT_BACKEND=redis_url())
+    workers("scoring", CELERY_RESULT_BACKEND=redis_url())
     body = {"items": [{"prompt": "Question 4: name some fruit.", "response": "No. plum"},
                       {"prompt": "Question 4: name some fruit.", "response": POLITE}]}  # fmt: skip
     client = client_for(lead)

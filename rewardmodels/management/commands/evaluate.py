@@ -1,7 +1,11 @@
 import json
+from collections import Counter
+from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
+from annotation.curation import dataset_rows
 from rewardmodels.formats import read_preference_pairs
 from rewardmodels.management.commands._scoring import (
     add_model_and_file,
@@ -9,13 +13,16 @@ from rewardmodels.management.commands._scoring import (
     read,
     scorer,
 )
+from rewardmodels.models import RewardModel
+from rewardmodels.selectors import HeldOutCheck, accuracy_interval, held_out_check
 
 
 class Command(BaseCommand):
     help = (
         "Evaluate a reward model on labelled preference pairs (any file import_pairs accepts, "
-        "with chosen/rejected): accuracy, by difficulty, mean margin, calibration (ECE) and "
-        "length bias. --json prints one JSON object."
+        "with chosen/rejected): accuracy with its 95% interval, by difficulty, mean margin, "
+        "calibration (ECE) and length bias; on the test split its training run was measured "
+        "on, the untrained model's accuracy too. --json prints one JSON object."
     )
 
     def add_arguments(self, parser):
@@ -28,21 +35,57 @@ class Command(BaseCommand):
         from workers.scoring import evaluate_pairs
 
         figures = evaluate_pairs(scorer(path, exact=True), rows)
+        interval = accuracy_interval(figures)
+        figures["accuracy_ci95"] = list(interval) if interval else None
+        untrained = untrained_on(path, rows)
+        # Against the untrained model where the run measured it on these pairs, else chance.
+        check = held_out_check(figures=figures, untrained=untrained)
         if options["json"]:
+            if untrained:
+                figures["untrained"] = untrained
             self.stdout.write(json.dumps(figures))
-            return
-        length = figures["length"]
-        lines = [
-            f"{figures['n']} pairs: accuracy {figures['accuracy']:.3f}, mean margin "
-            f"{figures['mean_margin']:.3f}, ECE {figures['ece']:.3f}",
-            *(f"  {name}: accuracy {part['accuracy']:.3f} on {part['n']} pairs"
-              for name, part in figures["by_difficulty"].items()),
-            f"length: reward-length correlation {_number(length['reward_length_correlation'])}, "
-            f"accuracy when chosen is shorter {_number(length['accuracy_chosen_shorter'])} "
-            f"({length['pairs_chosen_shorter']} pairs), longer "
-            f"{_number(length['accuracy_chosen_longer'])} ({length['pairs_chosen_longer']})",
-        ]  # fmt: skip
-        self.stdout.write("\n".join(lines))
+        else:
+            self.stdout.write(_plain(figures, check))
+        if check and check.measured and check.warning:  # stderr: stdout stays the figures
+            self.stderr.write(f"warning: {check.warning}")
+
+
+def _plain(figures: dict, check: HeldOutCheck | None) -> str:
+    length = figures["length"]
+    return "\n".join([
+        f"accuracy {check.summary}" if check else f"{figures['n']} pairs",
+        *([f"{check.baseline_text} (its training run, on these pairs), {check.gain_text}"]
+          if check and check.measured else []),
+        f"mean margin {figures['mean_margin']:.3f}, ECE {figures['ece']:.3f}",
+        *(f"  {name}: accuracy {part['accuracy']:.3f} on {part['n']} pairs"
+          for name, part in figures["by_difficulty"].items()),
+        f"length: reward-length correlation {_number(length['reward_length_correlation'])}, "
+        f"accuracy when chosen is shorter {_number(length['accuracy_chosen_shorter'])} "
+        f"({length['pairs_chosen_shorter']} pairs), longer "
+        f"{_number(length['accuracy_chosen_longer'])} ({length['pairs_chosen_longer']})",
+    ])  # fmt: skip
+
+
+def untrained_on(path: str, rows: list[dict]) -> dict | None:
+    """The untrained model's figures, where the registered model at `path` came from a run
+    that measured them on exactly these pairs (its version's test split); else None."""
+    registered = (
+        RewardModel.objects.select_related("run__dataset")
+        .filter(artifact__in={path, str(Path(path).resolve())})
+        .first()
+    )
+    untrained = registered.run.final_metrics.get("untrained") if registered else None
+    if not untrained or untrained.get("n") != len(rows):
+        return None
+    try:
+        held_out = [r for r in dataset_rows(registered.run.dataset) if r.get("split") == "test"]
+    except (ValidationError, OSError):  # the snapshot is gone or changed: nothing to compare
+        return None
+    return untrained if Counter(map(_pair_key, held_out)) == Counter(map(_pair_key, rows)) else None
+
+
+def _pair_key(row: dict) -> str:
+    return json.dumps([row["prompt"], row["chosen"], row["rejected"]], sort_keys=True)
 
 
 def _number(value) -> str:

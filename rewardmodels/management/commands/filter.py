@@ -26,8 +26,10 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--threshold", type=float, default=None)
         parser.add_argument(
-            "--normalize", choices=["none", "per_token"], default="none",
-            help="Rank by reward per response token (against verbosity)",
+            "--normalize", choices=["none", "length"], default="none",
+            help="length: rank by reward with the model's length trend removed (reward minus "
+            "its fitted reward per token times the response's tokens), against verbosity; "
+            "a model whose training did not record the trend keeps its raw rewards",
         )  # fmt: skip
         parser.add_argument("--out", required=True, help=".jsonl, .csv or .parquet")
 
@@ -42,12 +44,12 @@ class Command(BaseCommand):
         if out.suffix not in (".jsonl", ".json", ".csv", ".parquet"):
             raise CommandError("--out must end in .jsonl, .csv or .parquet")
         rows = read(read_candidates, options["file"], options["format"])
-        rewards, tokens = scorer(path).score(
-            [r["prompt"] for r in rows], [r["response"] for r in rows]
-        )
+        model = scorer(path)
+        rewards, tokens = model.score([r["prompt"] for r in rows], [r["response"] for r in rows])
         from workers.selection import filter_rows
 
-        kept = filter_rows(rows, rewards, tokens, keep_top, threshold, options["normalize"])
+        kept = filter_rows(rows, rewards, tokens, keep_top, threshold, options["normalize"],
+                           model.reward_per_token)  # fmt: skip
         write_rows(out, kept)
         prompts = len({r["group"] for r in rows})
         self.stdout.write(

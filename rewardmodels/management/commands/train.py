@@ -7,12 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.curation import dataset_get
 from annotation.management.commands._common import validation_message
-from rewardmodels.models import (
-    DEFAULT_BASE_MODEL,
-    FULL_LEARNING_RATE,
-    LORA_LEARNING_RATE,
-    TrainingRun,
-)
+from rewardmodels.models import DEFAULT_BASE_MODEL, TrainingRun
+from rewardmodels.selectors import held_out_check, run_untrained
 from rewardmodels.services import training_run_create
 
 WAIT_FOR_WORKER_SECONDS = 3.0
@@ -31,17 +27,25 @@ def gpu_queue_is_served() -> bool:
 class Command(BaseCommand):
     help = (
         "Queue a reward-model training run on a curated dataset version (name@vN) and print its "
-        "id. With --wait, follow it, print the artifact and final metrics, and end with the new "
-        "reward model's identifier; exit non-zero if the run fails."
+        "id. With --wait, follow it, print the artifact and final metrics (held-out accuracy with "
+        "its 95% interval against the untrained model's, and a warning on stderr when the "
+        "interval includes it), and end with the new reward model's identifier; exit non-zero "
+        "if the run fails."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="Dataset version, e.g. harmless@v1")
         parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-        parser.add_argument("--method", choices=TrainingRun.Method.values, default="lora")
+        parser.add_argument(
+            "--method", choices=TrainingRun.Method.values, default=TrainingRun.Method.AUTO,
+            help="auto (default): full fine-tuning below 1B parameters, LoRA above",
+        )  # fmt: skip
         parser.add_argument("--epochs", type=float, default=1.0)
         parser.add_argument("--max-pairs", type=int, default=None)
-        parser.add_argument("--learning-rate", type=float, default=None)
+        parser.add_argument(
+            "--learning-rate", type=float, default=None,
+            help="Default: chosen for the method and model",
+        )  # fmt: skip
         parser.add_argument("--batch-size", type=int, default=16, help="Pairs per step")
         parser.add_argument("--gradient-accumulation", type=int, default=1)
         parser.add_argument("--max-length", type=int, default=512)
@@ -61,9 +65,6 @@ class Command(BaseCommand):
                 "No worker serves the gpu queue: start one with "
                 "`celery -A workers worker -Q gpu -c 1` (make run starts one)."
             )
-        lr = options["learning_rate"]
-        if lr is None:
-            lr = LORA_LEARNING_RATE if options["method"] == "lora" else FULL_LEARNING_RATE
         try:
             run = training_run_create(
                 dataset=dataset_get(options["dataset"]),
@@ -72,7 +73,7 @@ class Command(BaseCommand):
                 method=options["method"],
                 epochs=options["epochs"],
                 max_pairs=options["max_pairs"],
-                learning_rate=lr,
+                learning_rate=options["learning_rate"],
                 batch_size=options["batch_size"],
                 gradient_accumulation=options["gradient_accumulation"],
                 max_length=options["max_length"],
@@ -113,9 +114,15 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} {run.status}: {run.error or 'see its log'}")
         metrics = run.final_metrics
         self.stdout.write(f"artifact {run.artifact}")
+        check = held_out_check(figures=metrics, untrained=run_untrained(run=run))
+        if check:
+            self.stdout.write(
+                f"held-out accuracy {check.summary}; {check.baseline_text}, {check.gain_text}"
+            )
         self.stdout.write(
-            f"held-out accuracy {metrics.get('accuracy', 0):.3f} on {metrics.get('n', 0)} pairs, "
             f"mean margin {metrics.get('mean_margin', 0):.3f}, "
             f"{metrics.get('truncated_pairs', 0)} pairs shortened to fit"
         )
+        if check and check.warning:  # on stderr: the last line of stdout stays the identifier
+            self.stderr.write(f"warning: {check.warning}")
         self.stdout.write(run.reward_model.identifier)

@@ -1,0 +1,21 @@
+"""Held-out accuracy in templates: its 95% interval, recorded or (older figures) computed."""
+
+from django import template
+
+from rewardmodels.selectors import accuracy_interval, interval_text
+
+register = template.Library()
+
+
+@register.filter
+def accuracy_range(figures) -> str:
+    """'53.3–63.4%', the 95% interval of a figures dictionary's accuracy; empty without one."""
+    interval = accuracy_interval(figures) if isinstance(figures, dict) else None
+    return interval_text(interval) if interval else ""
+
+
+@register.filter
+def ci95(figures) -> str:
+    """'95% CI 53.3–63.4%'; empty where the figures hold no accuracy."""
+    shown = accuracy_range(figures)
+    return f"95% CI {shown}" if shown else ""

@@ -1,0 +1,113 @@
+"""manage.py evaluate: the accuracy with its 95% interval, and on the test split the model's
+training run was measured on, the untrained model's accuracy beside it."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from annotation.curation import dataset_rows
+from workers.metrics import wilson_interval
+
+pytestmark = pytest.mark.django_db
+
+HELD_OUT = 14  # fruit@v1's test split
+UNTRAINED = {"n": HELD_OUT, "accuracy": 0.5, "accuracy_ci95": wilson_interval(7, HELD_OUT)}
+
+
+def write_pairs(path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture
+def test_split(dataset, tmp_path) -> str:
+    """fruit@v1's test split as a file: the pairs its training run was measured on."""
+    assert dataset.n_test == HELD_OUT
+    rows = [
+        {k: r[k] for k in ("prompt", "chosen", "rejected")}
+        for r in dataset_rows(dataset)
+        if r["split"] == "test"
+    ]
+    return write_pairs(tmp_path / "test.jsonl", rows[::-1])  # the order does not matter
+
+
+@pytest.fixture
+def measured(reward_model):
+    """The model's run recorded its untrained model's figures on fruit@v1's test split."""
+    run = reward_model.run
+    run.final_metrics = {**run.final_metrics, "untrained": UNTRAINED}
+    run.save()
+    return reward_model
+
+
+def evaluate(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("evaluate", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_json_has_the_accuracy_interval_and_the_untrained_model(measured, test_split):
+    figures = json.loads(evaluate(measured.identifier, test_split, "--json")[0])
+    n = figures["n"]
+    assert n == HELD_OUT
+    low, high = figures["accuracy_ci95"]
+    assert [low, high] == pytest.approx(wilson_interval(round(n * figures["accuracy"]), n))
+    assert low < figures["accuracy"] < high or figures["accuracy"] == 1.0
+    assert figures["untrained"] == UNTRAINED
+
+
+def test_plain_output_shows_the_interval_and_the_untrained_model(measured, test_split):
+    out, err = evaluate(measured.artifact, test_split)  # a folder works as well as a name
+    first, second = out.splitlines()[:2]
+    assert first.startswith("accuracy ") and "% (95% CI " in first and "on 14 pairs" in first
+    assert second.startswith(
+        "untrained: 50.0% (95% CI 26.8–73.2%) (its training run, on these pairs), +"
+    )
+    assert "warning" not in err  # the trained model is clear of it
+
+
+def test_an_untrained_accuracy_not_cleared_is_a_warning(reward_model, test_split):
+    run = reward_model.run
+    run.final_metrics = {**run.final_metrics, "untrained": {"n": HELD_OUT, "accuracy": 0.95}}
+    run.save()
+    out, err = evaluate(reward_model.identifier, test_split)
+    assert "untrained: 95.0% (95% CI 68.5–98.7%) (its training run, on these pairs)" in out
+    assert err.startswith("warning: ")  # 14 pairs cannot tell 100% from 95%
+    assert "the untrained model's accuracy (95.0%) inside the 95% interval" in err
+    assert "warning" not in out
+
+
+def test_other_pairs_are_not_set_against_the_untrained_model(measured, test_split, tmp_path):
+    with open(test_split) as pairs:
+        rows = [json.loads(line) for line in pairs][:-1]  # not the same pairs
+    fewer = write_pairs(tmp_path / "fewer.jsonl", rows)
+    out, _ = evaluate(measured.identifier, fewer)
+    assert "on 13 pairs" in out and "untrained" not in out
+    assert "untrained" not in json.loads(evaluate(measured.identifier, fewer, "--json")[0])
+
+
+def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
+    """Whatever the scorer's figures hold, --json carries the interval as a [low, high] pair."""
+    from rewardmodels.management.commands import evaluate as command
+    from rewardmodels.models import RewardModel, TrainingRun
+    from workers import scoring
+
+    run = TrainingRun.objects.create(dataset=dataset, status="succeeded")
+    RewardModel.objects.create(
+        identifier="rm-1-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        artifact="/nowhere",
+    )  # fmt: skip
+    old = {
+        "n": 40, "accuracy": 0.75, "mean_margin": 0.3, "ece": 0.05, "by_difficulty": {},
+        "length": {"reward_length_correlation": None, "accuracy_chosen_shorter": None,
+                   "accuracy_chosen_longer": None, "pairs_chosen_shorter": 0,
+                   "pairs_chosen_longer": 0},
+    }  # fmt: skip
+    monkeypatch.setattr(command, "scorer", lambda path, exact: None)
+    monkeypatch.setattr(scoring, "evaluate_pairs", lambda scorer, rows: dict(old))
+    figures = json.loads(evaluate("rm-1-fruit-v1", test_split, "--json")[0])
+    assert figures["accuracy_ci95"] == pytest.approx(wilson_interval(30, 40))
+    out, _ = evaluate("rm-1-fruit-v1", test_split)
+    assert out.splitlines()[0] == "accuracy 75.0% (95% CI 59.8–85.8%) on 40 pairs"

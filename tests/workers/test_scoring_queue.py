@@ -1,0 +1,83 @@
+"""Scoring has a queue of its own: with one worker per queue on a GPU machine, a score
+request is answered while a training run holds the gpu worker for hours."""
+
+import time
+
+import pytest
+
+from rewardmodels.models import TrainingRun
+from rewardmodels.services import TRAIN_TASK, enqueue, training_run_cancel
+from tests.conftest import client_for
+from tests.workers.conftest import redis_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
+
+
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("rewardmodels.train", "gpu"),
+        ("rewardmodels.score", "scoring"),
+        ("rewardmodels.evaluate", "scoring"),
+        ("rewardmodels.filter", "scoring"),
+    ],
+)
+def test_training_alone_goes_to_the_gpu_queue(task, queue):
+    from workers.celery import app
+
+    assert app.amqp.router.route({}, task)["queue"].name == queue
+
+
+def wait_for(condition, what: str, logs, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    output = "\n".join(log.read_text()[-3000:] for log in logs)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{output}")
+
+
+def test_scores_come_back_while_a_run_trains(
+    results_in_redis, workers, dataset, reward_model, lead, monkeypatch
+):
+    from rewardmodels import services
+
+    # Before scoring had a queue of its own the request waited for the busy gpu worker
+    # until this timeout: fail in seconds, not the two minutes a client waits.
+    monkeypatch.setattr(services, "SCORE_TIMEOUT_SECONDS", 45)
+    workers("gpu", CELERY_RESULT_BACKEND=redis_url())
+    workers("scoring", CELERY_RESULT_BACKEND=redis_url())
+    # Far more steps than the test needs (above the form's 20-epoch limit, so made here,
+    # not through training_run_create): the run is cancelled at the end.
+    run = TrainingRun.objects.create(
+        dataset=dataset, epochs=500, batch_size=4, max_length=64, eval_every=10**6,
+        checkpoint_every=10**6,
+    )  # fmt: skip
+    enqueue(TRAIN_TASK, run.pk)
+
+    def training():
+        run.refresh_from_db()
+        return run.status == TrainingRun.Status.RUNNING and run.step > 0
+
+    wait_for(training, "the run to start training", workers.logs)
+    body = {"items": [{"prompt": "Question 4: name some fruit.", "response": "No. plum"},
+                      {"prompt": "Question 4: name some fruit.", "response": POLITE}]}  # fmt: skip
+    answer = client_for(lead).post(f"/api/reward-models/{reward_model.pk}/score", body,
+                                   format="json")  # fmt: skip
+    run.refresh_from_db()
+    logs = "\n".join(log.read_text()[-3000:] for log in workers.logs)
+    assert answer.status_code == 200, f"{answer.content}\n{logs}"
+    curt, polite = answer.json()["rewards"]
+    assert polite > curt
+    assert run.status == TrainingRun.Status.RUNNING and run.step < run.total_steps, logs
+
+    training_run_cancel(run=run)
+
+    def cancelled():
+        run.refresh_from_db()
+        return run.status == TrainingRun.Status.CANCELLED
+
+    wait_for(cancelled, "the run to stop on cancel", workers.logs, timeout=30)
