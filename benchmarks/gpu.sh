@@ -16,7 +16,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/devic
 python3 -c "import torch, transformers, trl; print(torch.__version__, transformers.__version__, trl.__version__)" | tee -a "$OUT/device.txt"
 WANTED="$*"
 DATA=.gpu/hh-rlhf-harmless-dev.jsonl
-COMMON="--data $DATA --model qwen2.5-0.5b-shaped --tokenizer .gpu/tokenizer --max-length 1024 --test-pairs 200 --steps 30 --warmup 6"
+COMMON="--settings matched --data $DATA --model qwen2.5-0.5b-shaped --tokenizer .gpu/tokenizer --max-length 1024 --test-pairs 200 --steps 30 --warmup 6"
 wanted() { [[ -z "$WANTED" || " $WANTED " == *" $1 "* ]] && echo "== $1"; }
 bench() {  # NAME TIMEOUT ARGS...: one comparison, its table on the console, all of it in $OUT
   local name=$1 limit=$2; shift 2

@@ -4,17 +4,24 @@ Each trainer runs in its own process (so peak memory is its own), one after the 
 the script prints real (non-pad) tokens per second, pairs per second, peak memory and
 held-out pairwise accuracy side by side.
 
-CPU, the packaged MiniLM, one epoch (issue target: at least 1.5x TRL's tokens per second,
-accuracy within one point):
+CPU, the packaged MiniLM, each trainer with its own defaults (the trainer chooses its method
+and learning rate for the base model; TRL's RewardConfig as it comes, 3 epochs), held-out
+accuracy with its 95% interval and the untrained model's:
 
     .venv/bin/python benchmarks/train_vs_trl.py --data ../shared/data/hh-rlhf-harmless-dev.jsonl
+
+The same with matched settings (full fine-tuning, 16 pairs, 2e-5, one epoch: the speed
+comparison, target at least 1.5x TRL's tokens per second, accuracy within one point):
+
+    .venv/bin/python benchmarks/train_vs_trl.py --settings matched --data ...
 
 GPU, a Qwen2.5-0.5B-shaped model with random weights and the packaged BERT vocabulary, a
 fixed number of steps timed after a warm-up (target: at least 4x at no more peak memory,
 both with gradient checkpointing or both without). Runs offline: `--tokenizer` names a
 folder with the tokenizer files when the packaged model is not installed.
 
-    python3 benchmarks/train_vs_trl.py --data hh.jsonl --model qwen2.5-0.5b-shaped --steps 40
+    python3 benchmarks/train_vs_trl.py --settings matched --data hh.jsonl \
+        --model qwen2.5-0.5b-shaped --steps 40
 
 Needs `trl` (the `bench` extra). The trainer needs torch and transformers only, not Django
 or Celery, so the GPU machine needs no more than TRL and its `datasets`.
@@ -120,13 +127,13 @@ def run_ours(args, train_rows, test_rows) -> dict:
         config = training.TrainConfig(
             base_model=base_model(args), method="full", learning_rate=args.learning_rate,
             batch_size=args.batch_size, epochs=args.epochs, max_length=args.max_length,
-            max_pairs=args.steps * args.batch_size if args.steps else None, eval_every=10**9,
+            eval_every=10**9,
             checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
             warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
             tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
         )  # fmt: skip
-    if args.steps and args.profile_steps:
-        config.max_pairs += args.profile_steps * args.batch_size
+    if args.steps:  # the first pairs, as TRL gets them (max_pairs would draw a sample)
+        train_rows = train_rows[: (args.steps + args.profile_steps) * args.batch_size]
     marks, lines, profiler = [], [], None
 
     def progress(step, total, metrics):
