@@ -138,6 +138,8 @@ def run_ours(args, train_rows, test_rows) -> dict:
 
     def progress(step, total, metrics):
         nonlocal profiler
+        if step == 0:  # the untrained model's evaluation, before the first step
+            return
         if profiler is None:
             marks.append((step, metrics["train_seconds"], metrics["tokens"]))
             if args.profile_steps and step == args.steps:  # the steps after the timed ones
@@ -153,7 +155,6 @@ def run_ours(args, train_rows, test_rows) -> dict:
     from torch._dynamo.utils import counters
 
     lines.append(f"compiler: {dict(counters['stats'])}")
-    marks = marks[1:]  # step 0 is the untrained model's evaluation, not a step
     tokens_per_second, steps_per_second = rate(marks, args.warmup)
     pairs = args.steps * args.batch_size if args.steps else len(train_rows)
     return {
