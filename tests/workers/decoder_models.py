@@ -61,13 +61,19 @@ def decoder_tokenizer(family: str) -> PreTrainedTokenizerFast:
 def decoder_model(folder, family: str) -> str:
     """A tiny randomly initialised Llama (for llama3) or Qwen2 (for qwen) reward model with
     the family's tokenizer, saved as a base model folder."""
+    architecture = {"llama3": "llama", "qwen": "qwen2"}[family]
+    return save_tiny_decoder(folder, decoder_tokenizer(family), architecture)
+
+
+def save_tiny_decoder(folder, tokenizer, architecture: str) -> str:
+    """A two-layer Llama- or Qwen2-shaped reward model with random weights and the given
+    tokenizer, saved with it as a base model folder."""
     import transformers
 
-    tokenizer = decoder_tokenizer(family)
     config_class, model_class = {
-        "llama3": (transformers.LlamaConfig, transformers.LlamaForSequenceClassification),
-        "qwen": (transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification),
-    }[family]
+        "llama": (transformers.LlamaConfig, transformers.LlamaForSequenceClassification),
+        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification),
+    }[architecture]
     config = config_class(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,

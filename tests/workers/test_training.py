@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.factories import separable_rows
+from tests.workers.decoder_models import decoder_model, save_tiny_decoder
 from workers import training
 
 
@@ -31,22 +32,8 @@ def test_bradley_terry_loss_matches_hand_computed_values():
 
 def tiny_decoder(folder, family: str = "llama"):
     """A randomly initialised Llama- or Qwen2-shaped model with the packaged BERT vocabulary."""
-    import transformers
-
     tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
-    config_class, model_class = {
-        "llama": (transformers.LlamaConfig, transformers.LlamaForSequenceClassification),
-        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForSequenceClassification),
-    }[family]
-    config = config_class(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id, num_labels=1,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model_class(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return save_tiny_decoder(folder, tokenizer, family)
 
 
 def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
@@ -245,8 +232,6 @@ def test_a_short_last_accumulation_window_weighs_as_much_as_a_full_one():
 
 
 def test_defaults_are_chosen_for_the_base_model(tmp_path, monkeypatch):
-    from tests.workers.decoder_models import decoder_model
-
     tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
     minilm = training.load_base_model(training.TrainConfig(), tokenizer)
     chosen = training.choose_defaults(training.TrainConfig(), minilm)
