@@ -93,17 +93,22 @@ def test_too_few_held_out_pairs_for_any_conclusion(dataset, admin_user):
     assert "with 3, even all of them right" in warning and "larger test split" in warning
 
 
-def test_the_accuracy_chart_starts_at_the_untrained_model(dataset, admin_user):
-    run = TrainingRun.objects.create(
+def halfway(dataset, right_at_step_5: int) -> TrainingRun:
+    """A run at step 5 of 10: the untrained model got 6 of 12 held-out pairs right."""
+    return TrainingRun.objects.create(
         dataset=dataset,
         status=TrainingRun.Status.RUNNING,
         step=5,
         total_steps=10,
         metrics=[
             {"step": 0, "eval": held_out(6, 12)},
-            {"step": 5, "loss": 0.4, "accuracy": 0.9, "eval": held_out(10, 12)},
+            {"step": 5, "loss": 0.4, "eval": held_out(right_at_step_5, 12)},
         ],
     )
+
+
+def test_the_accuracy_chart_starts_at_the_untrained_model(dataset, admin_user):
+    run = halfway(dataset, right_at_step_5=10)
     page = run_page(admin_user, run)
     charts = page.split('<section class="card"><h2>Held-out accuracy</h2>')[1].split("</section>")
     chart = charts[0]
@@ -114,16 +119,7 @@ def test_the_accuracy_chart_starts_at_the_untrained_model(dataset, admin_user):
 
 
 def test_a_run_under_way_compares_its_latest_evaluation_quietly(dataset, lead):
-    run = TrainingRun.objects.create(
-        dataset=dataset,
-        status=TrainingRun.Status.RUNNING,
-        step=5,
-        total_steps=10,
-        metrics=[
-            {"step": 0, "eval": held_out(6, 12)},
-            {"step": 5, "loss": 0.4, "eval": held_out(7, 12)},
-        ],
-    )
+    run = halfway(dataset, right_at_step_5=7)
     page = run_page(lead, run)
     assert "Held-out metrics (latest evaluation)" in page
     assert "58.3% (95% CI 32.0–80.7%) on 12 pairs" in page
