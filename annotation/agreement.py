@@ -17,6 +17,7 @@ CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
 N_CHOICES = 3
 EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1
 DIFFICULTY_NAMES = {EASY: "easy", MEDIUM: "medium", HARD: "hard", UNLABELLED: ""}
+DIFFICULTIES = tuple(name for name in DIFFICULTY_NAMES.values() if name)  # easiest first
 # Strength assumed for an a/b vote that did not say how much better (the scale's middle): by
 # the margin when no winning vote gave one, and on the signed scale for every such vote.
 UNKNOWN_STRENGTH = 1.5
@@ -230,7 +231,7 @@ def position_bias(
     return _per_rater_mean(rater, choice == shown_left, counted, n_raters)
 
 
-def length_bias(
+def longer_choice_rate(
     item: np.ndarray,
     rater: np.ndarray,
     choice: np.ndarray,
@@ -359,7 +360,7 @@ def consensus(
 
 
 # ---------------------------------------------------------------------------------------
-# The whole report
+# A project's labels as one table (agreement_report.py computes every figure from it)
 
 
 @dataclass
@@ -402,102 +403,3 @@ def item_consensus(table: LabelTable, rule: DifficultyRule | None = None) -> Con
         table.decided,
         rule,
     )
-
-
-def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> dict:
-    """Every dashboard figure; a figure that cannot be computed is None."""
-    counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
-    labelled = counts.sum(axis=1) > 0
-    signed_code = signed_codes(signed_strength(table.choice, table.strength))
-    signed_counts = vote_counts(table.item, signed_code, table.n_items, len(SIGNED_VALUES))
-
-    nominal = confusion_by_rater_pair(
-        table.item, table.rater, table.choice, table.n_raters, N_CHOICES
-    )
-    weighted = confusion_by_rater_pair(
-        table.item, table.rater, signed_code, table.n_raters, len(SIGNED_VALUES)
-    )
-    weighted_by_pair = {(i, j): k for i, j, _, k in pairwise_kappas(weighted, "quadratic")}
-    kappas = []
-    per_rater_kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
-    for i, j, n, kappa in pairwise_kappas(nominal):
-        kappas.append(
-            {
-                "a": table.rater_names[i],
-                "b": table.rater_names[j],
-                "n": n,
-                "kappa": kappa,
-                "weighted_kappa": weighted_by_pair.get((i, j)),
-            }
-        )
-        if kappa is not None:
-            per_rater_kappas[i].append(kappa)
-            per_rater_kappas[j].append(kappa)
-
-    n_labels_by_rater = np.bincount(table.rater, minlength=table.n_raters)
-    majority = agreement_with_majority(
-        table.item, table.rater, table.choice, counts, table.n_raters
-    )
-    left = position_bias(table.rater, table.choice, table.shown_left, table.n_raters)
-    longer = length_bias(
-        table.item, table.rater, table.choice, table.length_a, table.length_b, table.n_raters
-    )
-    gold = gold_accuracy(table.item, table.rater, table.choice, table.gold, table.n_raters)
-    seconds = median_seconds(table.rater, table.duration_ms, table.n_raters)
-    annotators = [
-        {
-            "name": table.rater_names[r],
-            "kind": table.rater_kinds[r],
-            "n": int(n_labels_by_rater[r]),
-            "agreement_with_majority": majority[r],
-            "mean_kappa": float(np.mean(per_rater_kappas[r])) if per_rater_kappas[r] else None,
-            "left_rate": left[r],
-            "longer_rate": longer[r],
-            "gold_accuracy": gold[r],
-            "median_seconds": seconds[r],
-        }
-        for r in range(table.n_raters)
-    ]
-
-    result = item_consensus(table, rule)
-    difficulty = {
-        name: int(np.sum(result.difficulty == code))
-        for code, name in DIFFICULTY_NAMES.items()
-        if name
-    }
-    difficulty["contested"] = int(np.sum(result.contested & labelled))
-
-    return {
-        "n_labels": int(table.item.size),
-        "n_pairs": int(labelled.sum()),
-        "n_annotators": table.n_raters,
-        "percent_agreement": percent_agreement(counts),
-        "majority_2to1_rate": majority_2to1_rate(counts),
-        "fleiss_kappa": fleiss_kappa(counts),
-        "krippendorff_alpha": krippendorff_alpha(counts),
-        "krippendorff_alpha_interval": krippendorff_alpha(signed_counts, SIGNED_VALUES),
-        "cohen_kappa": kappas,
-        "annotators": annotators,
-        "difficulty": difficulty,
-        "timeline": agreement_timeline(table, counts),
-    }
-
-
-def agreement_timeline(table: LabelTable, counts: np.ndarray) -> list[dict]:
-    """Per day: how many labels came in, and the share that matched the others' majority."""
-    others = counts[table.item] - np.eye(N_CHOICES, dtype=counts.dtype)[table.choice]
-    top = others.max(axis=1)
-    counted = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
-    agrees = others.argmax(axis=1) == table.choice
-    days, index = np.unique(table.day, return_inverse=True)
-    n = np.bincount(index, minlength=days.size)
-    n_counted = np.bincount(index, weights=counted, minlength=days.size)
-    n_agree = np.bincount(index, weights=counted & agrees, minlength=days.size)
-    return [
-        {
-            "day": int(day),
-            "n": int(total),
-            "agreement": float(agree / judged) if judged else None,
-        }
-        for day, total, judged, agree in zip(days, n, n_counted, n_agree, strict=True)
-    ]

@@ -9,15 +9,16 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotation import curation, selectors, services
+from annotation import curation, queue, selectors, services
 from annotation.formats import FileRejected
 from annotation.models import Assignment, CuratedDataset, Label, Pair, Project
+from annotation.permissions import IsProjectLead, IsProjectMember
 from annotation.serializers import (
     AdjudicationSerializer,
     AssignmentSerializer,
@@ -50,20 +51,25 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, FileRejected):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, services.QueueConflict):
+    if isinstance(exc, queue.QueueConflict):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)
 
 
-def get_project(request, pk: int, *, manage: bool = False) -> Project:
-    """The project if the requester belongs to it (404 otherwise, so ids do not leak)."""
-    project = get_object_or_404(Project, pk=pk)
-    role = selectors.project_role(user=request.user, project=project)
-    if role is None:
-        raise NotFound("No such project.")
-    if manage and role not in (selectors.ADMIN, "lead"):
-        raise PermissionDenied("Only the project's leads and admins can do this.")
-    return project
+class ProjectScopedView(APIView):
+    """A view on one project or its rows. Every row it loads goes through `checked`, which
+    applies `permission_classes` to it: members by default, leads and admins where a view
+    says IsProjectLead."""
+
+    permission_classes = [IsProjectMember]
+
+    def checked(self, obj):
+        """obj (the project, or a row of it), once the requester may act on it."""
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def get_project(self) -> Project:
+        return self.checked(get_object_or_404(Project, pk=self.kwargs["pk"]))
 
 
 class ProjectList(generics.ListAPIView):
@@ -77,17 +83,18 @@ class ProjectList(generics.ListAPIView):
         return {**super().get_serializer_context(), "roles": roles}
 
 
-class ProjectDetail(APIView):
+class ProjectDetail(ProjectScopedView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request, pk: int):
-        project = get_project(request, pk)
+        project = self.get_project()
         role = selectors.project_role(user=request.user, project=project)
         return Response(ProjectSerializer(project, context={"roles": {project.pk: role}}).data)
 
 
-class PairList(generics.ListAPIView):
+class PairList(ProjectScopedView, generics.ListAPIView):
     """A project's pairs, for leads and admins. Filters: source, external_id, labelled."""
 
+    permission_classes = [IsProjectLead]
     serializer_class = PairSerializer
 
     @extend_schema(
@@ -101,7 +108,7 @@ class PairList(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        project = get_project(self.request, self.kwargs["pk"], manage=True)
+        project = self.get_project()
         label_count = (
             Label.objects.filter(pair=OuterRef("pk"))
             .order_by()
@@ -124,12 +131,13 @@ class PairList(generics.ListAPIView):
         return pairs
 
 
-class PairImport(APIView):
+class PairImport(ProjectScopedView):
+    permission_classes = [IsProjectLead]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request=ImportSerializer, responses={201: ImportReportSerializer})
     def post(self, request, pk: int):
-        project = get_project(request, pk, manage=True)
+        project = self.get_project()
         form = ImportSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
@@ -150,7 +158,7 @@ class PairImport(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class NextAssignment(APIView):
+class NextAssignment(ProjectScopedView):
     @extend_schema(
         request=None,
         responses={
@@ -159,17 +167,17 @@ class NextAssignment(APIView):
         },
     )
     def post(self, request, pk: int):
-        project = get_project(request, pk)
-        assignment = services.assignment_next(project=project, annotator=request.user)
+        project = self.get_project()
+        assignment = queue.assignment_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AssignmentSerializer(assignment).data)
 
 
-class QueueProgress(APIView):
+class QueueProgress(ProjectScopedView):
     @extend_schema(responses=ProgressSerializer)
     def get(self, request, pk: int):
-        project = get_project(request, pk)
+        project = self.get_project()
         return Response(selectors.queue_progress(project=project, annotator=request.user))
 
 
@@ -184,7 +192,7 @@ class LabelSubmit(APIView):
     def post(self, request, pk: int):
         form = LabelSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.label_submit(
+        queue.label_submit(
             assignment_id=_own_assignment(request, pk),
             annotator=request.user,
             screen_choice=form.validated_data["choice"],
@@ -198,7 +206,7 @@ class LabelSubmit(APIView):
 class AssignmentSkip(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request, pk: int):
-        services.assignment_skip(assignment_id=_own_assignment(request, pk), annotator=request.user)
+        queue.assignment_skip(assignment_id=_own_assignment(request, pk), annotator=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,32 +229,27 @@ class OwnLabels(generics.ListAPIView):
 # Agreement, adjudication, gold, curation (leads and admins)
 
 
-class ProjectAgreement(APIView):
+class ProjectAgreement(ProjectScopedView):
     """The dashboard's figures as JSON; a figure that cannot be computed is null."""
+
+    permission_classes = [IsProjectLead]
 
     @extend_schema(responses={200: OpenApiResponse(description="Agreement figures")})
     def get(self, request, pk: int):
-        project = get_project(request, pk, manage=True)
-        return Response(selectors.agreement_summary(project=project))
+        return Response(selectors.agreement_summary(project=self.get_project()))
 
 
-def _filters(data) -> curation.CurationFilters:
-    form = CurationFiltersSerializer(data=data)
-    form.is_valid(raise_exception=True)
-    return curation.CurationFilters(**form.validated_data)
-
-
-class CurationPreview(APIView):
+class CurationPreview(ProjectScopedView):
     """How many pairs the filters would keep (query parameters as in POST .../datasets/)."""
+
+    permission_classes = [IsProjectLead]
 
     @extend_schema(parameters=[CurationFiltersSerializer], responses=CurationPreviewSerializer)
     def get(self, request, pk: int):
-        project = get_project(request, pk, manage=True)
-        data = {key: request.query_params.get(key) for key in request.query_params}
-        for many in ("difficulty", "exclude_sources"):
-            if many in request.query_params:
-                data[many] = [v for v in request.query_params.getlist(many) if v]
-        selection = curation.curation_select(project=project, filters=_filters(data))
+        project = self.get_project()
+        form = CurationFiltersSerializer.from_query(request.query_params)
+        form.is_valid(raise_exception=True)
+        selection = curation.curation_select(project=project, filters=form.filters())
         return Response(
             {
                 "count": selection.count,
@@ -256,43 +259,46 @@ class CurationPreview(APIView):
         )
 
 
-class ProjectDatasets(APIView):
+class ProjectDatasets(ProjectScopedView):
+    permission_classes = [IsProjectLead]
+
     @extend_schema(responses=DatasetSerializer(many=True))
     def get(self, request, pk: int):
-        project = get_project(request, pk, manage=True)
+        project = self.get_project()
         return Response(DatasetSerializer(project.datasets.all(), many=True).data)
 
     @extend_schema(request=CurationRequestSerializer, responses={201: DatasetSerializer})
     def post(self, request, pk: int):
-        project = get_project(request, pk, manage=True)
+        project = self.get_project()
         form = CurationRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        values = dict(form.validated_data)
-        name = values.pop("name")
         dataset = curation.dataset_curate(
             project=project,
-            name=name,
-            filters=curation.CurationFilters(**values),
+            name=form.validated_data["name"],
+            filters=form.filters(),
             user=request.user,
         )
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
-def get_dataset(request, identifier: str) -> CuratedDataset:
-    dataset = CuratedDataset.objects.select_related("project").filter(identifier=identifier).first()
-    if dataset is None:
-        raise NotFound("No such dataset version.")
-    get_project(request, dataset.project_id, manage=True)
-    return dataset
+class DatasetView(ProjectScopedView):
+    permission_classes = [IsProjectLead]
+
+    def get_dataset(self) -> CuratedDataset:
+        datasets = CuratedDataset.objects.select_related("project")
+        dataset = datasets.filter(identifier=self.kwargs["identifier"]).first()
+        if dataset is None:
+            raise NotFound("No such dataset version.")
+        return self.checked(dataset)
 
 
-class DatasetDetail(APIView):
+class DatasetDetail(DatasetView):
     @extend_schema(responses=DatasetSerializer)
     def get(self, request, identifier: str):
-        return Response(DatasetSerializer(get_dataset(request, identifier)).data)
+        return Response(DatasetSerializer(self.get_dataset()).data)
 
 
-class DatasetDownload(APIView):
+class DatasetDownload(DatasetView):
     """The version as a file: ?format=jsonl (default) or parquet."""
 
     @extend_schema(
@@ -300,7 +306,7 @@ class DatasetDownload(APIView):
         responses={200: OpenApiResponse(description="The dataset file")},
     )
     def get(self, request, identifier: str):
-        dataset = get_dataset(request, identifier)
+        dataset = self.get_dataset()
         content, kind, name = curation.dataset_download(
             dataset, request.query_params.get("format", "jsonl")
         )
@@ -309,20 +315,22 @@ class DatasetDownload(APIView):
         return response
 
 
-def get_pair(request, pk: int) -> Pair:
-    pair = Pair.objects.filter(pk=pk).first()
-    if pair is None:
-        raise NotFound("No such pair.")
-    get_project(request, pair.project_id, manage=True)
-    return pair
+class PairView(ProjectScopedView):
+    permission_classes = [IsProjectLead]
+
+    def get_pair(self) -> Pair:
+        pair = Pair.objects.select_related("project").filter(pk=self.kwargs["pk"]).first()
+        if pair is None:
+            raise NotFound("No such pair.")
+        return self.checked(pair)
 
 
-class PairAdjudication(APIView):
+class PairAdjudication(PairView):
     """A lead's final decision on a pair; it overrides the majority in consensus and exports."""
 
     @extend_schema(request=AdjudicationSerializer, responses={204: None})
     def post(self, request, pk: int):
-        pair = get_pair(request, pk)
+        pair = self.get_pair()
         form = AdjudicationSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.pair_adjudicate(pair=pair, lead=request.user, **form.validated_data)
@@ -330,16 +338,16 @@ class PairAdjudication(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
-        services.pair_adjudication_clear(pair=get_pair(request, pk))
+        services.pair_adjudication_clear(pair=self.get_pair())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PairGold(APIView):
+class PairGold(PairView):
     """Mark a pair as gold with its known answer (empty gold_choice unmarks it)."""
 
     @extend_schema(request=GoldSerializer, responses={204: None})
     def post(self, request, pk: int):
-        pair = get_pair(request, pk)
+        pair = self.get_pair()
         form = GoldSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.pair_set_gold(pair=pair, choice=form.validated_data["gold_choice"])

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from annotation.agreement import (
     CHOICE_A,
     CHOICE_TIE,
+    DIFFICULTIES,
     DIFFICULTY_NAMES,
     N_CHOICES,
     confusion_by_rater_pair,
@@ -31,7 +32,6 @@ from annotation.models import CuratedDataset, Label, Project
 from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
-DIFFICULTIES = ("easy", "medium", "hard")
 
 
 @dataclass

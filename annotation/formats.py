@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
+from annotation.agreement import CHOICE_CODES
+
 FORMATS = ("auto", "jsonl", "csv", "parquet", "hh")
 HH_ASSISTANT = "\n\nAssistant:"
 HH_TURN_ROLES = {"Human": "user", "Assistant": "assistant"}
@@ -315,7 +317,7 @@ def parse_label_record(line: int, record: dict[str, Any]) -> LabelRow | RowError
         return RowError(line, f"missing field {', '.join(repr(m) for m in missing)}")
     if not isinstance(annotator, str) or len(annotator) > MAX_NAME_CHARS:
         return RowError(line, f"'annotator' must be text of at most {MAX_NAME_CHARS} characters")
-    if choice not in ("a", "b", "tie"):
+    if choice not in tuple(CHOICE_CODES):  # a tuple: the value may be unhashable
         return RowError(line, f"'choice' must be a, b or tie, not {choice!r}")
     strength = record.get("strength")
     if strength in (None, ""):

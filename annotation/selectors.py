@@ -1,6 +1,7 @@
-"""Read paths: who may see what, queues' progress, labels."""
+"""Read paths: who may see what, queues' progress, labels, agreement, dataset versions."""
 
 import hashlib
+import json
 from datetime import date, datetime, time
 
 from django.contrib.auth import get_user_model
@@ -15,6 +16,7 @@ from annotation.models import (
     Adjudication,
     Assignment,
     ConsistencyCheck,
+    CuratedDataset,
     Label,
     Membership,
     Pair,
@@ -44,15 +46,6 @@ def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
     return (
         Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     )
-
-
-def can_manage_project(*, user: AbstractBaseUser, project: Project) -> bool:
-    """Leads and admins see a project's data and import into it."""
-    return project_role(user=user, project=project) in (ADMIN, Membership.Role.LEAD)
-
-
-def can_annotate_project(*, user: AbstractBaseUser, project: Project) -> bool:
-    return project_role(user=user, project=project) is not None
 
 
 def projects_visible(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -134,22 +127,28 @@ LABEL_COLUMNS = (
     "length_a", "length_b", "gold",
 )  # fmt: skip
 # Every column is a number: a label source is given by its position among the project's
-# label source names, which SOURCE_NAMES_SQL lists first ({source_position} is a CASE).
+# label source names, which SOURCE_NAMES_SQL lists first ({source_position} is a CASE), and
+# a choice or side by its code in CHOICE_CODES (CHOICE_CODE_SQL).
 LABELS_SQL = """
     SELECT l.pair_id,
            COALESCE(l.annotator_id, -1),
            {source_position},
-           CASE l.choice WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE 2 END,
+           {choice},
            COALESCE(l.strength, -1),
-           CASE l.shown_left WHEN 'a' THEN 0 WHEN 'b' THEN 1 ELSE -1 END,
+           {shown_left},
            COALESCE(l.duration_ms, -1),
            {day},
            p.length_a, p.length_b,
-           CASE p.gold_choice WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE -1 END
+           {gold}
     FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
     WHERE p.project_id = %(project)s {exclude}
 """
 
+CHOICE_CODE_SQL = (  # a stored choice or side as its code; -1 when empty
+    "CASE {column} "
+    + " ".join(f"WHEN '{name}' THEN {code}" for name, code in CHOICE_CODES.items())
+    + " ELSE -1 END"
+)
 
 SOURCE_NAMES_SQL = """
     SELECT DISTINCT l.source FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
@@ -161,7 +160,9 @@ def _integer_columns(sql: str, params: dict, names: tuple[str, ...]) -> dict:
     """An all-integer query's columns as numpy int64 arrays.
 
     On PostgreSQL the rows come as binary COPY and are read with numpy in one pass: 100,000
-    labels arrive in a fraction of the time that building Python rows takes.
+    labels arrive in a fraction of the time that building Python rows takes. Kept by hand on
+    purpose: psycopg's typed COPY reading (copy.rows() with set_types) builds a Python tuple a
+    row, which is what this avoids; the dashboard's figures in docs/benchmarks.md depend on it.
     """
     import numpy as np
 
@@ -218,6 +219,9 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
     params.update({f"source{i}": name for i, name in enumerate(source_names)})
     sql = LABELS_SQL.format(
         source_position=f"CASE l.source{branches} ELSE -1 END" if branches else "-1",
+        choice=CHOICE_CODE_SQL.format(column="l.choice"),
+        shown_left=CHOICE_CODE_SQL.format(column="l.shown_left"),
+        gold=CHOICE_CODE_SQL.format(column="p.gold_choice"),
         day=DAY_NUMBER_SQL[connection.vendor].format(table="l"),
         exclude=exclude,
     )
@@ -296,9 +300,9 @@ def _agreement_version(project: Project) -> str:
 
 
 def agreement_summary(*, project: Project) -> dict:
-    """The dashboard's figures (see annotation.agreement.agreement_report), cached until the
-    project's labels change."""
-    from annotation.agreement import agreement_report
+    """The dashboard's figures (see annotation.agreement_report), cached until the project's
+    labels change."""
+    from annotation.agreement_report import agreement_report
 
     version = hashlib.sha256(_agreement_version(project).encode()).hexdigest()[:16]
     key = f"agreement:{project.pk}:{version}"
@@ -322,3 +326,16 @@ def contested_pairs(*, project: Project) -> QuerySet[PairConsensus]:
         .select_related("pair")
         .order_by("adjudicated", "-votes_a", "pair_id")
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Dataset versions
+
+
+def dataset_context(*, dataset: CuratedDataset) -> dict:
+    """What the dataset page shows; the training form re-renders it with its errors."""
+    return {
+        "dataset": dataset,
+        "project": dataset.project,
+        "manifest_json": json.dumps(dataset.manifest, indent=2),
+    }

@@ -1,5 +1,10 @@
+from dataclasses import fields as dataclass_fields
+
+from django.http import QueryDict
 from rest_framework import serializers
 
+from annotation.agreement import CHOICE_CODES, DIFFICULTIES
+from annotation.curation import CurationFilters
 from annotation.formats import FORMATS
 from annotation.models import Assignment, Label, Pair, Project
 from annotation.rendering import render_markdown, render_prompt
@@ -97,15 +102,27 @@ class ProgressSerializer(serializers.Serializer):
     remaining = serializers.IntegerField()
 
 
+DIFFICULTY_LIST = ", ".join(DIFFICULTIES)
+
+
 class CurationFiltersSerializer(serializers.Serializer):
+    """The curation filters, read the same way from the API's JSON body, the preview's query
+    string and the curate page's form (the last two through `from_query`)."""
+
+    LISTS = ("difficulty", "exclude_sources")
+
     min_votes = serializers.IntegerField(min_value=1, default=1)
     min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
     exclude_contested = serializers.BooleanField(default=False)
     exclude_ties = serializers.BooleanField(default=False)
     difficulty = serializers.ListField(
-        child=serializers.ChoiceField(choices=["easy", "medium", "hard"]),
-        default=["easy", "medium", "hard"],
+        child=serializers.ChoiceField(
+            choices=list(DIFFICULTIES),
+            error_messages={"invalid_choice": '"{input}" is not one of ' + f"{DIFFICULTY_LIST}."},
+        ),
+        default=list(DIFFICULTIES),
         allow_empty=False,
+        error_messages={"empty": f"Choose at least one of {DIFFICULTY_LIST}."},
     )
     exclude_sources = serializers.ListField(
         child=serializers.CharField(max_length=100), default=list
@@ -115,6 +132,26 @@ class CurationFiltersSerializer(serializers.Serializer):
     )
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.1)
     seed = serializers.IntegerField(default=0)
+
+    @classmethod
+    def from_query(cls, query: QueryDict, *, form: bool = False) -> "CurationFiltersSerializer":
+        """The filters as a query string sends them: a repeated key is a list, and a key left
+        out keeps its default. A submitted form (form=True) always shows the lists' boxes, so
+        a list with no box ticked is empty, while a blank input keeps its default."""
+        data = {key: value for key, value in query.items() if not (form and value == "")}
+        for many in cls.LISTS:
+            if form or many in query:
+                data[many] = [value for value in query.getlist(many) if value]
+        return cls(data=data)
+
+    def filters(self) -> CurationFilters:
+        """The validated filters (after is_valid) as curation takes them."""
+        return CurationFilters(
+            **{
+                field.name: self.validated_data[field.name]
+                for field in dataclass_fields(CurationFilters)
+            }
+        )
 
 
 class CurationRequestSerializer(CurationFiltersSerializer):
@@ -139,9 +176,9 @@ class DatasetSerializer(serializers.Serializer):
 
 
 class AdjudicationSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=["a", "b", "tie"])
+    choice = serializers.ChoiceField(choices=list(CHOICE_CODES))
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
 class GoldSerializer(serializers.Serializer):
-    gold_choice = serializers.ChoiceField(choices=["", "a", "b", "tie"], allow_blank=True)
+    gold_choice = serializers.ChoiceField(choices=["", *CHOICE_CODES], allow_blank=True)

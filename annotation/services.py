@@ -1,40 +1,25 @@
-"""Write paths: imports, the annotation queue, labels. Plain functions, keyword arguments."""
+"""Write paths: imports, consensus, adjudication, gold. Plain functions, keyword arguments.
+
+The annotation queue (assignments and the labels that answer them) is in queue.py."""
 
 import json
 import math
-import random
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db import transaction
 from django.utils import timezone
 
 from annotation.agreement import CHOICE_CODES, CHOICE_NAMES, DIFFICULTY_NAMES, consensus
 from annotation.bulk import insert_rows, rows_for_ids, upsert_rows
 from annotation.formats import LabelRow, PairRow, RowError, read_label_rows, read_pair_rows
-from annotation.models import (
-    Adjudication,
-    Assignment,
-    ConsistencyCheck,
-    Label,
-    Pair,
-    PairConsensus,
-    Project,
-    Side,
-)
+from annotation.models import Adjudication, Label, Pair, PairConsensus, Project
 
 IMPORT_BATCH = 5000
 MAX_REPORTED_ERRORS = 200
-MAX_DURATION_MS = 24 * 3600 * 1000
-QUEUE_LOOKAHEAD = 100
-QUEUE_SWEEP_SECONDS = 5
 
 
 @dataclass
@@ -60,10 +45,6 @@ class ImportRejected(Exception):
             f"{len(errors)} bad row(s), nothing imported:\n{shown}"
             + (f"\n... and {more} more" if more > 0 else "")
         )
-
-
-class QueueConflict(Exception):
-    """An assignment that can no longer be answered (expired and reissued, or finished)."""
 
 
 def project_ensure(*, name: str) -> tuple[Project, bool]:
@@ -210,244 +191,6 @@ def labels_import(
         consensus_refresh(pair_ids=[label.pair_id for label in new_labels])
         report.imported = len(new_labels)
     return report
-
-
-# ---------------------------------------------------------------------------------------
-# The annotation queue
-
-
-def _expire_stale_assignments(*, project: Project, now: datetime, always: bool) -> int:
-    """Give the places of unanswered, timed-out assignments back to their pairs.
-
-    Unless `always`, sweeps at most every few seconds per project and process: timeouts are
-    minutes long, and the queue's hot path should not pay for a sweep on every request.
-    """
-    if not always and not cache.add(f"queue-sweep:{project.pk}", 1, QUEUE_SWEEP_SECONDS):
-        return 0
-    stale = list(
-        Assignment.objects.filter(
-            state=Assignment.State.ACTIVE, expires_at__lte=now, pair__project=project
-        )
-        .select_for_update(skip_locked=True)
-        .values_list("id", "pair_id", "kind")[:1000]
-    )
-    if not stale:
-        return 0
-    Assignment.objects.filter(id__in=[a for a, _, _ in stale]).update(
-        state=Assignment.State.EXPIRED
-    )
-    regular = Counter(p for _, p, kind in stale if kind == Assignment.Kind.REGULAR)
-    for pair_id, count in sorted(regular.items()):
-        Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
-    return len(stale)
-
-
-def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
-    """Lock the open pair this annotator should label next, or return None."""
-    already_had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
-        state=Assignment.State.EXPIRED
-    )
-    open_pairs = Pair.objects.filter(
-        project=project, slots_taken__lt=project.annotators_per_pair, gold_choice=""
-    )
-    # Look for the nearest-to-done pair among the first hundred in queue order only: a fast
-    # annotator's own half-finished pairs sit there, and stepping over thousands of them one
-    # by one is what makes a queue slow. Past that, fresh pairs come first.
-    nearest = open_pairs.order_by("-slots_taken", "id").values("id")[:QUEUE_LOOKAHEAD]
-    candidates = open_pairs.exclude(Exists(already_had)).select_for_update(skip_locked=True)
-    return (
-        candidates.filter(id__in=Subquery(nearest)).order_by("-slots_taken", "id").first()
-        or candidates.order_by("slots_taken", "-id").first()
-    )
-
-
-def _issue_gold(*, project: Project, annotator: AbstractBaseUser, now: datetime):
-    """A gold pair this annotator has not had, looking like any other pair; None if none."""
-    had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
-        state=Assignment.State.EXPIRED
-    )
-    gold = (
-        Pair.objects.filter(project=project)
-        .exclude(gold_choice="")
-        .exclude(Exists(had))
-        .values_list("id", flat=True)[:QUEUE_LOOKAHEAD]
-    )
-    candidates = list(gold)
-    if not candidates:
-        return None
-    return Assignment.objects.create(
-        pair_id=random.choice(candidates),
-        annotator=annotator,
-        kind=Assignment.Kind.GOLD,
-        left=random.choice([Side.A, Side.B]),
-        expires_at=now + project.assignment_timeout,
-    )
-
-
-def _issue_repeat(*, project: Project, annotator: AbstractBaseUser, now: datetime):
-    """One of the annotator's recent labels shown again with the sides swapped; None if none."""
-    repeated = Assignment.objects.filter(
-        pair=OuterRef("pair"), annotator=annotator, kind=Assignment.Kind.REPEAT
-    ).exclude(state=Assignment.State.EXPIRED)
-    recent = list(
-        Label.objects.filter(annotator=annotator, pair__project=project)
-        .exclude(Exists(repeated))
-        .order_by("-id")
-        .values_list("pair_id", "shown_left")[:QUEUE_LOOKAHEAD]
-    )
-    if not recent:
-        return None
-    pair_id, shown_left = random.choice(recent)
-    swapped = {Side.A: Side.B, Side.B: Side.A}.get(shown_left, random.choice([Side.A, Side.B]))
-    return Assignment.objects.create(
-        pair_id=pair_id,
-        annotator=annotator,
-        kind=Assignment.Kind.REPEAT,
-        left=swapped,
-        expires_at=now + project.assignment_timeout,
-    )
-
-
-def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
-    """The annotator's live assignment, or a new one; None when nothing is left for them.
-
-    Prefers the pairs closest to `annotators_per_pair` so that pairs finish before new ones
-    start. The chosen pair row is locked (skipping rows other requests hold), and its place
-    count re-checked, so no pair is ever handed to more annotators than the project allows.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        live = (
-            Assignment.objects.filter(
-                annotator=annotator,
-                state=Assignment.State.ACTIVE,
-                expires_at__gt=now,
-                pair__project=project,
-            )
-            .select_related("pair")
-            .order_by("issued_at")
-            .first()
-        )
-        if live:
-            return live
-        draw = random.random()
-        if draw < project.gold_rate:
-            gold = _issue_gold(project=project, annotator=annotator, now=now)
-            if gold:
-                return gold
-        elif draw < project.gold_rate + project.repeat_rate:
-            repeat = _issue_repeat(project=project, annotator=annotator, now=now)
-            if repeat:
-                return repeat
-        _expire_stale_assignments(project=project, now=now, always=False)
-        pair = _pick_pair(project=project, annotator=annotator)
-        if pair is None and _expire_stale_assignments(project=project, now=now, always=True):
-            pair = _pick_pair(project=project, annotator=annotator)
-        if pair is None:
-            return None
-        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
-        return Assignment.objects.create(
-            pair=pair,
-            annotator=annotator,
-            left=random.choice([Side.A, Side.B]),
-            expires_at=now + project.assignment_timeout,
-        )
-
-
-def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update()
-        .select_related("pair__project")
-        .get(pk=assignment_id, annotator=annotator)
-    )
-    if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
-        raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
-    if assignment.state == Assignment.State.EXPIRED and assignment.kind == Assignment.Kind.REGULAR:
-        # Its place went back to the pool; take it again if nobody else has.
-        pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
-        if pair.slots_taken >= assignment.pair.project.annotators_per_pair:
-            raise QueueConflict("This assignment expired and the pair went to someone else.")
-        Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
-    return assignment
-
-
-def label_submit(
-    *,
-    assignment_id: int,
-    annotator: AbstractBaseUser,
-    screen_choice: str,
-    strength: int | None = None,
-    rationale: str = "",
-    duration_ms: int | None = None,
-) -> Label | ConsistencyCheck:
-    """Record the annotator's answer, given in screen terms (left, right or tie).
-
-    The stored choice always names the stored response (a or b), whatever side it was on.
-    """
-    with transaction.atomic():
-        assignment = _lock_answerable(assignment_id, annotator)
-        project = assignment.pair.project
-        if screen_choice == "tie":
-            if not project.allow_ties:
-                raise ValidationError({"choice": "This project does not allow ties."})
-            choice, strength = Label.Choice.TIE, None
-        elif screen_choice in ("left", "right"):
-            choice = assignment.left if screen_choice == "left" else assignment.right
-            if not project.ask_strength:
-                strength = None
-            elif strength is None:
-                raise ValidationError({"strength": "Say how much better: 0, 1, 2 or 3."})
-        else:
-            raise ValidationError({"choice": "Choose left, right or tie."})
-        if strength is not None and strength not in Label.Strength.values:
-            raise ValidationError({"strength": "Strength must be 0, 1, 2 or 3."})
-        now = timezone.now()
-        if duration_ms is None:
-            duration_ms = int((now - assignment.issued_at) / timedelta(milliseconds=1))
-        duration_ms = max(0, min(int(duration_ms), MAX_DURATION_MS))
-
-        assignment.state = Assignment.State.DONE
-        assignment.finished_at = now
-        assignment.save(update_fields=["state", "finished_at"])
-        if assignment.kind == Assignment.Kind.REPEAT:
-            original = Label.objects.get(pair=assignment.pair, annotator=annotator)
-            check = ConsistencyCheck.objects.create(
-                label=original, assignment=assignment, choice=choice, shown_left=assignment.left
-            )
-            consensus_refresh(pair_ids=[assignment.pair_id])  # marks the figures out of date
-            return check
-        try:
-            with transaction.atomic():
-                label = Label.objects.create(
-                    pair=assignment.pair,
-                    annotator=annotator,
-                    choice=choice,
-                    strength=strength,
-                    rationale=rationale.strip(),
-                    duration_ms=duration_ms,
-                    shown_left=assignment.left,
-                    assignment=assignment,
-                )
-        except IntegrityError as exc:
-            raise QueueConflict("You have already labelled this pair.") from exc
-        consensus_refresh(pair_ids=[assignment.pair_id])
-        return label
-
-
-def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
-    """Pass on a pair: its place goes back to the pool and it will not come back to you."""
-    with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().get(
-            pk=assignment_id, annotator=annotator
-        )
-        if assignment.state != Assignment.State.ACTIVE:
-            raise QueueConflict("Only a live assignment can be skipped.")
-        assignment.state = Assignment.State.SKIPPED
-        assignment.finished_at = timezone.now()
-        assignment.save(update_fields=["state", "finished_at"])
-        if assignment.kind == Assignment.Kind.REGULAR:
-            Pair.objects.filter(pk=assignment.pair_id).update(slots_taken=F("slots_taken") - 1)
-        return assignment
 
 
 # ---------------------------------------------------------------------------------------

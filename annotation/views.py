@@ -1,6 +1,5 @@
 """Server-rendered pages: home, the annotator's queue, a project's pairs and import, own labels."""
 
-import json
 from datetime import timedelta
 
 from django.contrib import messages
@@ -12,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotation import charts, curation, selectors, services
-from annotation.curation import CurationFilters, dataset_curate
+from annotation.agreement import DIFFICULTIES
+from annotation.curation import dataset_curate
 from annotation.formats import FORMATS, FileRejected
 from annotation.models import (
     Adjudication,
@@ -24,6 +24,7 @@ from annotation.models import (
 )
 from annotation.rendering import render_prompt
 from annotation.selectors import EPOCH
+from annotation.serializers import CurationFiltersSerializer
 
 
 def _project_for(request, pk: int, *, manage: bool = False) -> tuple[Project, str]:
@@ -137,7 +138,7 @@ def dashboard(request, pk: int):
         "healthy": agreement is not None and agreement >= project.healthy_agreement,
         "heatmap": charts.heatmap(names, kappa) if len(names) > 1 else None,
         "difficulty_chart": charts.bars(
-            [(name, difficulty[name]) for name in ("easy", "medium", "hard", "contested")],
+            [(name, difficulty[name]) for name in (*DIFFICULTIES, "contested")],
             DIFFICULTY_COLOURS,
         ),
         "timeline_chart": charts.line(timeline, project.healthy_agreement) if timeline else None,
@@ -184,24 +185,31 @@ def pair_review(request, pk: int, pair_pk: int):
     return render(request, "annotation/pair_review.html", context)
 
 
-def _filters_from_form(data) -> CurationFilters:
-    def number(key, default, cast=float):
-        value = (data.get(key) or "").strip()
-        try:
-            return cast(value) if value else default
-        except ValueError as exc:
-            raise ValidationError({key: "Enter a number."}) from exc
+def _problems(errors) -> list[str]:
+    """A serializer's error messages, flattened (a list's errors come keyed by position)."""
+    if isinstance(errors, dict):
+        return [text for nested in errors.values() for text in _problems(nested)]
+    if isinstance(errors, list):
+        return [text for nested in errors for text in _problems(nested)]
+    return [str(errors)]
 
-    return CurationFilters(
-        min_votes=number("min_votes", 1, int),
-        min_agreement=number("min_agreement", 0.0),
-        exclude_contested=bool(data.get("exclude_contested")),
-        exclude_ties=bool(data.get("exclude_ties")),
-        difficulty=tuple(data.getlist("difficulty")),
-        exclude_sources=tuple(data.getlist("exclude_sources")),
-        min_annotator_kappa=number("min_annotator_kappa", None),
-        test_fraction=number("test_fraction", 0.1),
-        seed=number("seed", 0, int),
+
+def _curate_from_form(request, project: Project) -> CuratedDataset:
+    """A new version from the curate page's form, whose filters the API's serializer reads;
+    a ValidationError names each field that is wrong."""
+    form = CurationFiltersSerializer.from_query(request.POST, form=True)
+    if not form.is_valid():
+        raise ValidationError(
+            [
+                f"{form.fields[name].label}: {' '.join(_problems(errors))}"
+                for name, errors in form.errors.items()
+            ]
+        )
+    return dataset_curate(
+        project=project,
+        name=request.POST.get("name", "").strip(),
+        filters=form.filters(),
+        user=request.user,
     )
 
 
@@ -211,12 +219,7 @@ def curate(request, pk: int):
     project, _ = _project_for(request, pk, manage=True)
     if request.method == "POST":
         try:
-            dataset = dataset_curate(
-                project=project,
-                name=request.POST.get("name", "").strip(),
-                filters=_filters_from_form(request.POST),
-                user=request.user,
-            )
+            dataset = _curate_from_form(request, project)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -243,16 +246,8 @@ def dataset_detail(request, identifier: str):
         CuratedDataset.objects.select_related("project"), identifier=identifier
     )
     _project_for(request, dataset.project_id, manage=True)
-    return render(request, "annotation/dataset.html", dataset_context(dataset))
-
-
-def dataset_context(dataset: CuratedDataset) -> dict:
-    """What the dataset page shows; the training form re-renders it with its errors."""
-    return {
-        "dataset": dataset,
-        "project": dataset.project,
-        "manifest_json": json.dumps(dataset.manifest, indent=2),
-    }
+    context = selectors.dataset_context(dataset=dataset)
+    return render(request, "annotation/dataset.html", context)
 
 
 @login_required

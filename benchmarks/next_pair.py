@@ -59,7 +59,7 @@ def main() -> None:
     from django.test import Client
 
     from annotation.models import Membership, Project
-    from annotation.services import label_submit
+    from annotation.queue import label_submit
     from tests.factories import UserFactory
 
     project = Project.objects.create(name="bench")

@@ -38,7 +38,7 @@ def main() -> None:
     import torch
     from transformers import pipeline
 
-    from workers import scoring
+    from workers.ml import scoring
 
     pairs = hh_rows(Path(args.data))
     prompts = [r["prompt"] for r in pairs for _ in range(2)][: args.rows]

@@ -116,15 +116,16 @@ def rate(marks: list[tuple[int, float, int]], warmup: int) -> tuple[float, float
 
 
 def run_ours(args, train_rows, test_rows) -> dict:
-    from workers import training
+    from workers.ml import training
+    from workers.ml.config import TrainConfig
 
     if args.settings == "defaults":  # what `train NAME@vN --epochs E` does with nothing else
-        config = training.TrainConfig(
+        config = TrainConfig(
             base_model=base_model(args), epochs=args.epochs, eval_every=10**9,
             checkpoint_every=10**9,
         )  # fmt: skip
     else:
-        config = training.TrainConfig(
+        config = TrainConfig(
             base_model=base_model(args), method="full", learning_rate=args.learning_rate,
             batch_size=args.batch_size, epochs=args.epochs, max_length=args.max_length,
             eval_every=10**9,
@@ -374,7 +375,7 @@ def main() -> None:
             print(done.stdout[-2000:], done.stderr[start : start + 6000], sep="\n")
             raise SystemExit(f"{name} failed")
         results.append(json.loads(lines[-1][len("RESULT ") :]))
-    from workers.metrics import wilson_interval
+    from workers.ml.metrics import wilson_interval
 
     n_test = args.test_pairs or len(split(hh_rows(Path(args.data)))[1])
     print(

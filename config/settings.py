@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotation",
     "rewardmodels",
+    "workers",  # its management commands: evaluate, score and filter run the ML core here
 ]
 
 MIDDLEWARE = [

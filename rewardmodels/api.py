@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from rewardmodels import selectors, services
 from rewardmodels.models import RewardModel
+from rewardmodels.permissions import CanSeeRewardModel
 from rewardmodels.serializers import (
     BestOfNRequestSerializer,
     BestOfNResponseSerializer,
@@ -19,13 +20,13 @@ from rewardmodels.serializers import (
     ScoreRequestSerializer,
     ScoreResponseSerializer,
 )
-from workers.selection import rank
 
 
-def _scored(model: RewardModel, prompts: list, responses: list[str]):
+def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str | None = None):
     """The worker's answer, or an error response a client can act on."""
     try:
-        return services.score(reward_model=model, prompts=prompts, responses=responses), None
+        answer = services.score(reward_model=model, prompts=prompts, responses=responses, rank=rank)
+        return answer, None
     except services.WorkerUnavailable as exc:
         return None, Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     except Exception as exc:  # noqa: BLE001 - the worker's failure, reported, not a 500
@@ -41,19 +42,28 @@ class RewardModelList(generics.ListAPIView):
         return models.prefetch_related("evaluations__dataset")
 
 
-class RewardModelDetail(APIView):
+class RewardModelView(APIView):
+    """A view on one model, named by identifier or number in the URL's `key`."""
+
+    permission_classes = [CanSeeRewardModel]
+
+    def get_reward_model(self) -> RewardModel:
+        reward_model = selectors.reward_model_get(key=self.kwargs["key"])
+        self.check_object_permissions(self.request, reward_model)
+        return reward_model
+
+
+class RewardModelDetail(RewardModelView):
     @extend_schema(responses=RewardModelSerializer)
     def get(self, request, key: str):
-        return Response(
-            RewardModelSerializer(selectors.reward_model_for(user=request.user, key=key)).data
-        )
+        return Response(RewardModelSerializer(self.get_reward_model()).data)
 
 
-class Score(APIView):
+class Score(RewardModelView):
     @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer)
     def post(self, request, key: str):
         """Rewards for {prompt, response} items, in the order given."""
-        model = selectors.reward_model_for(user=request.user, key=key)
+        model = self.get_reward_model()
         payload = ScoreRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         items = payload.validated_data["items"]
@@ -63,7 +73,7 @@ class Score(APIView):
         return Response({"model": model.identifier, "rewards": result["rewards"]})
 
 
-class BestOfN(APIView):
+class BestOfN(RewardModelView):
     @extend_schema(request=BestOfNRequestSerializer, responses=BestOfNResponseSerializer)
     def post(self, request, key: str):
         """The candidates for one prompt, best first, with their rewards.
@@ -74,17 +84,20 @@ class BestOfN(APIView):
         model's length trend, against verbosity hacking, and keeps the order of rewards of
         either sign. A model whose training did not record the slope answers
         reward_per_token null and is ranked by raw reward (a slope of 0)."""
-        model = selectors.reward_model_for(user=request.user, key=key)
+        model = self.get_reward_model()
         payload = BestOfNRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         candidates = data["candidates"]
-        result, error = _scored(model, [data["prompt"]] * len(candidates), candidates)
+        result, error = _scored(
+            model, [data["prompt"]] * len(candidates), candidates, rank=data["normalize"]
+        )
         if error:
             return error
-        # .get: a worker still on older code answers without the slope
-        reward_per_token = result.get("reward_per_token")
-        ranked = rank(result["rewards"], result["tokens"], data["normalize"], reward_per_token)
+        if "ranked" not in result:  # a worker from before ranking moved to the worker
+            detail = "The scoring worker runs an older version; restart it to rank candidates."
+            return Response({"detail": detail}, status=status.HTTP_502_BAD_GATEWAY)
+        reward_per_token, ranked = result["reward_per_token"], result["ranked"]
         for entry in ranked:
             entry["response"] = candidates[entry["index"]]
         return Response(

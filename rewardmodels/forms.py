@@ -29,31 +29,17 @@ class ServiceErrors:
 
 
 TRAINING_BASIC = ["base_model", "method", "learning_rate", "batch_size", "epochs", "max_pairs"]
-TRAINING_ADVANCED = [
-    "lora_rank",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-    "margin_loss",
-    "center_rewards",
-    "length_penalty",
-    "gradient_accumulation",
-    "warmup_ratio",
-    "max_length",
-    "eval_every",
-    "gradient_checkpointing",
-    "seed",
-]
 
 
 class TrainingRunForm(ServiceErrors, forms.ModelForm):
-    """Defaults, limits and help texts come from TrainingRun; the service checks the rest."""
+    """Every training setting (TrainingRun.SETTINGS), with its default, limits and help text
+    from the model; the service checks the rest. The basic ones show, the rest fold away."""
 
-    advanced = TRAINING_ADVANCED
+    advanced = [name for name in TrainingRun.SETTINGS if name not in TRAINING_BASIC]
 
     class Meta:
         model = TrainingRun
-        fields = TRAINING_BASIC + TRAINING_ADVANCED
+        fields = list(TrainingRun.SETTINGS)
         labels = {
             "lora_rank": "LoRA rank",
             "lora_alpha": "LoRA alpha",

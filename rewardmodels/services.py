@@ -2,7 +2,6 @@
 never imports torch: work is queued by task name and done on a worker."""
 
 import json
-import struct
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import CuratedDataset
+from config.celery import enqueue, queue_for
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
 from rewardmodels.models import (
     DEFAULT_BASE_MODEL,
@@ -50,13 +50,16 @@ def _model_folder(name: str) -> Path | None:
 
 
 def _check_base_model(name: str) -> Path:
-    """The base model's files must be here, offline: a typo fails now, not on a worker."""
+    """A check of this web host: the base model's files must be here, offline, so that a typo
+    fails now, not on a worker. Workers load the same name on their own machine, so deploy
+    base models (or the Hugging Face cache) to the same path on web and worker hosts."""
     folder = _model_folder(name)
     if folder is None:
         raise ValidationError(
             {
-                "base_model": f"Cannot find {name!r}: give a folder with config.json, or a model "
-                "id already in the Hugging Face cache (workers have no network)."
+                "base_model": f"Cannot find {name!r} on this web host: give a folder with "
+                "config.json, or a model id already in the Hugging Face cache (workers have no "
+                "network, and load it from the same path on their machine)."
             }
         )
     return folder
@@ -65,13 +68,14 @@ def _check_base_model(name: str) -> Path:
 def module_names(folder: Path) -> set[str] | None:
     """The last part of every module name holding weights, read from the safetensors
     headers without loading anything; None when the weights are in another format."""
+    from safetensors import safe_open
+
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         weights = json.loads(index.read_text())["weight_map"].keys()
     elif (folder / "model.safetensors").is_file():
-        with (folder / "model.safetensors").open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            weights = json.loads(f.read(size)).keys()
+        with safe_open(folder / "model.safetensors", framework="numpy") as f:
+            weights = f.keys()
     else:
         return None
     return {w.rsplit(".", 2)[-2] for w in weights if w.count(".") >= 1}
@@ -110,26 +114,6 @@ def training_run_create(
         run.save()
         transaction.on_commit(lambda: enqueue(TRAIN_TASK, run.pk))
     return run
-
-
-def enqueue(task: str, *args):
-    """Send a task by name (CELERY_TASK_ROUTES picks the queue: training to gpu, the rest
-    of rewardmodels.* to scoring), or run it inline under CELERY_TASK_ALWAYS_EAGER. Task
-    modules import torch only inside task bodies, so the web process stays free of it.
-    Returns the task's result handle."""
-    from workers.celery import app
-
-    if app.conf.task_always_eager:
-        import workers.tasks  # noqa: F401 - registers the tasks by name
-
-        return app.tasks[task].apply(args=args)
-    return app.send_task(task, args=list(args))  # routed by CELERY_TASK_ROUTES
-
-
-def queue_for(*, task: str) -> str:
-    """The queue CELERY_TASK_ROUTES sends a task to."""
-    route = settings.CELERY_TASK_ROUTES.get(task) or {}
-    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def training_run_cancel(*, run: TrainingRun) -> None:
@@ -207,26 +191,25 @@ def filter_create(
     return job
 
 
-def filter_output_path(job: FilterRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "filtered" / f"filter-{job.pk}-top.jsonl"
-
-
 class WorkerUnavailable(Exception):
     """No worker answered in time."""
 
 
-def score(*, reward_model: RewardModel, prompts: list, responses: list[str]) -> dict:
+def score(
+    *, reward_model: RewardModel, prompts: list, responses: list[str], rank: str | None = None
+) -> dict:
     """Rewards, response lengths in tokens and the model's reward per token (None when its
     training did not record it) from a worker on the scoring queue, which keeps the model
-    loaded between calls. Raises WorkerUnavailable if none answers in time."""
+    loaded between calls; with `rank` ("none" or "length"), also the responses best first
+    under "ranked". Raises WorkerUnavailable if none answers in time."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = enqueue(SCORE_TASK, reward_model.artifact, prompts, responses)
+    result = enqueue(SCORE_TASK, reward_model.artifact, prompts, responses, rank)
     try:
         return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:
         result.revoke()
-        queue = queue_for(task=SCORE_TASK)
+        queue = queue_for(SCORE_TASK)
         raise WorkerUnavailable(
             f"No worker scored the request within {SCORE_TIMEOUT_SECONDS} s; is a worker "
             f"serving the {queue} queue? (`celery -A workers worker -Q {queue} -c 1` on a GPU "

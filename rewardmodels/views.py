@@ -13,12 +13,10 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from annotation import charts
 from annotation.formats import FileRejected
 from annotation.models import CuratedDataset
-from annotation.selectors import ADMIN, project_role
-from annotation.views import dataset_context
-from rewardmodels import selectors
+from annotation.selectors import ADMIN, dataset_context, project_role
+from rewardmodels import charts, selectors
 from rewardmodels.formats import RowsRejected
 from rewardmodels.forms import EvaluationForm, FilterForm, TrainingRunForm
 from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingRun
@@ -59,7 +57,7 @@ def run_create(request, identifier: str):
         else:
             messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
             return redirect("run", pk=run.pk)
-    context = {**dataset_context(dataset), "train_form": form}
+    context = {**dataset_context(dataset=dataset), "train_form": form}
     return render(request, "annotation/dataset.html", context, status=400)
 
 
@@ -83,26 +81,6 @@ def steps_text(run: TrainingRun) -> str:
     return f"step {run.step} / {run.total_steps}"
 
 
-UNTRAINED_COLOUR = "#6b7280"
-
-
-def _accuracy_chart(run: TrainingRun, points: list[tuple[float, float]], untrained: dict):
-    """Held-out accuracy per evaluation, from step 0 (the untrained model) where the run
-    measured it, with the untrained model's accuracy drawn across as the line to beat."""
-    series = [("held-out accuracy", "#207a45", points)]
-    if untrained.get("accuracy") is not None:
-        end = max([run.total_steps or 0] + [step for step, _ in points if step is not None])
-        level = untrained["accuracy"]
-        series.append(("untrained model", UNTRAINED_COLOUR, [(0, level), (max(end, 1), level)]))
-    return charts.curves(
-        series,
-        x_max=run.total_steps,
-        x_label="step",
-        y_range=(0.0, 1.0),
-        reference=("chance", 0.5),
-    )
-
-
 def _live_context(run: TrainingRun) -> dict:
     """What the page shows and the poller refreshes: progress, curves, held-out figures, and
     whether the newest held-out accuracy is clear of the untrained model's."""
@@ -110,16 +88,9 @@ def _live_context(run: TrainingRun) -> dict:
     untrained = selectors.run_untrained(run=run)
     loss_chart = accuracy_chart = None
     if curves["train_loss"]:
-        loss_chart = charts.curves(
-            [
-                ("training loss", "#2f5bd3", curves["train_loss"]),
-                ("held-out loss", "#d97706", curves["eval_loss"]),
-            ],
-            x_max=run.total_steps,
-            x_label="step",
-        )
+        loss_chart = charts.loss_chart(run, curves["train_loss"], curves["eval_loss"])
     if curves["eval_accuracy"]:
-        accuracy_chart = _accuracy_chart(run, curves["eval_accuracy"], untrained)
+        accuracy_chart = charts.accuracy_chart(run, curves["eval_accuracy"], untrained)
     latest = run.metrics[-1] if run.metrics else {}
     return {
         "run": run,
@@ -216,9 +187,7 @@ def run_list(request):
 # Reward models: lineage, evaluations, filter runs, side-by-side comparison. Admins and the
 # leads of a model's project see and launch everything; anyone else gets a 404.
 
-DIFFICULTIES = ("easy", "medium", "hard")
 OWN_TEST_SPLIT = "own"
-MODEL_COLOURS = ("#2f5bd3", "#d97706", "#207a45", "#9333ea", "#b42318", "#0e7490", "#6b7280")
 SERVICE_ERRORS = (ValidationError, RowsRejected, FileRejected)
 MAX_PICKED_FROM = 200  # models offered as checkboxes on the compare page, newest first
 
@@ -385,42 +354,6 @@ def _job_context(job: EvaluationRun | FilterRun) -> dict:
     }
 
 
-def difficulty_chart(series: list[tuple[str, str, dict]]):
-    """Accuracy overall and by difficulty, one bar per (name, colour, figures)."""
-    return charts.grouped_bars(
-        ["all pairs", *DIFFICULTIES],
-        [
-            (
-                name,
-                colour,
-                [figures.get("accuracy")]
-                + [
-                    figures.get("by_difficulty", {}).get(d, {}).get("accuracy")
-                    for d in DIFFICULTIES
-                ],
-            )
-            for name, colour, figures in series
-        ],
-        reference=("chance", 0.5),
-        percent=True,
-    )
-
-
-def length_chart(series: list[tuple[str, str, dict]]):
-    """Accuracy when the chosen response is the shorter or the longer one: a model that
-    rewards length does well on the second and badly on the first."""
-    keys = ("accuracy_chosen_shorter", "accuracy_chosen_longer")
-    return charts.grouped_bars(
-        ["chosen is shorter", "chosen is longer"],
-        [
-            (name, colour, [figures.get("length", {}).get(key) for key in keys])
-            for name, colour, figures in series
-        ],
-        reference=("chance", 0.5),
-        percent=True,
-    )
-
-
 @login_required
 def evaluation_detail(request, pk: int):
     evaluation = _job_for(request, EvaluationRun, pk)
@@ -438,8 +371,8 @@ def evaluation_detail(request, pk: int):
         )
         context["same_pairs"] = same_pairs
         name = evaluation.reward_model.identifier
-        context["difficulty_chart"] = difficulty_chart(
-            [(name, MODEL_COLOURS[0], evaluation.metrics)]
+        context["difficulty_chart"] = charts.difficulty_chart(
+            [(name, charts.MODEL_COLOURS[0], evaluation.metrics)]
         )
     return render(request, "rewardmodels/evaluation.html", {**context, "evaluation": evaluation})
 
@@ -523,7 +456,7 @@ def model_compare(request):
             raise Http404("No such dataset version.")
 
     columns = [
-        _compare_column(reward_model, dataset, MODEL_COLOURS[k % len(MODEL_COLOURS)])
+        _compare_column(reward_model, dataset, charts.MODEL_COLOURS[k % len(charts.MODEL_COLOURS)])
         for k, reward_model in enumerate(chosen)
     ]
     series = [(c["model"].identifier, c["colour"], c["figures"]) for c in columns if c["figures"]]
@@ -535,7 +468,7 @@ def model_compare(request):
         "data": data,
         "dataset": dataset,
         "own": OWN_TEST_SPLIT,
-        "difficulty_chart": difficulty_chart(series) if series else None,
-        "length_chart": length_chart(series) if series else None,
+        "difficulty_chart": charts.difficulty_chart(series) if series else None,
+        "length_chart": charts.length_chart(series) if series else None,
     }
     return render(request, "rewardmodels/compare.html", context)

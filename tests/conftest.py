@@ -77,10 +77,11 @@ def trained_model(tmp_path_factory):
     """The packaged MiniLM with LoRA, trained once per session on separable pairs (polite
     chosen, curt rejected): the saved model folder and its held-out figures."""
     from tests.factories import separable_rows
-    from workers import training
+    from workers.ml import training
+    from workers.ml.config import TrainConfig
 
     rows = separable_rows(96)
-    config = training.TrainConfig(
+    config = TrainConfig(
         method="lora", learning_rate=1e-3, batch_size=16, epochs=4, eval_every=100, max_length=64
     )
     folder = tmp_path_factory.mktemp("trained")
@@ -111,7 +112,7 @@ def dataset(project):
 @pytest.fixture
 def eager(settings):
     """Tasks run inline in the test process instead of going to a worker."""
-    from workers.celery import app
+    from config.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     app.conf.task_always_eager = True

@@ -1,3 +1,4 @@
-"""Celery workers (`celery -A workers worker` finds the app in workers.celery) and the ML
-code they run. The only package that imports torch; its modules import nothing from Django
-except the task module, so the trainer also runs on its own (see benchmarks/)."""
+"""The worker side. `ml/` is the ML core (torch, transformers, peft; nothing of Django);
+`tasks.py` is the bridge: each task loads its rows, calls the core and writes results back;
+`management/commands/` are the commands that score in their own process. The web side never
+imports this package: it enqueues tasks by name (config.celery.enqueue)."""

@@ -1,9 +1,5 @@
-import os
+"""Where `celery -A workers worker` finds the app; it is defined in config/celery.py."""
 
-from celery import Celery
+from config.celery import app
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-app = Celery("prefhub")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers"], related_name="tasks")
+__all__ = ["app"]

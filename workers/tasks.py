@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from workers.celery import app
+from config.celery import app
 
 logger = logging.getLogger(__name__)
 LOG_LINES = 200
@@ -79,7 +79,9 @@ def _execute(run) -> None:
 
     from annotation.curation import dataset_rows
     from rewardmodels.models import RewardModel, TrainingRun
-    from workers import training
+    from workers.ml import training
+    from workers.ml.config import TrainConfig
+    from workers.ml.models import model_card
 
     transformers.logging.set_verbosity_error()
     TrainingRun.objects.filter(pk=run.pk).update(
@@ -118,28 +120,7 @@ def _execute(run) -> None:
     def should_stop() -> bool:
         return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
-    config = training.TrainConfig(
-        base_model=run.base_model,
-        method=run.method,
-        lora_rank=run.lora_rank,
-        lora_alpha=run.lora_alpha,
-        lora_dropout=run.lora_dropout,
-        lora_target_modules=[m.strip() for m in run.lora_target_modules.split(",") if m.strip()],
-        margin_loss=run.margin_loss,
-        center_rewards=run.center_rewards,
-        length_penalty=run.length_penalty,
-        learning_rate=run.learning_rate,
-        batch_size=run.batch_size,
-        gradient_accumulation=run.gradient_accumulation,
-        epochs=run.epochs,
-        warmup_ratio=run.warmup_ratio,
-        max_length=run.max_length,
-        max_pairs=run.max_pairs,
-        eval_every=run.eval_every,
-        checkpoint_every=run.checkpoint_every,
-        gradient_checkpointing=run.gradient_checkpointing,
-        seed=run.seed,
-    )
+    config = TrainConfig(**run.train_settings())
     rows = dataset_rows(run.dataset)
     folder = run_folder(run.pk)
     try:
@@ -167,9 +148,7 @@ def _execute(run) -> None:
         return
     artifact = folder / "model"
     chosen = final["settings"]  # the method and learning rate, where "auto" left them open
-    card = training.model_card(
-        replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256
-    )
+    card = model_card(replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256)
     (artifact / "README.md").write_text(card)
     # Together: a worker lost between the two would leave a succeeded run, which is never
     # trained again, without its reward model.
@@ -197,7 +176,7 @@ def _execute(run) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Using trained models: evaluation, filtering, scoring. Each loads its model through
-# workers.scoring.scorer_for, which keeps recently used models in the worker's memory.
+# workers.ml.scoring.scorer_for, which keeps recently used models in the worker's memory.
 
 
 def _job_progress(model, pk: int):
@@ -225,7 +204,7 @@ def evaluate_reward_model(evaluation_id: int) -> None:
     from annotation.curation import dataset_rows
     from rewardmodels.formats import read_jsonl
     from rewardmodels.models import EvaluationRun
-    from workers import scoring
+    from workers.ml import scoring
 
     evaluation = EvaluationRun.objects.select_related("reward_model", "dataset").filter(
         pk=evaluation_id
@@ -253,9 +232,8 @@ def evaluate_reward_model(evaluation_id: int) -> None:
 def filter_candidates(filter_id: int) -> None:
     from rewardmodels.formats import read_jsonl, write_jsonl
     from rewardmodels.models import FilterRun
-    from rewardmodels.services import filter_output_path
-    from workers import scoring
-    from workers.selection import filter_rows
+    from workers.ml import scoring
+    from workers.ml.selection import filter_rows
 
     job = FilterRun.objects.select_related("reward_model").filter(pk=filter_id).first()
     if job is None or job.finished:
@@ -270,7 +248,7 @@ def filter_candidates(filter_id: int) -> None:
         )  # fmt: skip
         kept = filter_rows(rows, rewards, tokens, job.keep_top, job.threshold,
                            job.normalize, scorer.reward_per_token)  # fmt: skip
-        output = filter_output_path(job)
+        output = job.output_path()
         write_jsonl(output, kept)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _fail(FilterRun, job.pk, exc)
@@ -282,16 +260,23 @@ def filter_candidates(filter_id: int) -> None:
 
 
 @app.task(name="rewardmodels.score", ignore_result=False)
-def score_responses(model_path: str, prompts: list, responses: list[str]) -> dict:
+def score_responses(
+    model_path: str, prompts: list, responses: list[str], normalize: str | None = None
+) -> dict:
     """Rewards and response lengths for the API, with the model's fitted reward per token
-    (None when its training did not record one), so that the web process can rank by
-    length-adjusted reward without loading the model. The caller waits for the result."""
-    from workers import scoring
+    (None when its training did not record one). With `normalize` ("none" or "length") the
+    responses are also ranked, best first (workers.ml.selection.rank). The caller waits."""
+    from workers.ml import scoring
+    from workers.ml.selection import rank
 
     scorer = scoring.scorer_for(model_path)
     rewards, tokens = scorer.score(prompts, responses)
-    return {
+    result = {
         "rewards": rewards.tolist(),
         "tokens": tokens.tolist(),
         "reward_per_token": scorer.reward_per_token,
     }
+    if normalize is not None:
+        result["ranked"] = rank(rewards, tokens, normalize, scorer.reward_per_token)
+    return result
+

@@ -2,6 +2,7 @@
 
 from django import template
 
+from annotation.agreement import DIFFICULTIES
 from rewardmodels.selectors import accuracy_interval, interval_text
 
 register = template.Library()
@@ -19,3 +20,10 @@ def ci95(figures) -> str:
     """'95% CI 53.3–63.4%'; empty where the figures hold no accuracy."""
     shown = accuracy_range(figures)
     return f"95% CI {shown}" if shown else ""
+
+
+@register.filter
+def by_difficulty(figures) -> list[tuple[str, dict]]:
+    """The accuracy by difficulty, easiest first: (name, {accuracy, n}) for each one measured."""
+    parts = (figures or {}).get("by_difficulty") or {}
+    return [(name, parts[name]) for name in DIFFICULTIES if name in parts]

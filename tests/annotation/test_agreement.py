@@ -12,6 +12,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from annotation import agreement as ag
+from annotation.agreement_report import agreement_report
 
 TOLERANCE = 1e-9
 
@@ -204,7 +205,7 @@ def test_ab_votes_without_strength_count_on_the_signed_scale():
     rater = np.tile(np.arange(3), 5)
     choice = np.array([A, A, A, B, B, B, A, A, A, A, A, B, T, T, T])
     strength = np.full(item.size, np.nan)
-    report = ag.agreement_report(label_table(item, rater, choice, strength, 5, 3))
+    report = agreement_report(label_table(item, rater, choice, strength, 5, 3))
     # Ties alone are a single value (no figure); the a/b votes must count, at ±UNKNOWN_STRENGTH.
     assert report["krippendorff_alpha_interval"] is not None
     assert report["krippendorff_alpha_interval"] > 0.5
@@ -224,7 +225,7 @@ def test_ab_votes_without_strength_sit_at_the_margins_assumed_strength():
 @given(labels_with_strengths(missing=True))
 def test_signed_figures_with_missing_strengths_match_the_packages(labels):
     item, rater, choice, strength, n_items, n_raters = labels
-    report = ag.agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
+    report = agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
     signed = signed_reference(choice, strength)
     scale = (np.arange(-6, 7) / 2).tolist()  # half steps: ±1.5 is on it, equally spaced
     assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale)
@@ -235,7 +236,7 @@ def test_signed_figures_with_missing_strengths_match_the_packages(labels):
 def test_signed_figures_with_every_strength_given_are_unchanged(labels):
     # Every a/b vote says how much better: the integer −3…+3 scale, as before the fix.
     item, rater, choice, strength, n_items, n_raters = labels
-    report = ag.agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
+    report = agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
     signed = np.select([choice == ag.CHOICE_A, choice == ag.CHOICE_B], [-strength, strength], 0)
     scale = list(range(-3, 4))
     assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale)
@@ -280,7 +281,7 @@ def test_per_rater_figures_by_hand():
     assert ag.position_bias(rater, choice, shown_left, 4) == [1.0, 0.0, 0.0, 1.0]
 
     length_a, length_b = np.array([10, 5]), np.array([4, 5])  # item 1: equal lengths
-    assert ag.length_bias(item, rater, choice, length_a, length_b, 4) == [1.0, 1.0, 1.0, 0.0]
+    assert ag.longer_choice_rate(item, rater, choice, length_a, length_b, 4) == [1.0, 1.0, 1.0, 0.0]
 
     gold = np.array([0, -1])  # item 0's answer is a; item 1 is not gold
     assert ag.gold_accuracy(item, rater, choice, gold, 4) == [1.0, 1.0, 1.0, 0.0]

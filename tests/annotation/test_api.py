@@ -6,7 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Label, Pair
-from annotation.services import assignment_next, label_submit
+from annotation.queue import assignment_next, label_submit
 from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
 

@@ -3,14 +3,9 @@
 import pytest
 
 from annotation.models import Assignment, ConsistencyCheck, PairConsensus
+from annotation.queue import assignment_next, label_submit
 from annotation.selectors import agreement_summary
-from annotation.services import (
-    assignment_next,
-    label_submit,
-    pair_adjudicate,
-    pair_adjudication_clear,
-    pair_set_gold,
-)
+from annotation.services import pair_adjudicate, pair_adjudication_clear, pair_set_gold
 from tests.factories import MembershipFactory, PairFactory
 
 

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import CuratedDataset, Label, Pair
-from annotation.services import assignment_next, label_submit, pair_adjudicate
+from annotation.queue import assignment_next, label_submit
+from annotation.services import pair_adjudicate
 from tests.factories import MembershipFactory, PairFactory
 
 REQUIRED_AGREEMENT_KEYS = {

@@ -163,6 +163,24 @@ def test_curate_form_and_dataset_page(project, votes, lead):
     assert Pair.objects.count() == 3
 
 
+def test_curate_form_names_what_is_wrong_as_the_api_does(project, votes, lead):
+    """The page's form and the API read the filters through one serializer."""
+    client = logged_in(lead)
+    form = {"name": "f", "difficulty": ["easy", "medium", "hard"], "min_annotator_kappa": ""}
+    for change, message in [
+        ({"min_votes": "0"}, "Min votes: Ensure this value is greater than or equal to 1."),
+        ({"min_agreement": "lots"}, "Min agreement: A valid number is required."),
+        ({"difficulty": []}, "Difficulty: Choose at least one of easy, medium, hard."),
+    ]:
+        page = client.post(f"/projects/{project.pk}/curate/", {**form, **change})
+        assert page.status_code == 200 and message in page.content.decode(), change
+    assert not CuratedDataset.objects.exists()
+    preview = client_for(lead).get(
+        f"/api/projects/{project.pk}/curation-preview/", {"difficulty": ""}
+    )
+    assert preview.json() == {"difficulty": ["Choose at least one of easy, medium, hard."]}
+
+
 def test_dataset_pages_and_downloads_are_for_leads_only(project, votes, lead, annotator):
     client_for(lead).post(f"/api/projects/{project.pk}/datasets/", {"name": "mine"}, format="json")
     for url in ("/api/datasets/mine@v1/", "/api/datasets/mine@v1/download/"):

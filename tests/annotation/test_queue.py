@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import Assignment, Label, Pair
-from annotation.services import QueueConflict, assignment_next, assignment_skip, label_submit
+from annotation.queue import QueueConflict, assignment_next, assignment_skip, label_submit
 from tests.factories import MembershipFactory, PairFactory
 
 
@@ -174,7 +174,7 @@ def test_concurrent_requests_never_exceed_k(on_postgres):
 
 
 def test_fast_annotator_past_the_lookahead_opens_fresh_pairs(project, annotator, monkeypatch):
-    monkeypatch.setattr("annotation.services.QUEUE_LOOKAHEAD", 2)
+    monkeypatch.setattr("annotation.queue.QUEUE_LOOKAHEAD", 2)
     pairs = PairFactory.create_batch(5, project=project)
     for _ in range(2):
         answer(assignment_next(project=project, annotator=annotator), annotator)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rewardmodels.services import MAX_SCORE_ITEMS
@@ -50,15 +51,23 @@ def test_best_of_n_ranks_candidates(reward_model, admin_user, eager):
 
 
 def scored_by_a_worker(monkeypatch, rewards, tokens, reward_per_token):
-    """Stand in for the worker's answer, so the web process's ranking is what is tested."""
-    from rewardmodels import services
+    """A model that gives these rewards, lengths and reward per token, so that the ranking
+    (done by the score task, inline here) is what is tested."""
+    from workers.ml import scoring
 
-    answer = {"rewards": rewards, "tokens": tokens, "reward_per_token": reward_per_token}
-    monkeypatch.setattr(services, "score", lambda **kwargs: answer)
+    class Given:
+        def score(self, prompts, responses):
+            return np.array(rewards[: len(responses)]), np.array(tokens[: len(responses)])
+
+    given = Given()
+    given.reward_per_token = reward_per_token
+    monkeypatch.setattr(scoring, "scorer_for", lambda path, exact=False: given)
 
 
 @pytest.mark.parametrize("slope", [0.0, None])
-def test_best_of_n_by_length_ranks_negative_rewards_right(reward_model, lead, monkeypatch, slope):
+def test_best_of_n_by_length_ranks_negative_rewards_right(
+    reward_model, lead, monkeypatch, slope, eager
+):
     """The issue's case: reward per token put the longer, lower-reward candidate first."""
     scored_by_a_worker(monkeypatch, [-2.0, -2.5], [10, 100], slope)
     body = {"prompt": "q", "candidates": ["short", "long"], "normalize": "length"}
@@ -69,7 +78,7 @@ def test_best_of_n_by_length_ranks_negative_rewards_right(reward_model, lead, mo
     assert answer.json()["reward_per_token"] == slope  # null: none recorded, raw rewards
 
 
-def test_best_of_n_by_length_takes_the_slope_off_each_token(reward_model, lead, monkeypatch):
+def test_best_of_n_by_length_takes_the_slope_off_each_token(reward_model, lead, monkeypatch, eager):
     scored_by_a_worker(monkeypatch, [-2.0, -1.5], [10, 100], 0.01)
     url = f"/api/reward-models/{reward_model.pk}/best-of-n"
     body = {"prompt": "q", "candidates": ["short", "long"]}
@@ -128,8 +137,8 @@ def test_bad_best_of_n_requests_get_a_clear_400(reward_model, lead):
 def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
     """Nothing serves the scoring queue in this test: the request waits its time, then says
     which queue wants a worker."""
+    from config.celery import app
     from rewardmodels import services
-    from workers.celery import app
 
     monkeypatch.setattr(services, "SCORE_TIMEOUT_SECONDS", 1)
     body = {"items": [{"prompt": "q", "response": "r"}]}

@@ -7,7 +7,7 @@ from django.test import Client
 
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
 from rewardmodels.selectors import held_out_check
-from workers.metrics import wilson_interval
+from workers.ml.metrics import wilson_interval
 
 WARNING = "Training may not have worked"
 
@@ -19,7 +19,7 @@ def logged_in(user) -> Client:
 
 
 def held_out(right: int, n: int, **more) -> dict:
-    """workers.metrics' dictionary for `right` of `n` pairs right, as the trainer records it."""
+    """workers.ml.metrics' dictionary for `right` of `n` pairs right, as the trainer records it."""
     return {
         "n": n,
         "accuracy": right / n,

@@ -18,7 +18,7 @@ def logged_in(user) -> Client:
 
 
 def figures(accuracy, *, easy, hard, ece=0.05, shorter=0.6, longer=0.9, correlation=0.3, n=40):
-    """workers.metrics' dictionary, with the numbers a test looks for."""
+    """workers.ml.metrics' dictionary, with the numbers a test looks for."""
     return {
         "n": n,
         "accuracy": accuracy,

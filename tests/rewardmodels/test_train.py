@@ -54,7 +54,7 @@ def test_train_wait_runs_and_registers_a_model(dataset, eager):
 
 def finished(dataset, right: int, untrained_right: int, n: int = 100) -> TrainingRun:
     """A succeeded run and its reward model as the trainer leaves them, without training."""
-    from workers.metrics import wilson_interval
+    from workers.ml.metrics import wilson_interval
 
     def held_out(k: int) -> dict:
         return {"n": n, "accuracy": k / n, "accuracy_ci95": wilson_interval(k, n)}
@@ -134,10 +134,7 @@ def test_lora_targets_are_read_from_a_saved_decoder_without_torch(tmp_path):
     assert {"q_proj", "v_proj", "o_proj", "gate_proj", "score"} <= module_names(Path(folder))
 
 
-def test_wait_without_a_gpu_worker_says_so(dataset, monkeypatch):
-    from rewardmodels.management.commands import train
-
-    monkeypatch.setattr(train, "WAIT_FOR_WORKER_SECONDS", 0.2)
+def test_wait_without_a_gpu_worker_says_so(dataset):
     with pytest.raises(CommandError, match="No worker serves the gpu queue"):
         call_command("train", "fruit@v1", "--wait")
     with pytest.raises(CommandError, match="No dataset version"):

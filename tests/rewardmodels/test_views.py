@@ -35,6 +35,7 @@ def launch(client, dataset, **fields):
         "warmup_ratio": "0.05",
         "max_length": "128",
         "eval_every": "10",
+        "checkpoint_every": "100",
         "seed": "0",
         **fields,
     }

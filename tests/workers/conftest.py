@@ -61,7 +61,7 @@ def broker(on_postgres):
 
     Celery reads CELERY_BROKER_URL from the environment before its own configuration
     (celery.app.utils.Settings.broker_url), so the variable, not app.conf, decides here."""
-    from workers.celery import app
+    from config.celery import app
 
     url = redis_url()
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
@@ -85,7 +85,7 @@ def broker(on_postgres):
 def results_in_redis(broker, monkeypatch):
     """Results in the worker tests' Redis database, for this process and the workers (start
     them with CELERY_RESULT_BACKEND=redis_url())."""
-    from workers.celery import app
+    from config.celery import app
 
     monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_url())
     app._local.__dict__.pop("backend", None)  # made for the old setting: make it again

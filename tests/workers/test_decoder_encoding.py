@@ -8,14 +8,15 @@ import torch
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model, decoder_tokenizer
-from workers import training
+from workers.ml import encoding, models, packing, training
+from workers.ml.config import TrainConfig
 
 PROMPT = "Question 1: name some fruit."
 
 
 def test_llama3_style_one_bos_and_an_eos_after_the_response():
     tokenizer = decoder_tokenizer("llama3")
-    (sequence,) = training.encode(
+    (sequence,) = encoding.encode(
         tokenizer, [PROMPT], ["apple banana"], max_length=64, decoder=True
     )
     ids = sequence.ids
@@ -30,7 +31,7 @@ def test_llama3_style_one_bos_and_an_eos_after_the_response():
 
 def test_qwen_style_no_bos_and_an_eos_after_the_response():
     tokenizer = decoder_tokenizer("qwen")
-    (sequence,) = training.encode(
+    (sequence,) = encoding.encode(
         tokenizer, [PROMPT], ["apple banana"], max_length=64, decoder=True
     )
     text = tokenizer.decode(sequence.ids)
@@ -43,8 +44,8 @@ def test_qwen_style_no_bos_and_an_eos_after_the_response():
 def test_a_response_cut_to_fit_does_not_end_like_a_complete_one(family):
     tokenizer = decoder_tokenizer(family)
     long_answer = " ".join(["apple banana cherry"] * 40)
-    (cut,) = training.encode(tokenizer, [PROMPT], [long_answer], max_length=32, decoder=True)
-    (complete,) = training.encode(tokenizer, [PROMPT], ["apple"], max_length=64, decoder=True)
+    (cut,) = encoding.encode(tokenizer, [PROMPT], [long_answer], max_length=32, decoder=True)
+    (complete,) = encoding.encode(tokenizer, [PROMPT], ["apple"], max_length=64, decoder=True)
     assert cut.truncated and len(cut.ids) == 32 and cut.ids[-1] != tokenizer.eos_token_id
     assert complete.ids[-1] == tokenizer.eos_token_id and not complete.truncated
     if family == "llama3":
@@ -54,7 +55,7 @@ def test_a_response_cut_to_fit_does_not_end_like_a_complete_one(family):
 def test_a_long_prompt_loses_its_start_and_keeps_one_bos():
     tokenizer = decoder_tokenizer("llama3")
     prompt = "old words " * 100 + "the actual question?"
-    (sequence,) = training.encode(tokenizer, [prompt], ["apple"], max_length=40, decoder=True)
+    (sequence,) = encoding.encode(tokenizer, [prompt], ["apple"], max_length=40, decoder=True)
     assert sequence.truncated and len(sequence.ids) == 40
     assert sequence.ids[0] == tokenizer.bos_token_id
     assert sequence.ids.count(tokenizer.bos_token_id) == 1
@@ -64,15 +65,15 @@ def test_a_long_prompt_loses_its_start_and_keeps_one_bos():
 @pytest.mark.parametrize("family", ["llama3", "qwen"])
 def test_the_reward_is_read_at_the_end_of_sequence_token(tmp_path, family):
     base = decoder_model(tmp_path / "base", family)
-    tokenizer = training.load_tokenizer(base)
-    model = training.load_model(training.TrainConfig(base_model=base, method="full"), tokenizer)
+    tokenizer = models.load_tokenizer(base)
+    model = models.load_model(TrainConfig(base_model=base, method="full"), tokenizer)
     model.eval()
-    assert training.reads_last_token(model)
-    items = training.encode_rows(tokenizer, separable_rows(4), max_length=64, decoder=True)
+    assert models.reads_last_token(model)
+    items = encoding.encode_rows(tokenizer, separable_rows(4), max_length=64, decoder=True)
     with torch.no_grad():
-        padded = training.rewards(model, training.collate(items, tokenizer.pad_token_id, "cpu"))
-        batch, ends = training.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
-        packed = training.packed_rewards(model, batch, ends)
+        padded = packing.rewards(model, packing.collate(items, tokenizer.pad_token_id, "cpu"))
+        batch, ends = packing.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
+        packed = packing.packed_rewards(model, batch, ends)
         first = items[0].chosen.ids
         hidden = model.model(input_ids=torch.tensor([first])).last_hidden_state
         at_eos = model.score(hidden[0, -1]).squeeze(-1)
@@ -84,7 +85,7 @@ def test_the_reward_is_read_at_the_end_of_sequence_token(tmp_path, family):
 def test_a_decoder_with_a_chat_template_learns(tmp_path):
     base = decoder_model(tmp_path / "base", "llama3")
     rows = separable_rows(160)
-    config = training.TrainConfig(
+    config = TrainConfig(
         base_model=base, method="full", learning_rate=3e-3, batch_size=16, epochs=3,
         eval_every=100, max_length=64,
     )  # fmt: skip

@@ -3,7 +3,7 @@ stay bounded, keep the preferred response preferred, and take length out of the 
 
 import torch
 
-from workers import training
+from workers.ml import losses
 
 
 def verbose_pairs(n: int = 512, seed: int = 0):
@@ -28,7 +28,7 @@ def fit(length_penalty: float, steps: int = 1000):
     reward = torch.nn.Linear(2, 1)
     optimizer = torch.optim.Adam(reward.parameters(), lr=0.05)
     for _ in range(steps):
-        loss = training.bradley_terry_loss(
+        loss = losses.bradley_terry_loss(
             reward(chosen).squeeze(-1), reward(rejected).squeeze(-1),
             length_penalty=length_penalty, chosen_tokens=chosen_tokens,
             rejected_tokens=rejected_tokens,

@@ -6,11 +6,12 @@ import torch
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model
-from workers import training
+from workers.ml import checkpoints, training
+from workers.ml.config import TrainConfig
 
 
-def lora_config(base: str) -> training.TrainConfig:
-    return training.TrainConfig(
+def lora_config(base: str) -> TrainConfig:
+    return TrainConfig(
         base_model=base, method="lora", lora_dropout=0.3, learning_rate=3e-3, batch_size=8,
         epochs=1, eval_every=100, checkpoint_every=2, max_length=64,
     )  # fmt: skip
@@ -35,7 +36,7 @@ def test_a_resumed_lora_run_with_dropout_repeats_the_same_losses(tmp_path):
 
     with pytest.raises(training.Cancelled):
         losses(config, rows, tmp_path / "stopped", stop_at=3)
-    checkpoint = tmp_path / "stopped" / training.CHECKPOINT
+    checkpoint = tmp_path / "stopped" / checkpoints.CHECKPOINT
     state = torch.load(checkpoint, weights_only=True)  # loads without running any code
     assert state["step"] == 2
     frozen = [name for name in state["weights"] if "lora_" not in name and "score" not in name]

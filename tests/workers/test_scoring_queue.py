@@ -5,8 +5,9 @@ import time
 
 import pytest
 
+from config.celery import enqueue
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import TRAIN_TASK, enqueue, training_run_cancel
+from rewardmodels.services import TRAIN_TASK, training_run_cancel
 from tests.conftest import client_for
 from tests.workers.conftest import redis_url
 
@@ -25,7 +26,7 @@ POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
     ],
 )
 def test_training_alone_goes_to_the_gpu_queue(task, queue):
-    from workers.celery import app
+    from config.celery import app
 
     assert app.amqp.router.route({}, task)["queue"].name == queue
 

@@ -8,21 +8,22 @@ import torch
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model, save_tiny_decoder
-from workers import training
+from workers.ml import checkpoints, encoding, losses, models, packing, training
+from workers.ml.config import PACKAGED_MODEL, TrainConfig
 
 
 def test_bradley_terry_loss_matches_hand_computed_values():
     chosen, rejected = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0])
     plain = -(math.log(1 / (1 + math.exp(-1))) + math.log(1 / (1 + math.exp(1)))) / 2
-    assert training.bradley_terry_loss(chosen, rejected).item() == pytest.approx(plain)
+    assert losses.bradley_terry_loss(chosen, rejected).item() == pytest.approx(plain)
     margin = torch.tensor([0.5, 0.5])
     with_margin = -(math.log(1 / (1 + math.exp(-0.5))) + math.log(1 / (1 + math.exp(1.5)))) / 2
-    got = training.bradley_terry_loss(chosen, rejected, margin=margin).item()
+    got = losses.bradley_terry_loss(chosen, rejected, margin=margin).item()
     assert got == pytest.approx(with_margin)
-    centred = training.bradley_terry_loss(chosen, rejected, center_rewards=0.1).item()
+    centred = losses.bradley_terry_loss(chosen, rejected, center_rewards=0.1).item()
     assert centred == pytest.approx(plain + 0.1 * (9 + 1) / 2)
     lengths = torch.tensor([10.0, 30.0]), torch.tensor([20.0, 5.0])
-    penalised = training.bradley_terry_loss(
+    penalised = losses.bradley_terry_loss(
         chosen, rejected, length_penalty=2.0, chosen_tokens=lengths[0], rejected_tokens=lengths[1]
     ).item()
     rewards, tokens = np.array([2.0, 0.0, 1.0, 1.0]), np.array([10.0, 30.0, 20.0, 5.0])
@@ -32,14 +33,14 @@ def test_bradley_terry_loss_matches_hand_computed_values():
 
 def tiny_decoder(folder, family: str = "llama"):
     """A randomly initialised Llama- or Qwen2-shaped model with the packaged BERT vocabulary."""
-    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
+    tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     return save_tiny_decoder(folder, tokenizer, family)
 
 
 def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     base = tiny_decoder(tmp_path / "base")
     rows = separable_rows(160)
-    config = training.TrainConfig(
+    config = TrainConfig(
         base_model=base, method="lora", lora_target_modules=["q_proj", "v_proj"],
         learning_rate=3e-3, batch_size=16, epochs=4, eval_every=10, max_length=64,
     )  # fmt: skip
@@ -70,9 +71,9 @@ def test_packaged_minilm_trains_saves_and_loads_with_plain_transformers(trained_
 
 
 def test_long_prompts_are_shortened_from_the_start_never_dropped():
-    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
+    tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     prompt = "old words " * 200 + "the actual question?"
-    long, short = training.encode(
+    long, short = encoding.encode(
         tokenizer, [prompt, "Hi?"], ["the answer", "the answer"], max_length=32
     )
     text = tokenizer.decode(long.ids)
@@ -83,7 +84,7 @@ def test_long_prompts_are_shortened_from_the_start_never_dropped():
 
 def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     rows = separable_rows(64)
-    config = training.TrainConfig(
+    config = TrainConfig(
         method="full", learning_rate=1e-5, batch_size=8, epochs=1, eval_every=100,
         checkpoint_every=2, max_length=48,
     )  # fmt: skip
@@ -98,7 +99,7 @@ def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     with pytest.raises(training.Cancelled):
         training.train(config, rows[:48], rows[48:], tmp_path / "run", reporter)
     assert seen == [0, 1, 2]  # the untrained model's figures, then two steps, then the stop
-    assert (tmp_path / "run" / training.CHECKPOINT).exists()
+    assert (tmp_path / "run" / checkpoints.CHECKPOINT).exists()
 
     log, resumed = [], []
     reporter = training.Reporter(
@@ -107,33 +108,33 @@ def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     training.train(config, rows[:48], rows[48:], tmp_path / "run", reporter)
     assert any("resumed from the checkpoint at step 2" in line for line in log)
     assert resumed[0] == 3 and resumed[-1] == 6  # step 0 is not measured again
-    assert not (tmp_path / "run" / training.CHECKPOINT).exists()
+    assert not (tmp_path / "run" / checkpoints.CHECKPOINT).exists()
 
 
 def test_unknown_lora_targets_are_a_clear_error(tmp_path):
-    config = training.TrainConfig(method="lora", lora_target_modules=["q_proj"])
-    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
+    config = TrainConfig(method="lora", lora_target_modules=["q_proj"])
+    tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     with pytest.raises(ValueError, match="no modules named q_proj"):
-        training.load_model(config, tokenizer)
+        models.load_model(config, tokenizer)
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_packed_scores_match_padded_scores(tmp_path, family):
     base = tiny_decoder(tmp_path / "base", family)
-    tokenizer = training.load_tokenizer(base)
-    config = training.TrainConfig(base_model=base, method="lora")
-    model = training.load_model(config, tokenizer).eval()
-    items = training.encode_rows(tokenizer, separable_rows(6), max_length=64)
-    assert training.supports_packing(model)
+    tokenizer = models.load_tokenizer(base)
+    config = TrainConfig(base_model=base, method="lora")
+    model = models.load_model(config, tokenizer).eval()
+    items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
+    assert models.supports_packing(model)
     with torch.no_grad():
-        padded = training.rewards(model, training.collate(items, tokenizer.pad_token_id, "cpu"))
-        batch, ends = training.collate_packed(items, 1024, tokenizer.pad_token_id, "cpu")
-        packed = training.packed_rewards(model, batch, ends)
+        padded = packing.rewards(model, packing.collate(items, tokenizer.pad_token_id, "cpu"))
+        batch, ends = packing.collate_packed(items, 1024, tokenizer.pad_token_id, "cpu")
+        packed = packing.packed_rewards(model, batch, ends)
         # With the sequences allowed to see each other, the scores would differ.
         leaked = (
-            training.unwrapped(model)
+            models.unwrapped(model)
             .score(
-                training.unwrapped(model)
+                models.unwrapped(model)
                 .model(input_ids=batch["input_ids"])
                 .last_hidden_state[0, ends]
             )
@@ -145,17 +146,17 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
 
 
 def test_encoders_are_not_packed(tmp_path):
-    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
-    model = training.load_model(training.TrainConfig(method="full"), tokenizer)
-    assert not training.supports_packing(model)
+    tokenizer = models.load_tokenizer(PACKAGED_MODEL)
+    model = models.load_model(TrainConfig(method="full"), tokenizer)
+    assert not models.supports_packing(model)
 
 
 def test_packed_batches_hold_a_token_budget_and_every_pair_once():
-    items = training.encode_rows(
-        training.load_tokenizer(training.PACKAGED_MODEL), separable_rows(50), max_length=64
+    items = encoding.encode_rows(
+        models.load_tokenizer(PACKAGED_MODEL), separable_rows(50), max_length=64
     )
-    budget = training.default_token_budget(items, batch_size=8)
-    batches = training.token_budget_batches(items, budget, seed=1)
+    budget = packing.default_token_budget(items, batch_size=8)
+    batches = packing.token_budget_batches(items, budget, seed=1)
     assert sorted(i for batch in batches for i in batch) == list(range(50))
     for batch in batches:
         assert sum(items[i].tokens for i in batch) <= budget
@@ -165,7 +166,7 @@ def test_packed_batches_hold_a_token_budget_and_every_pair_once():
 def test_packed_training_learns(tmp_path):
     base = tiny_decoder(tmp_path / "base", "qwen2")
     rows = separable_rows(160)
-    config = training.TrainConfig(
+    config = TrainConfig(
         base_model=base, method="lora", packing=True, learning_rate=3e-3, batch_size=16,
         epochs=4, eval_every=100, max_length=64,
     )  # fmt: skip
@@ -179,25 +180,25 @@ def test_packed_training_learns(tmp_path):
 
 def _packed_sample(tmp_path):
     base = tiny_decoder(tmp_path / "base", "qwen2")
-    tokenizer = training.load_tokenizer(base)
-    model = training.load_model(training.TrainConfig(base_model=base, method="lora"), tokenizer)
-    items = training.encode_rows(tokenizer, separable_rows(6), max_length=64)
-    return model, training.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
+    tokenizer = models.load_tokenizer(base)
+    model = models.load_model(TrainConfig(base_model=base, method="lora"), tokenizer)
+    items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
+    return model, packing.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
 
 
 def test_compiled_layers_score_and_train_as_eager_ones(tmp_path):
     model, (batch, ends) = _packed_sample(tmp_path)
     with torch.no_grad():
-        eager = training.packed_rewards(model.eval(), batch, ends)
+        eager = packing.packed_rewards(model.eval(), batch, ends)
     model.train()
     lines = []
-    trial = lambda: training.packed_rewards(model, batch, ends).sum().backward()  # noqa: E731
+    trial = lambda: packing.packed_rewards(model, batch, ends).sum().backward()  # noqa: E731
     assert training.compile_blocks(model, trial, lines.append), lines
     blocks = training.repeated_blocks(model)
     assert len(blocks) == 2 and all(b._compiled_call_impl is not None for b in blocks)
     assert all(p.grad is None for p in model.parameters())  # the trial leaves no gradients
     with torch.no_grad():
-        compiled = training.packed_rewards(model.eval(), batch, ends)
+        compiled = packing.packed_rewards(model.eval(), batch, ends)
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
 
 
@@ -205,7 +206,7 @@ def test_a_failing_compilation_falls_back_to_eager_layers(tmp_path):
     model, (batch, ends) = _packed_sample(tmp_path)
 
     def trial():
-        training.packed_rewards(model, batch, ends).sum().backward()
+        packing.packed_rewards(model, batch, ends).sum().backward()
         raise RuntimeError("the compiler gave up")
 
     lines = []
@@ -232,18 +233,18 @@ def test_a_short_last_accumulation_window_weighs_as_much_as_a_full_one():
 
 
 def test_defaults_are_chosen_for_the_base_model(tmp_path, monkeypatch):
-    tokenizer = training.load_tokenizer(training.PACKAGED_MODEL)
-    minilm = training.load_base_model(training.TrainConfig(), tokenizer)
-    chosen = training.choose_defaults(training.TrainConfig(), minilm)
+    tokenizer = models.load_tokenizer(PACKAGED_MODEL)
+    minilm = models.load_base_model(TrainConfig(), tokenizer)
+    chosen = models.choose_defaults(TrainConfig(), minilm)
     assert (chosen.method, chosen.learning_rate) == ("full", 5e-5)  # a small encoder
-    given = training.TrainConfig(method="lora", learning_rate=1e-3)
-    assert training.choose_defaults(given, minilm) == given  # what is given is kept
+    given = TrainConfig(method="lora", learning_rate=1e-3)
+    assert models.choose_defaults(given, minilm) == given  # what is given is kept
 
     base = decoder_model(tmp_path / "base", "qwen")
-    config = training.TrainConfig(base_model=base)
-    decoder = training.load_base_model(config, training.load_tokenizer(base))
-    chosen = training.choose_defaults(config, decoder)
+    config = TrainConfig(base_model=base)
+    decoder = models.load_base_model(config, models.load_tokenizer(base))
+    chosen = models.choose_defaults(config, decoder)
     assert (chosen.method, chosen.learning_rate) == ("full", 1e-5)  # a small decoder
-    monkeypatch.setattr(training, "LORA_FROM_PARAMETERS", 1000)  # as if it were large
-    chosen = training.choose_defaults(config, decoder)
+    monkeypatch.setattr(models, "LORA_FROM_PARAMETERS", 1000)  # as if it were large
+    chosen = models.choose_defaults(config, decoder)
     assert (chosen.method, chosen.learning_rate) == ("lora", 2e-4)

@@ -6,9 +6,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from annotation.agreement import CHOICE_CODES
 from annotation.demo import DEMO_ANSWERS, DEMO_COLLEAGUES, DEMO_PAIRS, DEMO_PROJECT, DEMO_USERS
 from annotation.models import Membership, Project
-from annotation.services import assignment_next, label_submit, pairs_import
+from annotation.queue import assignment_next, label_submit
+from annotation.services import pairs_import
 
 
 class Command(BaseCommand):
@@ -49,7 +51,7 @@ class Command(BaseCommand):
             while (assignment := assignment_next(project=project, annotator=user)) is not None:
                 side, strength = DEMO_ANSWERS[assignment.pair.external_id]
                 if rng.random() > accuracy:
-                    side = rng.choice([s for s in ("a", "b", "tie") if s != side])
+                    side = rng.choice([s for s in CHOICE_CODES if s != side])
                 screen = (
                     "tie" if side == "tie" else ("left" if side == assignment.left else "right")
                 )

@@ -1,27 +1,33 @@
 import sys
 import time
+from argparse import BooleanOptionalAction
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import models
 
 from annotation.curation import dataset_get
 from annotation.management.commands._common import validation_message
-from rewardmodels.models import DEFAULT_BASE_MODEL, TrainingRun
+from config.celery import queue_is_served
+from rewardmodels.models import TrainingRun
 from rewardmodels.selectors import held_out_check, run_untrained
 from rewardmodels.services import training_run_create
 
-WAIT_FOR_WORKER_SECONDS = 3.0
 
-
-def gpu_queue_is_served() -> bool:
-    """Whether any running worker consumes the gpu queue (always true when tasks run inline)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return True
-    from workers.celery import app
-
-    queues = app.control.inspect(timeout=WAIT_FOR_WORKER_SECONDS).active_queues() or {}
-    return any(q["name"] == "gpu" for worker in queues.values() for q in worker)
+def add_setting(parser, field) -> None:
+    """A --flag for a training setting, with the model field's type, default, choices and
+    help text: the command offers exactly what the form offers."""
+    flag = "--" + field.name.replace("_", "-")
+    described = str(field.help_text).replace("%", "%%")  # argparse formats help with %
+    if isinstance(field, models.BooleanField):
+        parser.add_argument(flag, action=BooleanOptionalAction, default=field.default,
+                            help=described)  # fmt: skip
+        return
+    kind = {models.FloatField: float, models.CharField: str}.get(type(field), int)
+    parser.add_argument(
+        flag, type=kind, default=field.get_default(), help=described or None,
+        choices=[value for value, _ in field.choices] if field.choices else None,
+    )  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -35,32 +41,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="Dataset version, e.g. harmless@v1")
-        parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-        parser.add_argument(
-            "--method", choices=TrainingRun.Method.values, default=TrainingRun.Method.AUTO,
-            help="auto (default): full fine-tuning below 1B parameters, LoRA above",
-        )  # fmt: skip
-        parser.add_argument("--epochs", type=float, default=1.0)
-        parser.add_argument("--max-pairs", type=int, default=None)
-        parser.add_argument(
-            "--learning-rate", type=float, default=None,
-            help="Default: chosen for the method and model",
-        )  # fmt: skip
-        parser.add_argument("--batch-size", type=int, default=16, help="Pairs per step")
-        parser.add_argument("--gradient-accumulation", type=int, default=1)
-        parser.add_argument("--max-length", type=int, default=512)
-        parser.add_argument("--lora-rank", type=int, default=16)
-        parser.add_argument("--lora-alpha", type=int, default=32)
-        parser.add_argument("--lora-target-modules", default="", help="e.g. q_proj,v_proj")
-        parser.add_argument("--margin-loss", action="store_true")
-        parser.add_argument("--center-rewards", type=float, default=0.0)
-        parser.add_argument("--length-penalty", type=float, default=0.0)
-        parser.add_argument("--eval-every", type=int, default=50)
-        parser.add_argument("--seed", type=int, default=0)
+        for name in TrainingRun.SETTINGS:
+            add_setting(parser, TrainingRun._meta.get_field(name))
         parser.add_argument("--wait", action="store_true", help="Follow the run to its end")
 
     def handle(self, *args, **options):
-        if options["wait"] and not gpu_queue_is_served():
+        if options["wait"] and not queue_is_served("gpu"):
             raise CommandError(
                 "No worker serves the gpu queue: start one with "
                 "`celery -A workers worker -Q gpu -c 1` (make run starts one)."
@@ -69,22 +55,7 @@ class Command(BaseCommand):
             run = training_run_create(
                 dataset=dataset_get(options["dataset"]),
                 user=None,
-                base_model=options["base_model"],
-                method=options["method"],
-                epochs=options["epochs"],
-                max_pairs=options["max_pairs"],
-                learning_rate=options["learning_rate"],
-                batch_size=options["batch_size"],
-                gradient_accumulation=options["gradient_accumulation"],
-                max_length=options["max_length"],
-                lora_rank=options["lora_rank"],
-                lora_alpha=options["lora_alpha"],
-                lora_target_modules=options["lora_target_modules"],
-                margin_loss=options["margin_loss"],
-                center_rewards=options["center_rewards"],
-                length_penalty=options["length_penalty"],
-                eval_every=options["eval_every"],
-                seed=options["seed"],
+                **{name: options[name] for name in TrainingRun.SETTINGS},
             )
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from exc

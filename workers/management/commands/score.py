@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from rewardmodels.formats import read_candidates, write_rows
-from rewardmodels.management.commands._scoring import (
+from workers.management.commands._scoring import (
     add_model_and_file,
     model_path,
     read,

@@ -7,20 +7,18 @@ dictionary, so that figures from different places can be set side by side.
 
 import numpy as np
 
-DIFFICULTIES = ("easy", "medium", "hard")
 CALIBRATION_BINS = 10
-Z_95 = 1.959964  # the standard normal's 97.5th percentile
 
 
-def wilson_interval(right: int, n: int, z: float = Z_95) -> list[float] | None:
+def wilson_interval(right: int, n: int) -> list[float] | None:
     """The 95% Wilson score interval of an accuracy of right / n: unlike the normal
     approximation it stays inside [0, 1] and holds up for small n and accuracies near 0 or 1."""
     if n <= 0:
         return None
-    share = right / n
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    from scipy.stats import binomtest
+
+    interval = binomtest(right, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(interval.low), float(interval.high)]
 
 
 def expected_calibration_error(
@@ -47,7 +45,7 @@ def expected_calibration_error(
     return float(error)
 
 
-def length_bias(
+def length_figures(
     chosen: np.ndarray,
     rejected: np.ndarray,
     chosen_tokens: np.ndarray,
@@ -93,12 +91,12 @@ def preference_metrics(
     difference = chosen - rejected
     right = difference > 0
     rewards = np.concatenate([chosen, rejected])
-    by_difficulty = {}
+    by_difficulty = {}  # by the curation's labels (easy, medium, hard); unlabelled pairs aside
     if difficulty is not None:
         difficulty = np.asarray(difficulty)
-        for name in DIFFICULTIES:
+        for name in dict.fromkeys(difficulty.tolist()):  # the labels present, as met
             members = difficulty == name
-            if members.any():
+            if name:
                 by_difficulty[name] = {
                     "accuracy": float(right[members].mean()),
                     "n": int(members.sum()),
@@ -113,5 +111,5 @@ def preference_metrics(
         "reward_mean": float(rewards.mean()),
         "reward_std": float(rewards.std(ddof=1)) if rewards.size > 1 else 0.0,
         "by_difficulty": by_difficulty,
-        "length": length_bias(chosen, rejected, chosen_tokens, rejected_tokens),
+        "length": length_figures(chosen, rejected, chosen_tokens, rejected_tokens),
     }

@@ -5,16 +5,17 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
+from annotation.agreement import DIFFICULTIES
 from annotation.curation import dataset_rows
 from rewardmodels.formats import read_preference_pairs
-from rewardmodels.management.commands._scoring import (
+from rewardmodels.models import RewardModel
+from rewardmodels.selectors import HeldOutCheck, accuracy_interval, held_out_check
+from workers.management.commands._scoring import (
     add_model_and_file,
     model_path,
     read,
     scorer,
 )
-from rewardmodels.models import RewardModel
-from rewardmodels.selectors import HeldOutCheck, accuracy_interval, held_out_check
 
 
 class Command(BaseCommand):
@@ -32,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = model_path(options["model"])  # before reading a large file
         rows = read(read_preference_pairs, options["file"], options["format"])
-        from workers.scoring import evaluate_pairs
+        from workers.ml.scoring import evaluate_pairs
 
         figures = evaluate_pairs(scorer(path, exact=True), rows)
         interval = accuracy_interval(figures)
@@ -58,7 +59,7 @@ def _plain(figures: dict, check: HeldOutCheck | None) -> str:
           if check and check.measured else []),
         f"mean margin {figures['mean_margin']:.3f}, ECE {figures['ece']:.3f}",
         *(f"  {name}: accuracy {part['accuracy']:.3f} on {part['n']} pairs"
-          for name, part in figures["by_difficulty"].items()),
+          for name in DIFFICULTIES if (part := figures["by_difficulty"].get(name))),
         f"length: reward-length correlation {_number(length['reward_length_correlation'])}, "
         f"accuracy when chosen is shorter {_number(length['accuracy_chosen_shorter'])} "
         f"({length['pairs_chosen_shorter']} pairs), longer "

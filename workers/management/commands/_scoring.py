@@ -1,5 +1,5 @@
 """What evaluate, score and filter share: finding the model and reading the input file.
-They score in this process (through workers.scoring), so run them where the GPU is."""
+They score in this process (through workers.ml.scoring), so run them where the GPU is."""
 
 from pathlib import Path
 
@@ -40,6 +40,6 @@ def read(reader, path: str, fmt: str) -> list[dict]:
 
 def scorer(path: str, exact: bool = False):
     """exact: compute as training's evaluation does (for figures), not as fast as possible."""
-    from workers import scoring  # torch: only when the command runs
+    from workers.ml import scoring  # torch: only when the command runs
 
     return scoring.scorer_for(path, exact)

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from workers import training
-from workers.metrics import preference_metrics
-from workers.selection import rank
+from workers.ml.encoding import Sequence, encode, response_text
+from workers.ml.metrics import preference_metrics
+from workers.ml.models import compute_device, load_tokenizer, reads_last_token, resolve_model_path
+from workers.ml.packing import pad
+from workers.ml.selection import rank
 
 BATCH_TOKENS = {"cuda": 16384, "cpu": 4096}  # padded tokens a batch; a CPU wants them in cache
 MAX_BATCH_ROWS = 256
@@ -44,13 +46,13 @@ class Scorer:
 
     def __init__(self, path: str, exact: bool = False):
         self.path = path
-        self.device = training.compute_device()
+        self.device = compute_device()
         on_gpu = self.device.type == "cuda"
         self.cpu_bf16 = not on_gpu and not exact and cpu_has_bf16_units()
         self.autocast = self.cpu_bf16 or (on_gpu and exact)
-        self.tokenizer = training.load_tokenizer(path)
+        self.tokenizer = load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(
-            training.resolve_model_path(path),
+            resolve_model_path(path),
             num_labels=1,
             dtype=torch.bfloat16 if on_gpu and not exact else torch.float32,
         )
@@ -68,19 +70,17 @@ class Scorer:
         length = ((record.get("metrics") or {}).get("length")) or {}
         self.reward_per_token: float | None = length.get("reward_per_token")
 
-    def encode(self, prompts: list, responses: list[str]) -> list[training.Sequence]:
-        return training.encode(
+    def encode(self, prompts: list, responses: list[str]) -> list[Sequence]:
+        return encode(
             self.tokenizer,
             prompts,
             responses,
             self.max_length,
-            decoder=training.reads_last_token(self.model),
+            decoder=reads_last_token(self.model),
         )
 
     @torch.inference_mode()
-    def rewards(
-        self, sequences: list[training.Sequence], progress: Progress | None = None
-    ) -> np.ndarray:
+    def rewards(self, sequences: list[Sequence], progress: Progress | None = None) -> np.ndarray:
         """One reward per sequence, in the order given; batches of similar length. Scores
         stay on the device until the end, so the next batch is padded while this one runs."""
         order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))
@@ -89,7 +89,7 @@ class Scorer:
         while start < len(order):
             width = len(sequences[order[start]].ids)  # the longest left: sorted descending
             chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, budget // width))]
-            batch = training.pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
+            batch = pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
                                  self.device)  # fmt: skip
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 scores.append(self.model(**batch).logits[:, 0])
@@ -124,7 +124,7 @@ _loaded: "OrderedDict[tuple[str, bool, float], Scorer]" = OrderedDict()
 def scorer_for(path: str, exact: bool = False) -> Scorer:
     """The model at `path`, loaded once per worker and kept while it is among the last
     MAX_LOADED used; a model saved again at the same path is loaded afresh."""
-    config = Path(training.resolve_model_path(path), "config.json")
+    config = Path(resolve_model_path(path), "config.json")
     key = (path, exact, config.stat().st_mtime if config.exists() else 0.0)
     if key in _loaded:
         _loaded.move_to_end(key)
@@ -141,9 +141,9 @@ def scorer_for(path: str, exact: bool = False) -> Scorer:
 
 
 def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
-    """The held-out figures of workers.metrics for rows of prompt / chosen / rejected."""
+    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected."""
     prompts = [r["prompt"] for r in rows]
-    responses = [training.response_text(r[side]) for side in ("chosen", "rejected") for r in rows]
+    responses = [response_text(r[side]) for side in ("chosen", "rejected") for r in rows]
     sequences = scorer.encode(prompts + prompts, responses)
     rewards = scorer.rewards(sequences, progress)
     tokens = np.array([s.response_tokens for s in sequences])
@@ -159,7 +159,7 @@ def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None =
 
 
 def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:
-    """The candidates best first (workers.selection.rank); normalize="length" removes the
+    """The candidates best first (workers.ml.selection.rank); normalize="length" removes the
     model's length trend."""
     rewards, tokens = scorer.score([prompt] * len(candidates), candidates)
     return rank(rewards, tokens, normalize, scorer.reward_per_token)

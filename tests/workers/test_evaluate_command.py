@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation.curation import dataset_rows
-from workers.metrics import wilson_interval
+from workers.ml.metrics import wilson_interval
 
 pytestmark = pytest.mark.django_db
 
@@ -90,9 +90,9 @@ def test_other_pairs_are_not_set_against_the_untrained_model(measured, test_spli
 
 def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
     """Whatever the scorer's figures hold, --json carries the interval as a [low, high] pair."""
-    from rewardmodels.management.commands import evaluate as command
     from rewardmodels.models import RewardModel, TrainingRun
-    from workers import scoring
+    from workers.management.commands import evaluate as command
+    from workers.ml import scoring
 
     run = TrainingRun.objects.create(dataset=dataset, status="succeeded")
     RewardModel.objects.create(

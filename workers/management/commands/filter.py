@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from rewardmodels.formats import read_candidates, write_rows
-from rewardmodels.management.commands._scoring import (
+from workers.management.commands._scoring import (
     add_model_and_file,
     model_path,
     read,
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         rows = read(read_candidates, options["file"], options["format"])
         model = scorer(path)
         rewards, tokens = model.score([r["prompt"] for r in rows], [r["response"] for r in rows])
-        from workers.selection import filter_rows
+        from workers.ml.selection import filter_rows
 
         kept = filter_rows(rows, rewards, tokens, keep_top, threshold, options["normalize"],
                            model.reward_per_token)  # fmt: skip

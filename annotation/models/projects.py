@@ -1,0 +1,126 @@
+"""Projects, who works on them, and the dataset versions curated from them."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from annotation.agreement import DifficultyRule
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Shown to annotators; Markdown.")
+    criteria = models.TextField(
+        blank=True, help_text="Evaluation criteria, one per line; shown beside every pair."
+    )
+    allow_ties = models.BooleanField(default=True)
+    ask_strength = models.BooleanField(
+        default=True, help_text="Ask how much better: negligible, slight, clear or strong."
+    )
+    annotators_per_pair = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="How many annotators label each pair (k). Imported and judge labels "
+        "do not take these places.",
+    )
+    assignment_timeout = models.DurationField(
+        default=timedelta(minutes=30),
+        help_text="An unanswered assignment goes back to the pool after this long.",
+    )
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of an annotator's queue drawn from gold pairs (unmarked).",
+    )
+    repeat_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of an annotator's queue that re-shows a pair they labelled, sides "
+        "swapped, to measure how often they flip.",
+    )
+    easy_min_strength = models.FloatField(
+        default=2.0, help_text="Easy: unanimous and the winning votes' mean strength at least this."
+    )
+    hard_below_agreement = models.FloatField(
+        default=2 / 3, help_text="Hard: contested, or agreement below this, or ..."
+    )
+    hard_below_strength = models.FloatField(
+        default=1.0, help_text="... or the winning votes' mean strength below this."
+    )
+    healthy_agreement = models.FloatField(
+        default=0.7,
+        help_text="Percent agreement below this marks the labels as too noisy to train on.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def difficulty_rule(self) -> DifficultyRule:
+        return DifficultyRule(
+            easy_min_strength=self.easy_min_strength,
+            hard_below_agreement=self.hard_below_agreement,
+            hard_below_strength=self.hard_below_strength,
+        )
+
+    @property
+    def criteria_list(self) -> list[str]:
+        return [line.strip() for line in self.criteria.splitlines() if line.strip()]
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator", "Annotator"
+        LEAD = "lead", "Lead"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class CuratedDataset(models.Model):
+    """An immutable version of a project's curated pairs: a snapshot file plus a manifest."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="datasets")
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    identifier = models.CharField(max_length=120, unique=True, help_text="name@vN")
+    filters = models.JSONField(default=dict)
+    manifest = models.JSONField(default=dict)
+    sha256 = models.CharField(max_length=64)
+    snapshot = models.CharField(max_length=300, help_text="Path of the JSONL file in storage.")
+    n_rows = models.PositiveIntegerField()
+    n_train = models.PositiveIntegerField()
+    n_test = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="dataset_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.identifier

