@@ -209,14 +209,23 @@ def _per_rater_mean(rater: np.ndarray, hits: np.ndarray, mask: np.ndarray, n_rat
 
 
 def agreement_with_majority(
-    item: np.ndarray, rater: np.ndarray, choice: np.ndarray, counts: np.ndarray, n_raters: int
+    item: np.ndarray,
+    rater: np.ndarray,
+    choice: np.ndarray,
+    counts: np.ndarray,
+    n_raters: int,
+    in_counts: np.ndarray | None = None,
 ) -> list[float | None]:
     """Per rater: share of their labels that match the majority of the other labels on the item.
 
-    The rater's own label is left out; items where the others have no label or no single
-    majority do not count.
+    The rater's own label is left out of `counts` where it is in them (`in_counts`, a mask
+    over the labels: all by default; counts of people's labels only leave a judge's labels
+    out); items where the others have no label or no single majority do not count.
     """
-    others = counts[item] - np.eye(N_CHOICES, dtype=counts.dtype)[choice]
+    own = np.eye(N_CHOICES, dtype=counts.dtype)[choice]
+    if in_counts is not None:
+        own = own * in_counts[:, None].astype(counts.dtype)
+    others = counts[item] - own
     top = others.max(axis=1)
     unique_top = (others == top[:, None]).sum(axis=1) == 1
     counted = (top > 0) & unique_top

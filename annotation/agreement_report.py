@@ -64,6 +64,18 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
     majority = agreement_with_majority(
         table.item, table.rater, table.choice, counts, table.n_raters
     )
+    # Against the people alone: how far a judge (or any label source) can stand in for them.
+    is_person = np.array([kind == "annotator" for kind in table.rater_kinds], dtype=bool)
+    if is_person.all():
+        with_people = majority
+    else:
+        by_people = is_person[table.rater]
+        people_counts = vote_counts(
+            table.item[by_people], table.choice[by_people], table.n_items, N_CHOICES
+        )
+        with_people = agreement_with_majority(
+            table.item, table.rater, table.choice, people_counts, table.n_raters, by_people
+        )
     left = position_bias(table.rater, table.choice, table.shown_left, table.n_raters)
     longer = longer_choice_rate(
         table.item, table.rater, table.choice, table.length_a, table.length_b, table.n_raters
@@ -76,6 +88,7 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
             "kind": table.rater_kinds[r],
             "n": int(n_labels_by_rater[r]),
             "agreement_with_majority": majority[r],
+            "agreement_with_people": with_people[r],
             "mean_kappa": float(np.mean(per_rater_kappas[r])) if per_rater_kappas[r] else None,
             "left_rate": left[r],
             "longer_rate": longer[r],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import api
+from annotation import api, judges_api
 
 urlpatterns = [
     path("projects/", api.ProjectList.as_view(), name="api-projects"),
@@ -27,4 +27,17 @@ urlpatterns = [
     ),
     path("pairs/<int:pk>/adjudication/", api.PairAdjudication.as_view(), name="api-adjudication"),
     path("pairs/<int:pk>/gold/", api.PairGold.as_view(), name="api-gold"),
+    path("judges/", judges_api.JudgeList.as_view(), name="api-judges"),
+    path("judges/<int:pk>/", judges_api.JudgeDetail.as_view(), name="api-judge"),
+    path(
+        "projects/<int:pk>/judging-jobs/",
+        judges_api.ProjectJudgingJobs.as_view(),
+        name="api-judging-jobs",
+    ),
+    path("judging-jobs/<int:pk>/", judges_api.JudgingJobDetail.as_view(), name="api-judging-job"),
+    path(
+        "judging-jobs/<int:pk>/cancel/",
+        judges_api.JudgingJobCancel.as_view(),
+        name="api-judging-job-cancel",
+    ),
 ]

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotation.agreement import CHOICE_CODES
@@ -17,6 +17,7 @@ from annotation.models import (
     Assignment,
     ConsistencyCheck,
     CuratedDataset,
+    Judge,
     Label,
     Membership,
     Pair,
@@ -285,6 +286,24 @@ def flip_rates(*, project: Project) -> dict[str, dict]:
     }
 
 
+def judge_consistency(*, project: Project) -> dict[str, float | None]:
+    """Per LLM judge with labels in the project: the share of its labels whose pick did not
+    change with the order the responses were shown in (None before any was recorded)."""
+    judges = Judge.objects.values_list("name", flat=True)
+    rows = (
+        Label.objects.filter(pair__project=project, annotator__isnull=True, source__in=judges)
+        .values("source")
+        .annotate(
+            recorded=Count("id", filter=Q(position_consistent__isnull=False)),
+            consistent=Count("id", filter=Q(position_consistent=True)),
+        )
+    )
+    return {
+        row["source"]: row["consistent"] / row["recorded"] if row["recorded"] else None
+        for row in rows
+    }
+
+
 def _agreement_version(project: Project) -> str:
     """Changes whenever a label, decision, gold answer or re-check of the project changes (each
     of them refreshes its pair's consensus row), or the project's thresholds do."""
@@ -311,10 +330,15 @@ def agreement_summary(*, project: Project) -> dict:
         table, _ = label_table(project=project)
         summary = agreement_report(table, project.difficulty_rule)
         flips = flip_rates(project=project)
+        consistency = judge_consistency(project=project)
         for entry in summary["annotators"]:
             found = flips.get(entry["name"]) if entry["kind"] == "annotator" else None
             entry["flip_rate"] = found["flip_rate"] if found else None
             entry["repeat_checks"] = found["checks"] if found else 0
+            if entry["kind"] == "source" and entry["name"] in consistency:
+                entry["kind"] = "judge"
+                entry["position_consistency"] = consistency[entry["name"]]
+        summary["annotators"].sort(key=lambda entry: entry["kind"] == "judge")  # people first
         summary["healthy_agreement"] = project.healthy_agreement
         cache.set(key, summary, timeout=3600)
     return summary

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import views
+from annotation import judge_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,5 +15,17 @@ urlpatterns = [
         "datasets/<str:identifier>/download/<str:fmt>/",
         views.dataset_file,
         name="dataset-download",
+    ),
+    path("judges/", judge_views.judge_list, name="judges"),
+    path("judges/<int:pk>/", judge_views.judge_edit, name="judge"),
+    path("projects/<int:pk>/judging/", judge_views.project_judging, name="judging"),
+    path("judging-jobs/<int:pk>/", judge_views.judging_job, name="judging-job"),
+    path(
+        "judging-jobs/<int:pk>/progress.json",
+        judge_views.judging_job_progress,
+        name="judging-job-progress",
+    ),
+    path(
+        "judging-jobs/<int:pk>/cancel/", judge_views.judging_job_cancel, name="judging-job-cancel"
     ),
 ]

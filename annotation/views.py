@@ -27,7 +27,7 @@ from annotation.selectors import EPOCH
 from annotation.serializers import CurationFiltersSerializer
 
 
-def _project_for(request, pk: int, *, manage: bool = False) -> tuple[Project, str]:
+def project_for(request, pk: int, *, manage: bool = False) -> tuple[Project, str]:
     project = get_object_or_404(Project, pk=pk)
     role = selectors.project_role(user=request.user, project=project)
     if role is None or (manage and role not in (selectors.ADMIN, "lead")):
@@ -46,14 +46,14 @@ def home(request):
 
 @login_required
 def annotate(request, pk: int):
-    project, _ = _project_for(request, pk)
+    project, _ = project_for(request, pk)
     return render(request, "annotation/annotate.html", {"project": project})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_detail(request, pk: int):
-    project, role = _project_for(request, pk, manage=True)
+    project, role = project_for(request, pk, manage=True)
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -115,7 +115,7 @@ DIFFICULTY_COLOURS = {
 
 @login_required
 def dashboard(request, pk: int):
-    project, role = _project_for(request, pk, manage=True)
+    project, role = project_for(request, pk, manage=True)
     summary = selectors.agreement_summary(project=project)
     names = [entry["name"] for entry in summary["annotators"]]
     index = {name: i for i, name in enumerate(names)}
@@ -135,6 +135,7 @@ def dashboard(request, pk: int):
     context = {
         "project": project,
         "summary": summary,
+        "judges": [entry for entry in summary["annotators"] if entry["kind"] == "judge"],
         "healthy": agreement is not None and agreement >= project.healthy_agreement,
         "heatmap": charts.heatmap(names, kappa) if len(names) > 1 else None,
         "difficulty_chart": charts.bars(
@@ -151,7 +152,7 @@ def dashboard(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def pair_review(request, pk: int, pair_pk: int):
     """Every vote on a pair with its rationale and shown order; the lead's decision; gold."""
-    project, _ = _project_for(request, pk, manage=True)
+    project, _ = project_for(request, pk, manage=True)
     pair = get_object_or_404(Pair, pk=pair_pk, project=project)
     if request.method == "POST":
         action = request.POST.get("action")
@@ -216,7 +217,7 @@ def _curate_from_form(request, project: Project) -> CuratedDataset:
 @login_required
 @require_http_methods(["GET", "POST"])
 def curate(request, pk: int):
-    project, _ = _project_for(request, pk, manage=True)
+    project, _ = project_for(request, pk, manage=True)
     if request.method == "POST":
         try:
             dataset = _curate_from_form(request, project)
@@ -245,7 +246,7 @@ def dataset_detail(request, identifier: str):
     dataset = get_object_or_404(
         CuratedDataset.objects.select_related("project"), identifier=identifier
     )
-    _project_for(request, dataset.project_id, manage=True)
+    project_for(request, dataset.project_id, manage=True)
     context = selectors.dataset_context(dataset=dataset)
     return render(request, "annotation/dataset.html", context)
 
@@ -253,7 +254,7 @@ def dataset_detail(request, identifier: str):
 @login_required
 def dataset_file(request, identifier: str, fmt: str):
     dataset = get_object_or_404(CuratedDataset, identifier=identifier)
-    _project_for(request, dataset.project_id, manage=True)
+    project_for(request, dataset.project_id, manage=True)
     try:
         content, kind, name = curation.dataset_download(dataset, fmt)
     except ValidationError as exc:

@@ -202,4 +202,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The judges' HTTP clients log every request at INFO: two lines a pair.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore2")},
 }

@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.models import Membership
@@ -56,6 +57,12 @@ def admin_user(db):
 def outsider(db):
     """Annotates in another project only."""
     return MembershipFactory(user__username="eve").user
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def client_for(user) -> APIClient:

@@ -1,5 +1,6 @@
 """The annotation app's models, one module a concern; import them from here."""
 
+from annotation.models.judges import Judge, JudgingJob
 from annotation.models.labels import (
     Adjudication,
     Assignment,
@@ -12,6 +13,6 @@ from annotation.models.labels import (
 from annotation.models.projects import CuratedDataset, Membership, Project
 
 __all__ = [
-    "Adjudication", "Assignment", "ConsistencyCheck", "CuratedDataset", "Label", "Membership",
-    "Pair", "PairConsensus", "Project", "Side",
+    "Adjudication", "Assignment", "ConsistencyCheck", "CuratedDataset", "Judge", "JudgingJob",
+    "Label", "Membership", "Pair", "PairConsensus", "Project", "Side",
 ]  # fmt: skip

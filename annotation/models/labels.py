@@ -149,6 +149,9 @@ class Label(models.Model):
     assignment = models.OneToOneField(
         Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="label"
     )
+    position_consistent = models.BooleanField(
+        null=True, blank=True, help_text="Judges: whether both orders picked the same response."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -53,6 +53,22 @@ class Project(models.Model):
         default=0.7,
         help_text="Percent agreement below this marks the labels as too noisy to train on.",
     )
+    judge_criteria = models.TextField(
+        blank=True,
+        help_text="Criteria for LLM judges only, one per line, after those humans see.",
+    )
+    judge_template = models.TextField(
+        blank=True,
+        help_text="The judge's request, with {guidelines}, {criteria}, {ties}, {prompt}, "
+        "{response_a} and {response_b}. Empty: the default template.",
+    )
+    judge_on_flip = models.CharField(
+        max_length=4,
+        choices=[("tie", "a tie"), ("weak", "the pick made, at the lowest strength")],
+        default="tie",
+        help_text="What a judge's verdict becomes when it changes with the order shown. "
+        "'weak' keeps a pick made in one order where the other said tie.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -75,6 +91,12 @@ class Project(models.Model):
     @property
     def criteria_list(self) -> list[str]:
         return [line.strip() for line in self.criteria.splitlines() if line.strip()]
+
+    @property
+    def judge_criteria_list(self) -> list[str]:
+        """What judges weigh: the criteria humans see, then the judge-only ones."""
+        extra = [line.strip() for line in self.judge_criteria.splitlines() if line.strip()]
+        return self.criteria_list + extra
 
 
 class Membership(models.Model):

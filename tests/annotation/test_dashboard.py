@@ -8,14 +8,8 @@ import pytest
 from django.test import Client
 
 from annotation.models import Adjudication, CuratedDataset, Label, Pair
-from tests.conftest import client_for
+from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory, ProjectFactory
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -5,13 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotation.models import Pair
+from tests.conftest import logged_in
 from tests.factories import PairFactory
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("url", ["/", "/labels/", "/projects/1/", "/projects/1/annotate/"])

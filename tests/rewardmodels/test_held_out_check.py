@@ -3,19 +3,13 @@ with its 95% interval, against the untrained model's, and say so plainly when th
 does not clear it."""
 
 import pytest
-from django.test import Client
 
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
 from rewardmodels.selectors import held_out_check
+from tests.conftest import logged_in
 from workers.ml.metrics import wilson_interval
 
 WARNING = "Training may not have worked"
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def held_out(right: int, n: int, **more) -> dict:

@@ -8,12 +8,7 @@ from annotation.curation import CurationFilters, dataset_curate
 from annotation.models import CuratedDataset
 from rewardmodels.models import DEFAULT_BASE_MODEL, RewardModel, TrainingRun
 from rewardmodels.views import duration
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.conftest import logged_in
 
 
 def launch(client, dataset, **fields):

@@ -1,0 +1,180 @@
+"""The judges' pages: judges (admins configure, leads look), a project's judging page (its
+rubric and request template, previewed on a real pair and sent to a judge once; its jobs),
+and a job's page, followed live."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import judges, selectors
+from annotation.forms import JudgeForm, JudgeSettingsForm, JudgingJobForm
+from annotation.judging import DEFAULT_TEMPLATE
+from annotation.models import Judge, JudgingJob, Membership, Pair
+from annotation.views import project_for
+
+
+def _may_see_judges(user) -> bool:
+    lead = Membership.objects.filter(user=user, role=Membership.Role.LEAD)
+    return selectors.user_is_admin(user) or lead.exists()
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@login_required
+def judge_list(request):
+    if not _may_see_judges(request.user):
+        raise Http404("No such page.")
+    admin = selectors.user_is_admin(request.user)
+    form = JudgeForm(request.POST or None) if admin else None
+    if request.method == "POST":
+        if not admin:
+            raise PermissionDenied("Only admins configure judges.")
+        if form.is_valid():
+            try:
+                data = {**form.cleaned_data}
+                judge = judges.judge_save(user=request.user, api_key=data.pop("api_key"), **data)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"Judge {judge.name} saved.")
+                return redirect("judges")
+    context = {"judges": Judge.objects.all(), "form": form}
+    return render(
+        request, "annotation/judges.html", context, status=400 if form and form.errors else 200
+    )
+
+
+@login_required
+def judge_edit(request, pk: int):
+    if not selectors.user_is_admin(request.user):
+        raise Http404("No such page.")
+    judge = get_object_or_404(Judge, pk=pk)
+    form = JudgeForm(request.POST or None, instance=judge)
+    if request.method == "POST" and form.is_valid():
+        data = {**form.cleaned_data}
+        try:
+            judges.judge_save(judge=judge, user=None, api_key=data.pop("api_key"), **data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Judge {judge.name} saved.")
+            return redirect("judges")
+    status = 400 if form.errors else 200
+    return render(request, "annotation/judge.html", {"judge": judge, "form": form}, status=status)
+
+
+def _preview_pair(project, wanted: str | None) -> Pair | None:
+    pairs = Pair.objects.filter(project=project).order_by("id")
+    if wanted and wanted.isdigit():
+        return pairs.filter(pk=int(wanted)).first() or pairs.first()
+    return pairs.first()
+
+
+@login_required
+def project_judging(request, pk: int):
+    """The project's rubric and template (admins change them), previewed on a pair; the
+    form that queues a judge over the pairs; the project's jobs."""
+    project, role = project_for(request, pk, manage=True)
+    admin = role == selectors.ADMIN
+    settings_form = JudgeSettingsForm(instance=project)
+    job_form = JudgingJobForm()
+    answer = None
+    pair = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "settings" and admin:
+            settings_form = JudgeSettingsForm(request.POST, instance=project)
+            if settings_form.is_valid():
+                settings_form.save()
+                messages.success(request, "Judging settings saved.")
+                return redirect(f"{request.path}?pair={pair.pk if pair else ''}")
+        elif action == "ask" and admin and pair is not None:
+            judge = get_object_or_404(Judge, pk=request.POST.get("judge") or 0)
+            first, _ = judges.judge_requests(project, _texts(pair))
+            try:
+                answer = judges.judge_ask(judge=judge, text=first)
+            except judges.JudgeUnavailable as exc:
+                answer = {"text": "", "error": str(exc)}
+            answer["judge"] = judge.name
+        elif action == "run":
+            job_form = JudgingJobForm(request.POST)
+            if job_form.is_valid():
+                try:
+                    job = judges.judging_job_create(
+                        project=project, user=request.user, **job_form.cleaned_data
+                    )
+                except ValidationError as exc:
+                    _form_errors(job_form, exc)
+                else:
+                    return redirect("judging-job", job.pk)
+        else:
+            raise PermissionDenied("Only admins change the judging settings.")
+    first = judges.judge_requests(project, _texts(pair))[0] if pair else ""
+    context = {
+        "project": project, "admin": admin, "settings_form": settings_form,
+        "job_form": job_form, "pair": pair, "request_text": first, "answer": answer,
+        "judges": Judge.objects.all(), "jobs": project.judging_jobs.select_related("judge"),
+        "default_template": DEFAULT_TEMPLATE,
+    }  # fmt: skip
+    errors = settings_form.errors or job_form.errors
+    return render(request, "annotation/judging.html", context, status=400 if errors else 200)
+
+
+def _texts(pair: Pair) -> dict:
+    return {"prompt": pair.prompt, "response_a": pair.response_a, "response_b": pair.response_b}
+
+
+def _job_for(request, pk: int) -> JudgingJob:
+    job = get_object_or_404(JudgingJob.objects.select_related("judge", "project"), pk=pk)
+    project_for(request, job.project_id, manage=True)
+    return job
+
+
+def job_count_text(job: JudgingJob) -> str:
+    text = f"{job.done} of {job.total} pairs labelled, {job.failed} failed"
+    if job.inconsistent:
+        text += f", {job.inconsistent} changed with the order"
+    return text
+
+
+@login_required
+def judging_job(request, pk: int):
+    job = _job_for(request, pk)
+    context = {
+        "job": job, "project": job.project, "count": job_count_text(job),
+        "progress_percent": round(100 * job.progress, 1),
+    }  # fmt: skip
+    return render(request, "annotation/judging_job.html", context)
+
+
+@login_required
+def judging_job_progress(request, pk: int):
+    job = _job_for(request, pk)
+    return JsonResponse(
+        {
+            "id": job.pk,
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "finished": job.finished,
+            "done": job.done + job.failed,
+            "total": job.total,
+            "progress": job.progress,
+            "count": job_count_text(job),
+            "error": job.error,
+        }  # fmt: skip
+    )
+
+
+@login_required
+@require_POST
+def judging_job_cancel(request, pk: int):
+    job = _job_for(request, pk)
+    judges.judging_job_cancel(job=job)
+    messages.info(request, "The job stops after the requests in flight.")
+    return redirect("judging-job", job.pk)

@@ -1,0 +1,192 @@
+"""LLM judges: saving one (its key encrypted, or named), the pairs a judging job takes, the
+requests each pair becomes, the labels its verdicts become, and queueing jobs. The requests
+themselves go out from a worker (workers/tasks.py with workers/llm.py)."""
+
+import os
+import random
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+
+from annotation import judging
+from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Project
+from annotation.models.judges import MAX_FAILURES_KEPT
+from annotation.secrets import decrypt, encrypt
+from annotation.services import consensus_refresh
+from config.celery import enqueue
+
+JUDGE_TASK = "annotation.judge"
+ASK_TASK = "annotation.judge_ask"
+ASK_TIMEOUT_SECONDS = 120
+
+
+class JudgeUnavailable(Exception):
+    """No worker answered the preview's request in time."""
+
+
+def judge_save(
+    *, judge: Judge | None = None, user: AbstractBaseUser | None, api_key: str = "", **fields
+) -> Judge:
+    """Create or change a judge. A key given is stored encrypted (and replaces a named one);
+    without one, a stored key stays. The key is never returned."""
+    judge = judge or Judge(created_by=user)
+    for name, value in fields.items():
+        setattr(judge, name, value)
+    if api_key.strip():
+        judge.api_key_encrypted, judge.api_key_env = encrypt(api_key.strip()), ""
+    elif judge.api_key_env:
+        judge.api_key_encrypted = ""  # a named variable replaces a stored key
+    judge.full_clean(exclude=["created_by"])
+    judge.save()
+    return judge
+
+
+def judge_api_key(judge: Judge) -> str:
+    """The key, where the requests go out (a worker): decrypted, or read from the named
+    environment variable; empty for local servers that want none."""
+    if judge.api_key_encrypted:
+        return decrypt(judge.api_key_encrypted)
+    if judge.api_key_env:
+        key = os.environ.get(judge.api_key_env)
+        if not key:
+            raise ValueError(f"${judge.api_key_env} is not set on this worker.")
+        return key
+    return ""
+
+
+# ---------------------------------------------------------------------------------------
+# What is judged
+
+
+def judgeable_pairs(*, project: Project, choice: str) -> QuerySet[Pair]:
+    """The project's pairs of one kind (JudgingJob.Pairs), in id order."""
+    pairs = Pair.objects.filter(project=project).order_by("id")
+    if choice == JudgingJob.Pairs.UNLABELLED:
+        by_people = Label.objects.filter(pair=OuterRef("pk"), annotator__isnull=False)
+        pairs = pairs.filter(~Exists(by_people))
+    elif choice == JudgingJob.Pairs.CONTESTED:
+        contested = PairConsensus.objects.filter(pair=OuterRef("pk"), contested=True)
+        pairs = pairs.filter(Exists(contested))
+    elif choice == JudgingJob.Pairs.GOLD:
+        pairs = pairs.exclude(gold_choice="")
+    return pairs
+
+
+def job_pair_ids(job: JudgingJob) -> list[int]:
+    """The pairs a job judges: its choice, less those its judge has labelled already (so a
+    job resumed, or run again, judges nothing twice), at most `limit` of them."""
+    pairs = judgeable_pairs(project=job.project, choice=job.pairs)
+    judged = Label.objects.filter(
+        pair=OuterRef("pk"), annotator__isnull=True, source=job.judge.name
+    )
+    ids = list(pairs.filter(~Exists(judged)).values_list("id", flat=True))
+    if job.pairs == JudgingJob.Pairs.SAMPLE and job.limit:
+        chosen = random.Random(job.pk).sample(ids, min(job.limit, len(ids)))
+        return sorted(chosen)
+    return ids[: job.limit] if job.limit else ids
+
+
+def judge_requests(project: Project, pair: dict, token: str | None = None) -> tuple[str, str]:
+    """The two requests for a pair {prompt, response_a, response_b}: a shown first, then b."""
+    return judging.requests_for(
+        project.judge_template, pair, guidelines=project.guidelines,
+        criteria=project.judge_criteria_list, allow_ties=project.allow_ties, token=token,
+    )  # fmt: skip
+
+
+def pair_texts(pair_ids: list[int]) -> list[dict]:
+    return list(
+        Pair.objects.filter(id__in=pair_ids)
+        .order_by("id")
+        .values("id", "external_id", "prompt", "response_a", "response_b")
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Jobs
+
+
+def judging_job_create(
+    *,
+    judge: Judge,
+    project: Project,
+    user: AbstractBaseUser | None,
+    pairs: str = JudgingJob.Pairs.UNLABELLED,
+    limit: int | None = None,
+) -> JudgingJob:
+    """Queue a judge over a project's pairs on the default queue."""
+    if pairs == JudgingJob.Pairs.SAMPLE and not limit:
+        raise ValidationError({"limit": "Say how many pairs to sample."})
+    job = JudgingJob(judge=judge, project=project, pairs=pairs, limit=limit, created_by=user)
+    job.full_clean(exclude=["judge", "project", "created_by"])
+    with transaction.atomic():
+        job.save()
+        job.total = len(job_pair_ids(job))
+        job.save(update_fields=["total"])
+        transaction.on_commit(lambda: enqueue(JUDGE_TASK, job.pk))
+    return job
+
+
+def judging_job_cancel(*, job: JudgingJob) -> None:
+    """Stop after the requests in flight; a queued job is cancelled at once."""
+    JudgingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    JudgingJob.objects.filter(pk=job.pk, status=JudgingJob.Status.QUEUED).update(
+        status=JudgingJob.Status.CANCELLED
+    )
+
+
+def judged_write(*, job: JudgingJob, outcomes: list, seconds: float) -> None:
+    """Record finished pairs: a label for each judged one (none twice: a pair labelled by the
+    judge already keeps its label), the failures with their raw answers, and the counters."""
+    labels, failures, inconsistent = [], [], 0
+    for outcome in outcomes:
+        if not outcome.ok:
+            failures.append(
+                {"pair": outcome.key, "error": outcome.error, "raw": outcome.raw[:2000]}
+            )
+            continue
+        label = judging.combine(*outcome.verdicts, on_flip=job.project.judge_on_flip)
+        inconsistent += not label.consistent
+        labels.append(
+            Label(
+                pair_id=outcome.key, source=job.judge.name, choice=label.choice,
+                strength=label.strength, rationale=label.rationale,
+                position_consistent=label.consistent,
+            )
+        )  # fmt: skip
+    with transaction.atomic():
+        Label.objects.bulk_create(labels, ignore_conflicts=True)
+        consensus_refresh(pair_ids=[label.pair_id for label in labels])
+        JudgingJob.objects.filter(pk=job.pk).update(
+            done=F("done") + len(labels), failed=F("failed") + len(failures),
+            inconsistent=F("inconsistent") + inconsistent,
+            requests=F("requests") + sum(o.requests for o in outcomes),
+            input_tokens=F("input_tokens") + sum(o.input_tokens for o in outcomes),
+            output_tokens=F("output_tokens") + sum(o.output_tokens for o in outcomes),
+            seconds=F("seconds") + seconds,
+        )  # fmt: skip
+        if failures:
+            job.refresh_from_db(fields=["failures"])
+            job.failures = (job.failures + failures)[-MAX_FAILURES_KEPT:]
+            job.save(update_fields=["failures"])
+
+
+def judge_ask(*, judge: Judge, text: str) -> dict:
+    """Send one request to the judge from a worker and wait for its raw answer (the
+    template preview's button): {text, verdict or error, input_tokens, output_tokens}."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    result = enqueue(ASK_TASK, judge.pk, text)
+    try:
+        return result.get(timeout=ASK_TIMEOUT_SECONDS, propagate=True)
+    except CeleryTimeout as exc:
+        result.revoke()
+        raise JudgeUnavailable(
+            f"No worker answered within {ASK_TIMEOUT_SECONDS} s; is a worker serving the "
+            "celery queue?"
+        ) from exc
+    finally:
+        if result.ready():
+            result.forget()

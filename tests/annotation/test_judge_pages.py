@@ -1,0 +1,96 @@
+"""The judges' pages: an admin configures a judge, previews the request on a pair, sends it
+once, runs a job (inline here) and follows it; LLM output is shown as text, never as HTML."""
+
+import pytest
+
+from annotation.models import Judge, JudgingJob, Label
+from tests.conftest import logged_in
+from tests.factories import PairFactory
+from tests.llm_servers import LLMServer, fenced_parts, knows_better
+
+KEY = "sk-page-secret-9"
+pytestmark = pytest.mark.django_db(transaction=True)  # jobs are queued on commit
+
+
+@pytest.fixture
+def pairs(project):
+    return [
+        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
+        for i in range(3)
+    ]
+
+
+def judge_fields(server, **more) -> dict:
+    return {
+        "name": "page-judge", "provider": "openai", "base_url": server.url, "model": "m",
+        "api_key": KEY, "max_tokens": 512, "concurrency": 4, "timeout_seconds": 30, **more,
+    }  # fmt: skip
+
+
+def test_an_admin_configures_previews_asks_runs_and_follows(project, pairs, admin_user, eager):
+    client = logged_in(admin_user)
+    with LLMServer() as server:
+        saved = client.post("/judges/", judge_fields(server))
+        assert saved.status_code == 302, saved.content.decode()[:2000]
+        listing = client.get("/judges/").content.decode()
+        assert "page-judge" in listing and "stored encrypted" in listing and KEY not in listing
+        judge = Judge.objects.get()
+        edit = client.get(f"/judges/{judge.pk}/").content.decode()
+        assert KEY not in edit and judge.api_key_encrypted not in edit
+
+        url = f"/projects/{project.pk}/judging/"
+        settings = {"action": "settings", "judge_criteria": "Cites a source",
+                    "judge_template": "", "judge_on_flip": "weak", "pair": pairs[1].pk}  # fmt: skip
+        assert client.post(url, settings).status_code == 302
+        page = client.get(url, {"pair": pairs[1].pk}).content.decode()
+        assert "- Cites a source" in page and "GOOD 1" in page
+        answer = client.post(url, {"action": "ask", "judge": judge.pk, "pair": pairs[1].pk})
+        assert "Winner A" in answer.content.decode() and len(server.requests) == 1
+
+        job_page = client.post(url, {"action": "run", "judge": judge.pk, "pairs": "all"})
+        job = JudgingJob.objects.get()
+        assert job_page.status_code == 302 and job_page.url == f"/judging-jobs/{job.pk}/"
+        shown = client.get(job_page.url).content.decode()
+        assert "3 of 3 pairs labelled, 0 failed" in shown and "page-judge" in shown
+        progress = client.get(f"/judging-jobs/{job.pk}/progress.json").json()
+        assert progress["finished"] and progress["progress"] == 1.0
+    assert Label.objects.filter(source="page-judge").count() == 3
+
+
+def test_raw_answers_are_shown_as_text(project, pairs, admin_user, eager):
+    script = '<script>alert("judged")</script>'
+
+    def hostile(text):
+        return script if "GOOD 0" in fenced_parts(text)["response A"] else knows_better(text)
+
+    client = logged_in(admin_user)
+    with LLMServer(hostile) as server:
+        client.post("/judges/", judge_fields(server))
+        judge = Judge.objects.get()
+        url = f"/projects/{project.pk}/judging/"
+        asked = client.post(url, {"action": "ask", "judge": judge.pk, "pair": pairs[0].pk})
+        client.post(url, {"action": "run", "judge": judge.pk, "pairs": "all"})
+    assert script not in asked.content.decode() and "&lt;script&gt;" in asked.content.decode()
+    job = JudgingJob.objects.get()
+    page = logged_in(admin_user).get(f"/judging-jobs/{job.pk}/").content.decode()
+    assert job.failed == 1 and script not in page and "&lt;script&gt;alert" in page
+
+
+def test_who_sees_what(project, pairs, lead, annotator, outsider):
+    judge = Judge.objects.create(name="j", model="m")
+    job = JudgingJob.objects.create(judge=judge, project=project)
+    assert logged_in(lead).get("/judges/").status_code == 200
+    assert logged_in(lead).post("/judges/", {"name": "x"}).status_code == 403
+    assert logged_in(lead).get(f"/judges/{judge.pk}/").status_code == 404
+    assert logged_in(annotator).get("/judges/").status_code == 404
+    page = logged_in(lead).get(f"/projects/{project.pk}/judging/")
+    assert page.status_code == 200 and 'id="settings-form"' not in page.content.decode()
+    refused = logged_in(lead).post(f"/projects/{project.pk}/judging/", {"action": "settings"})
+    assert refused.status_code == 403
+    for user in (annotator, outsider):
+        assert logged_in(user).get(f"/projects/{project.pk}/judging/").status_code == 404
+        assert logged_in(user).get(f"/judging-jobs/{job.pk}/").status_code == 404
+    cancel = logged_in(lead).post(f"/judging-jobs/{job.pk}/cancel/")
+    assert cancel.status_code == 302
+    job.refresh_from_db()
+    assert job.status == "cancelled"
