@@ -28,7 +28,7 @@ from annotation.agreement import (
     pairwise_kappas,
 )
 from annotation.bulk import rows_for_ids
-from annotation.models import CuratedDataset, Label, Project
+from annotation.models import CuratedDataset, Label, Pair, Project
 from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
@@ -123,8 +123,11 @@ def curation_select(*, project: Project, filters: CurationFilters) -> Selection:
     votes = result.votes
     n_votes = votes.sum(axis=1)
 
+    held_out = set(Pair.objects.filter(project=project, held_out=True).values_list("id", flat=True))
     reasons = [
         ("no labels", n_votes == 0),
+        # A round's fresh held-out pairs measure drift; they never enter a training split.
+        ("held out to measure drift", np.isin(pair_ids, list(held_out)) if held_out else None),
         ("fewer votes than --min-votes", n_votes < filters.min_votes),
         ("no majority (contested, not adjudicated)", result.winner < 0),
         ("consensus is a tie", result.winner == CHOICE_TIE),

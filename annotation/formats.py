@@ -338,3 +338,79 @@ def parse_label_record(line: int, record: dict[str, Any]) -> LabelRow | RowError
 def read_label_rows(stream: BinaryIO, filename: str, fmt: str) -> Iterator[LabelRow | RowError]:
     for line, record in read_records(stream, filename, fmt):
         yield record if isinstance(record, RowError) else parse_label_record(line, record)
+
+
+# ---------------------------------------------------------------------------------------
+# Candidates: a policy's responses to prompts
+
+
+def parse_candidate_record(line: int, record: dict[str, Any]) -> list[dict] | RowError:
+    """A prompt with its `responses` (or `candidates`) list, or one `{prompt, response}` row,
+    as {prompt, response} rows."""
+    prompt = record.get("prompt")
+    if prompt is None:
+        return RowError(line, "missing field 'prompt'")
+    problem = check_prompt(prompt)
+    if problem:
+        return RowError(line, problem)
+    if "response" in record:
+        responses = [record["response"]]
+    else:
+        responses = record.get("responses", record.get("candidates"))
+        if isinstance(responses, str):  # a CSV cell holding a JSON list
+            try:
+                responses = json.loads(responses)
+            except json.JSONDecodeError:
+                return RowError(line, "'responses' is not a JSON list")
+        if not isinstance(responses, list) or not responses:
+            return RowError(line, "give 'response' (text) or 'responses' (a list of texts)")
+    limit = settings.IMPORT_MAX_FIELD_CHARS
+    if prompt_chars(prompt) > limit:
+        return RowError(line, f"prompt has more than {limit:,} characters")
+    for response in responses:
+        if not isinstance(response, str) or not response.strip():
+            return RowError(line, "each response must be non-empty text")
+        if len(response) > limit:
+            return RowError(line, f"a response has more than {limit:,} characters")
+    return [{"prompt": prompt, "response": response} for response in responses]
+
+
+# ---------------------------------------------------------------------------------------
+# Implicit signals: {prompt, response, score} rows
+
+
+@dataclass
+class SignalRow:
+    line: int
+    prompt: Any
+    response: str
+    score: float
+
+
+def parse_signal_record(line: int, record: dict[str, Any]) -> SignalRow | RowError:
+    prompt, response, score = record.get("prompt"), record.get("response"), record.get("score")
+    if prompt is None:
+        return RowError(line, "missing field 'prompt'")
+    problem = check_prompt(prompt)
+    if problem:
+        return RowError(line, problem)
+    if not isinstance(response, str) or not response.strip():
+        return RowError(line, "'response' must be non-empty text")
+    limit = settings.IMPORT_MAX_FIELD_CHARS
+    if prompt_chars(prompt) > limit or len(response) > limit:
+        return RowError(line, f"a prompt or response has more than {limit:,} characters")
+    if isinstance(score, str):
+        try:
+            score = float(score)
+        except ValueError:
+            return RowError(line, f"'score' must be a number, not {score!r}")
+    if isinstance(score, bool):
+        score = float(score)  # task completion as true/false
+    if not isinstance(score, int | float) or score != score or abs(score) == float("inf"):
+        return RowError(line, "'score' must be a number (an upvote count, a rating, 0 or 1)")
+    return SignalRow(line, prompt, response, float(score))
+
+
+def read_signal_rows(stream: BinaryIO, filename: str, fmt: str) -> Iterator[SignalRow | RowError]:
+    for line, record in read_records(stream, filename, fmt):
+        yield record if isinstance(record, RowError) else parse_signal_record(line, record)

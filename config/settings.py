@@ -164,6 +164,7 @@ CELERY_TASK_ROUTES = {
     "rewardmodels.evaluate": {"queue": "scoring"},
     "rewardmodels.filter": {"queue": "scoring"},
     "rewardmodels.score": {"queue": "scoring"},
+    "rewardmodels.score_candidates": {"queue": "scoring"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # A training run whose worker dies is redelivered and resumes from its checkpoint; one whose

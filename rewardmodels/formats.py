@@ -3,15 +3,12 @@ filter. Same readers as imports (JSONL, CSV, Parquet, HH), same line-numbered er
 
 import json
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from django.conf import settings
+from typing import BinaryIO
 
 from annotation.formats import (
     FileRejected,
     RowError,
-    check_prompt,
-    prompt_chars,
+    parse_candidate_record,
     read_pair_rows,
     read_records,
 )
@@ -71,37 +68,6 @@ def read_preference_pairs(stream: BinaryIO, filename: str, fmt: str = "auto") ->
     return _collect(pairs())
 
 
-def _candidate_rows(
-    line: int, record: dict[str, Any], group: int, number: int
-) -> list[dict] | RowError:
-    prompt = record.get("prompt")
-    if prompt is None:
-        return RowError(line, "missing field 'prompt'")
-    problem = check_prompt(prompt)
-    if problem:
-        return RowError(line, problem)
-    if "response" in record:
-        responses = [record["response"]]
-    else:
-        responses = record.get("responses", record.get("candidates"))
-        if isinstance(responses, str):  # a CSV cell holding a JSON list
-            try:
-                responses = json.loads(responses)
-            except json.JSONDecodeError:
-                return RowError(line, "'responses' is not a JSON list")
-        if not isinstance(responses, list) or not responses:
-            return RowError(line, "give 'response' (text) or 'responses' (a list of texts)")
-    limit = settings.IMPORT_MAX_FIELD_CHARS
-    if prompt_chars(prompt) > limit:
-        return RowError(line, f"prompt has more than {limit:,} characters")
-    for response in responses:
-        if not isinstance(response, str) or not response.strip():
-            return RowError(line, "each response must be non-empty text")
-        if len(response) > limit:
-            return RowError(line, f"a response has more than {limit:,} characters")
-    return [{"prompt": prompt, "response": r, "group": group, "record": number} for r in responses]
-
-
 def read_candidates(
     stream: BinaryIO, filename: str, fmt: str = "auto", *, keep_source: bool = False
 ) -> list[dict]:
@@ -118,11 +84,12 @@ def read_candidates(
                 continue
             key = json.dumps(record.get("prompt"), sort_keys=True, ensure_ascii=False)
             group = groups.setdefault(key, len(groups))
-            found = _candidate_rows(line, record, group, number)
+            found = parse_candidate_record(line, record)
             if isinstance(found, RowError):
                 yield found
                 continue
             for row in found:
+                row.update(group=group, record=number)
                 if keep_source:
                     row["source"] = record
                 yield row

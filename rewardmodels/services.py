@@ -191,6 +191,29 @@ def filter_create(
     return job
 
 
+SCORE_CANDIDATES_TASK = "rewardmodels.score_candidates"
+SCORE_CANDIDATES_TIMEOUT_SECONDS = 3600
+
+
+def candidates_score(*, round_, reward_model: RewardModel) -> int:
+    """Have a worker on the scoring queue give the round's candidates their rewards from
+    this model (those it has scored already are kept); waits, returns how many it scored."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    result = enqueue(SCORE_CANDIDATES_TASK, round_.pk, reward_model.identifier,
+                     reward_model.artifact)  # fmt: skip
+    try:
+        return result.get(timeout=SCORE_CANDIDATES_TIMEOUT_SECONDS, propagate=True)
+    except CeleryTimeout as exc:
+        raise WorkerUnavailable(
+            f"No worker scored the candidates within {SCORE_CANDIDATES_TIMEOUT_SECONDS} s; is "
+            f"a worker serving the {queue_for(SCORE_CANDIDATES_TASK)} queue?"
+        ) from exc
+    finally:
+        if result.ready():
+            result.forget()
+
+
 class WorkerUnavailable(Exception):
     """No worker answered in time."""
 

@@ -159,15 +159,18 @@ async def _verdict(ask, text: str, parse, gate: asyncio.Semaphore, pace: PerMinu
 
 
 async def _judge(ask, key, texts, parse, gate, pace) -> Outcome:
+    """Both orders at once; each runs to its end, so that every request made is counted."""
     outcome = Outcome(key)
-    try:
-        outcome.verdicts = list(
-            await asyncio.gather(*(_verdict(ask, t, parse, gate, pace, outcome) for t in texts))
-        )
-    except RequestFailed as exc:
-        outcome.error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - a failure never stops the job
-        outcome.error = f"{type(exc).__name__}: {exc}"
+    results = await asyncio.gather(
+        *(_verdict(ask, t, parse, gate, pace, outcome) for t in texts), return_exceptions=True
+    )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if not failed:
+        outcome.verdicts = list(results)
+    elif isinstance(failed[0], RequestFailed):
+        outcome.error = str(failed[0])
+    else:  # a failure never stops the job
+        outcome.error = f"{type(failed[0]).__name__}: {failed[0]}"
     return outcome
 
 

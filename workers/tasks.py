@@ -282,6 +282,24 @@ def score_responses(
     return result
 
 
+@app.task(name="rewardmodels.score_candidates", acks_late=True, ignore_result=False)
+def score_candidates(round_id: int, model_key: str, model_path: str) -> int:
+    """Rewards from one model for a round's candidates that have none from it yet, stored
+    under the model's identifier (Candidate.scores). Returns how many were scored."""
+    from annotation.models import Candidate
+    from workers.ml import scoring
+
+    todo = [c for c in Candidate.objects.filter(round_id=round_id) if model_key not in c.scores]
+    if not todo:
+        return 0
+    scorer = scoring.scorer_for(model_path)
+    rewards, _ = scorer.score([c.prompt for c in todo], [c.response for c in todo])
+    for candidate, reward in zip(todo, rewards.tolist(), strict=True):
+        candidate.scores = {**candidate.scores, model_key: reward}
+    Candidate.objects.bulk_update(todo, ["scores"], batch_size=1000)
+    return len(todo)
+
+
 # ---------------------------------------------------------------------------------------
 # LLM judges, on the default queue: requests go out from here, labels come back as rows.
 

@@ -11,8 +11,9 @@ from annotation.models.labels import (
     Side,
 )
 from annotation.models.projects import CuratedDataset, Membership, Project
+from annotation.models.rounds import Candidate, Round
 
 __all__ = [
-    "Adjudication", "Assignment", "ConsistencyCheck", "CuratedDataset", "Judge", "JudgingJob",
-    "Label", "Membership", "Pair", "PairConsensus", "Project", "Side",
+    "Adjudication", "Assignment", "Candidate", "ConsistencyCheck", "CuratedDataset", "Judge",
+    "JudgingJob", "Label", "Membership", "Pair", "PairConsensus", "Project", "Round", "Side",
 ]  # fmt: skip

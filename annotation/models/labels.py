@@ -35,6 +35,21 @@ class Pair(models.Model):
     # Annotator places taken: human labels plus live assignments. Kept under a row lock so
     # that no pair gets more than the project's annotators_per_pair.
     slots_taken = models.PositiveSmallIntegerField(default=0)
+    # Pairs made from a round's candidates: how they were chosen, and from where.
+    round = models.ForeignKey(
+        "Round", on_delete=models.SET_NULL, null=True, blank=True, related_name="pairs"
+    )
+    held_out = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="In its round's fresh held-out set: labelled, never in a training split.",
+    )
+    selection = models.CharField(
+        max_length=20, blank=True, db_default="", help_text="How it was chosen: uncertain, ..."
+    )
+    predicted_gap = models.FloatField(
+        null=True, blank=True, help_text="The reward gap the choosing model predicted."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -69,6 +69,11 @@ class Project(models.Model):
         help_text="What a judge's verdict becomes when it changes with the order shown. "
         "'weak' keeps a pick made in one order where the other said tie.",
     )
+    held_out_share = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
+        help_text="Share of each round's prompts kept back as its fresh held-out set.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )

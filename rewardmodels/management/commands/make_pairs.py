@@ -1,0 +1,55 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.management.commands._common import project_named, validation_message
+from annotation.models import Round
+from annotation.rounds import NEEDS_SCORES, STRATEGIES, pairs_from_round
+from rewardmodels.models import RewardModel
+from rewardmodels.services import WorkerUnavailable, candidates_score
+
+
+class Command(BaseCommand):
+    help = (
+        "Make pairs among each prompt's candidates in a round and put them in the annotators' "
+        "queue: uncertain (the pairs whose reward gap under --model is smallest: where the "
+        "model is least sure), random, or extremes (best against worst under --model). At "
+        "most --per-prompt pairs from each prompt and --limit in all, the most informative "
+        "first. Scoring runs on a worker serving the scoring queue."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project")
+        parser.add_argument("--round", required=True)
+        parser.add_argument("--strategy", choices=STRATEGIES, default="uncertain")
+        parser.add_argument("--model", help="A registered reward model's identifier")
+        parser.add_argument("--per-prompt", type=int, default=1)
+        parser.add_argument("--limit", type=int)
+        parser.add_argument("--seed", type=int, default=0, help="For --strategy random")
+
+    def handle(self, *args, **options):
+        project = project_named(options["project"])
+        round_ = Round.objects.filter(project=project, name=options["round"]).first()
+        if round_ is None:
+            raise CommandError(f"No round {options['round']!r} in {project.name!r}.")
+        model = None
+        if options["model"]:
+            model = RewardModel.objects.filter(identifier=options["model"]).first()
+            if model is None:
+                raise CommandError(f"No reward model {options['model']!r}.")
+        strategy = options["strategy"]
+        if strategy in NEEDS_SCORES:
+            if model is None:
+                raise CommandError(f"--strategy {strategy} needs --model.")
+            try:
+                scored = candidates_score(round_=round_, reward_model=model)
+            except WorkerUnavailable as exc:
+                raise CommandError(str(exc)) from exc
+            self.stderr.write(f"scored {scored} candidates with {model.identifier}")
+        try:
+            made = pairs_from_round(
+                round_=round_, strategy=strategy, model=model.identifier if model else "",
+                per_prompt=options["per_prompt"], limit=options["limit"], seed=options["seed"],
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise CommandError(validation_message(exc)) from exc
+        self.stdout.write(f"made {made} pairs ({strategy}) from round {round_.name}")
