@@ -83,7 +83,8 @@ def project_judging(request, pk: int):
     project, role = project_for(request, pk, manage=True)
     admin = role == selectors.ADMIN
     settings_form = JudgeSettingsForm(instance=project)
-    job_form = JudgingJobForm()
+    only = Judge.objects.all()[:2]
+    job_form = JudgingJobForm(initial={"judge": only[0]} if len(only) == 1 else None)
     answer = None
     pair = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
     if request.method == "POST":

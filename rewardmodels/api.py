@@ -5,17 +5,23 @@ the gpu queue, where a training run can hold the worker for hours), which keeps 
 used models loaded, and the answer comes back through the result backend.
 """
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.models import Project
+from annotation.permissions import IsProjectLead
+from annotation.selectors import user_is_admin
 from rewardmodels import selectors, services
 from rewardmodels.models import RewardModel
 from rewardmodels.permissions import CanSeeRewardModel
 from rewardmodels.serializers import (
     BestOfNRequestSerializer,
     BestOfNResponseSerializer,
+    PromotionSerializer,
     RewardModelSerializer,
     ScoreRequestSerializer,
     ScoreResponseSerializer,
@@ -59,9 +65,29 @@ class RewardModelDetail(RewardModelView):
         return Response(RewardModelSerializer(self.get_reward_model()).data)
 
 
+class PromotedModelView(APIView):
+    """The project's promoted model, where the URL names a project (`pk`) and no model:
+    for its leads and admins; 409 while none is promoted."""
+
+    permission_classes = [IsProjectLead]
+
+    def get_reward_model(self) -> RewardModel:
+        project = get_object_or_404(Project, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, project)
+        reward_model = selectors.promoted_model(project_id=project.pk)
+        if reward_model is None:
+            raise NoPromotedModel()
+        return reward_model
+
+
+class NoPromotedModel(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "No model is promoted in this project: promote one, or name a model."
+
+
 class Score(RewardModelView):
     @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer)
-    def post(self, request, key: str):
+    def post(self, request, **kwargs):
         """Rewards for {prompt, response} items, in the order given."""
         model = self.get_reward_model()
         payload = ScoreRequestSerializer(data=request.data)
@@ -75,7 +101,7 @@ class Score(RewardModelView):
 
 class BestOfN(RewardModelView):
     @extend_schema(request=BestOfNRequestSerializer, responses=BestOfNResponseSerializer)
-    def post(self, request, key: str):
+    def post(self, request, **kwargs):
         """The candidates for one prompt, best first, with their rewards.
 
         normalize=length ranks by length-adjusted reward: reward − reward_per_token ×
@@ -104,3 +130,27 @@ class BestOfN(RewardModelView):
             {"model": model.identifier, "normalize": data["normalize"],
              "reward_per_token": reward_per_token, "ranked": ranked}
         )  # fmt: skip
+
+
+class ProjectScore(PromotedModelView, Score):
+    """Score with the project's promoted model."""
+
+
+class ProjectBestOfN(PromotedModelView, BestOfN):
+    """Best-of-N with the project's promoted model."""
+
+
+class ModelPromotion(RewardModelView):
+    @extend_schema(request=PromotionSerializer, responses=PromotionSerializer)
+    def post(self, request, key: str):
+        """Promote the model (it then serves its project's scoring) or, with promoted=false,
+        demote it; admins only. The decision is recorded with who and why."""
+        reward_model = self.get_reward_model()
+        if not user_is_admin(request.user):
+            raise PermissionDenied("Only admins promote and demote models.")
+        payload = PromotionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        decide = services.model_promote if data["promoted"] else services.model_demote
+        decision = decide(reward_model=reward_model, user=request.user, reason=data["reason"])
+        return Response(PromotionSerializer(decision).data, status=status.HTTP_201_CREATED)

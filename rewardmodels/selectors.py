@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from annotation.models import CuratedDataset, Membership
 from annotation.selectors import ADMIN, project_role, user_is_admin
-from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
+from rewardmodels.models import EvaluationRun, Promotion, RewardModel, TrainingRun
 
 FINISHED = (
     TrainingRun.Status.SUCCEEDED,
@@ -296,6 +296,20 @@ def models_visible(*, user: AbstractBaseUser) -> QuerySet[RewardModel]:
         return models
     led = Membership.objects.filter(user=user, role=Membership.Role.LEAD).values("project_id")
     return models.filter(dataset__project_id__in=led)
+
+
+def promoted_model(*, project_id: int) -> RewardModel | None:
+    """The model serving the project: the newest decision's, if it was a promotion."""
+    decision = (
+        Promotion.objects.filter(project_id=project_id).select_related("reward_model").first()
+    )
+    return decision.reward_model if decision and decision.promoted else None
+
+
+def promotions(*, project_id: int) -> QuerySet[Promotion]:
+    return Promotion.objects.filter(project_id=project_id).select_related(
+        "reward_model", "decided_by"
+    )
 
 
 def datasets_with_test_split(*, user: AbstractBaseUser) -> QuerySet[CuratedDataset]:

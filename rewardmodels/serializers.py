@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from annotation.formats import check_prompt
-from rewardmodels.models import EvaluationRun, FilterRun, RewardModel
+from rewardmodels.models import EvaluationRun, FilterRun, Promotion, RewardModel
 from rewardmodels.services import MAX_SCORE_CHARS, MAX_SCORE_ITEMS
 
 
@@ -92,3 +92,15 @@ class RewardModelSerializer(serializers.ModelSerializer):
         model = RewardModel
         fields = ["id", "identifier", "dataset", "run", "base_model", "artifact", "held_out",
                   "created_at", "evaluations"]  # fmt: skip
+
+
+class PromotionSerializer(serializers.ModelSerializer):
+    reward_model = serializers.SlugRelatedField(slug_field="identifier", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    promoted = serializers.BooleanField(default=True)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = Promotion
+        fields = ["id", "reward_model", "project", "promoted", "reason", "decided_by", "created_at"]
+        read_only_fields = ["project", "created_at"]

@@ -17,6 +17,7 @@ from rewardmodels.models import (
     DEFAULT_BASE_MODEL,
     EvaluationRun,
     FilterRun,
+    Promotion,
     RewardModel,
     TrainingRun,
 )
@@ -189,6 +190,33 @@ def filter_create(
         job.save()
         transaction.on_commit(lambda: enqueue(FILTER_TASK, job.pk))
     return job
+
+
+def model_promote(
+    *, reward_model: RewardModel, user: AbstractBaseUser | None, reason: str = ""
+) -> Promotion:
+    """Make this the model that serves its project (scoring without a named model); the
+    one promoted before steps down. Recorded with who and why."""
+    return Promotion.objects.create(
+        project_id=reward_model.dataset.project_id, reward_model=reward_model, promoted=True,
+        reason=reason.strip(), decided_by=user,
+    )  # fmt: skip
+
+
+def model_demote(
+    *, reward_model: RewardModel, user: AbstractBaseUser | None, reason: str = ""
+) -> Promotion:
+    """Take the promoted model down: its project then has none until another is promoted."""
+    from rewardmodels.selectors import promoted_model
+
+    project_id = reward_model.dataset.project_id
+    current = promoted_model(project_id=project_id)
+    if current is None or current.pk != reward_model.pk:
+        raise ValidationError(f"{reward_model.identifier} is not the promoted model.")
+    return Promotion.objects.create(
+        project_id=project_id, reward_model=reward_model, promoted=False,
+        reason=reason.strip(), decided_by=user,
+    )  # fmt: skip
 
 
 SCORE_CANDIDATES_TASK = "rewardmodels.score_candidates"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("models/<str:identifier>/", views.model_detail, name="model"),
     path("models/<str:identifier>/evaluate/", views.model_evaluate, name="model-evaluate"),
     path("models/<str:identifier>/filter/", views.model_filter, name="model-filter"),
+    path("models/<str:identifier>/promotion/", views.model_promotion, name="model-promotion"),
     path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation"),
     path(
         "evaluations/<int:pk>/progress.json",

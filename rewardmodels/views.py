@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +23,8 @@ from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingR
 from rewardmodels.services import (
     evaluation_create,
     filter_create,
+    model_demote,
+    model_promote,
     training_run_cancel,
     training_run_create,
 )
@@ -238,6 +240,9 @@ def _model_context(
         "filter_form": filter_form or FilterForm(),
         "siblings": siblings.exclude(pk=reward_model.pk),
         "test_datasets": _test_datasets(request, reward_model),
+        "promoted": selectors.promoted_model(project_id=reward_model.dataset.project_id),
+        "promotions": selectors.promotions(project_id=reward_model.dataset.project_id)[:10],
+        "may_promote": selectors.model_role(user=request.user, reward_model=reward_model) == ADMIN,
     }
 
 
@@ -256,6 +261,24 @@ def model_list(request):
 def model_detail(request, identifier: str):
     reward_model = _model_for(request, identifier)
     return render(request, "rewardmodels/model.html", _model_context(request, reward_model))
+
+
+@login_required
+@require_POST
+def model_promotion(request, identifier: str):
+    """Promote the model, or demote it (`demote`), with a reason; admins only."""
+    reward_model = _model_for(request, identifier)
+    if selectors.model_role(user=request.user, reward_model=reward_model) != ADMIN:
+        raise PermissionDenied("Only admins promote and demote models.")
+    decide = model_demote if request.POST.get("demote") else model_promote
+    try:
+        decide(reward_model=reward_model, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        action = "demoted" if request.POST.get("demote") else "promoted"
+        messages.success(request, f"{reward_model.identifier} {action}.")
+    return redirect("model", reward_model.identifier)
 
 
 def _safe_next(request) -> str | None:
