@@ -41,6 +41,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/export_dataset.py
+	$(BIN)/python benchmarks/judging.py
 
 # The trainer against TRL and the scorer against transformers' pipeline, on HH pairs.
 HH ?= ../shared/data/hh-rlhf-harmless-dev.jsonl

@@ -298,6 +298,12 @@ def models_visible(*, user: AbstractBaseUser) -> QuerySet[RewardModel]:
     return models.filter(dataset__project_id__in=led)
 
 
+def final_check(*, run: TrainingRun) -> HeldOutCheck | None:
+    """A run's final held-out accuracy against the untrained model's (lists load no
+    timelines)."""
+    return held_out_check(figures=run.final_metrics, untrained=run_untrained(run=run))
+
+
 def promoted_model(*, project_id: int) -> RewardModel | None:
     """The model serving the project: the newest decision's, if it was a promotion."""
     decision = (

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rewardmodels import views
+from rewardmodels import model_views, views
 
 urlpatterns = [
     path("runs/", views.run_list, name="runs"),
@@ -8,19 +8,19 @@ urlpatterns = [
     path("runs/<int:pk>/progress.json", views.run_progress, name="run-progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("datasets/<str:identifier>/train/", views.run_create, name="run-create"),
-    path("models/", views.model_list, name="models"),
-    path("models/compare/", views.model_compare, name="model-compare"),
-    path("models/<str:identifier>/", views.model_detail, name="model"),
-    path("models/<str:identifier>/evaluate/", views.model_evaluate, name="model-evaluate"),
-    path("models/<str:identifier>/filter/", views.model_filter, name="model-filter"),
-    path("models/<str:identifier>/promotion/", views.model_promotion, name="model-promotion"),
-    path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation"),
+    path("models/", model_views.model_list, name="models"),
+    path("models/compare/", model_views.model_compare, name="model-compare"),
+    path("models/<str:identifier>/", model_views.model_detail, name="model"),
+    path("models/<str:identifier>/evaluate/", model_views.model_evaluate, name="model-evaluate"),
+    path("models/<str:identifier>/filter/", model_views.model_filter, name="model-filter"),
+    path("models/<str:identifier>/promotion/", model_views.model_promotion, name="model-promotion"),
+    path("evaluations/<int:pk>/", model_views.evaluation_detail, name="evaluation"),
     path(
         "evaluations/<int:pk>/progress.json",
-        views.evaluation_progress,
+        model_views.evaluation_progress,
         name="evaluation-progress",
     ),
-    path("filters/<int:pk>/", views.filter_detail, name="filter"),
-    path("filters/<int:pk>/progress.json", views.filter_progress, name="filter-progress"),
-    path("filters/<int:pk>/kept.jsonl", views.filter_download, name="filter-download"),
+    path("filters/<int:pk>/", model_views.filter_detail, name="filter"),
+    path("filters/<int:pk>/progress.json", model_views.filter_progress, name="filter-progress"),
+    path("filters/<int:pk>/kept.jsonl", model_views.filter_download, name="filter-download"),
 ]
