@@ -54,16 +54,12 @@ def candidates_import(
         raise ImportRejected(errors)
     report = ImportReport(errors=errors)
     with transaction.atomic():
-        round_, created = Round.objects.get_or_create(
-            project=project, name=round_name.strip(),
-            defaults={"policy": policy.strip(), "held_out_share": project.held_out_share},
-        )  # fmt: skip
-        if created:
-            try:
-                round_.full_clean()
-            except ValidationError:
-                transaction.set_rollback(True)
-                raise
+        round_ = Round.objects.filter(project=project, name=round_name.strip()).first()
+        if round_ is None:
+            round_ = Round(project=project, name=round_name.strip(), policy=policy.strip(),
+                           held_out_share=project.held_out_share)  # fmt: skip
+            round_.full_clean()
+            round_.save()
         seen = set(round_.candidates.values_list("prompt_key", "response_key"))
         new = []
         for row in rows:

@@ -68,3 +68,9 @@ def test_held_out_pairs_never_reach_a_dataset(project, db):
     selection = curation_select(project=project, filters=CurationFilters())
     assert selection.pair_ids == [kept.pk]
     assert selection.dropped == {"held out to measure drift": 1}
+
+
+def test_a_bad_round_name_is_refused_before_anything_is_written(db, tmp_path):
+    with pytest.raises(CommandError, match="Letters, digits"):
+        call_command("import_candidates", "Loop", write(tmp_path, candidates(2)), "--round", "r 1")
+    assert not Round.objects.exists() and not Candidate.objects.exists()

@@ -22,6 +22,8 @@ def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) ->
         raise CommandError(str(exc)) from exc
     except FileRejected as exc:
         raise CommandError(f"Nothing imported: {exc}") from exc
+    except ValidationError as exc:
+        raise CommandError(validation_message(exc)) from exc
     for error in report.errors:
         command.stderr.write(f"skipped bad row: {error}")
     command.stdout.write(report.summary)
