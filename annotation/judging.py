@@ -12,7 +12,6 @@ import re
 import secrets
 from dataclasses import dataclass
 
-ORDERS = ("ab", "ba")  # which stored response is shown first ("A") in each request
 PLACEHOLDERS = ("guidelines", "criteria", "ties", "prompt", "response_a", "response_b")
 
 DEFAULT_TEMPLATE = """You are an expert evaluator comparing two AI assistant responses to the same \

@@ -124,3 +124,14 @@ def test_the_template_fills_placeholders_once_and_keeps_other_braces():
     )  # fmt: skip
     assert text.startswith("- Be kind|<<<conversation t0k>>>\nsay {criteria}\n")
     assert "{unknown}" in text and "<<<response A t0k>>>\nx\n<<<end of response A t0k>>>" in text
+
+
+def test_requests_per_minute_spaces_the_requests():
+    import time
+
+    with LLMServer() as server:
+        started = time.monotonic()
+        outcomes = judged(server, [PAIR, PAIR, PAIR], concurrency=8, per_minute=300)
+        elapsed = time.monotonic() - started
+    assert all(o.ok for o in outcomes) and len(server.requests) == 6
+    assert elapsed >= 5 * 60 / 300  # six starts, 0.2 s apart
