@@ -14,7 +14,7 @@ from django.db.models import Count
 
 from annotation.formats import RowError, content_id, parse_candidate_record, read_records
 from annotation.models import Candidate, Pair, Project, Round
-from annotation.services import ImportRejected, ImportReport
+from annotation.services import ImportReport, collect_rows
 
 
 def _key(value) -> str:
@@ -43,15 +43,13 @@ def candidates_import(
     """Add a file of candidates ({prompt, responses: [...]} or {prompt, response} rows) to a
     round, created on first use with the project's held-out share. All or nothing unless
     skip_invalid; a candidate the round has already is skipped."""
-    rows, errors = [], []
-    for line, record in read_records(stream, filename, fmt):
-        found = record if isinstance(record, RowError) else parse_candidate_record(line, record)
-        if isinstance(found, RowError):
-            errors.append(found)
-        else:
-            rows += found
-    if errors and not skip_invalid:
-        raise ImportRejected(errors)
+
+    def candidate_rows():
+        for line, record in read_records(stream, filename, fmt):
+            found = record if isinstance(record, RowError) else parse_candidate_record(line, record)
+            yield from [found] if isinstance(found, RowError) else found
+
+    rows, errors = collect_rows(candidate_rows(), skip_invalid)
     report = ImportReport(errors=errors)
     with transaction.atomic():
         round_ = Round.objects.filter(project=project, name=round_name.strip()).first()

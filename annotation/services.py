@@ -64,7 +64,7 @@ def project_ensure(*, name: str) -> tuple[Project, bool]:
     return Project.objects.get_or_create(name=name)
 
 
-def _collect(rows: Iterable, skip_invalid: bool) -> tuple[list, list[RowError]]:
+def collect_rows(rows: Iterable, skip_invalid: bool) -> tuple[list, list[RowError]]:
     good, errors = [], []
     for row in rows:
         (errors if isinstance(row, RowError) else good).append(row)
@@ -97,7 +97,7 @@ def pairs_import(
     label_source = label_source.strip()
     if not label_source:
         raise ValidationError("The label source needs a name.")
-    rows, errors = _collect(read_pair_rows(stream, filename, fmt), skip_invalid)
+    rows, errors = collect_rows(read_pair_rows(stream, filename, fmt), skip_invalid)
     report = ImportReport(errors=errors)
     default_source = filename.rsplit("/", 1)[-1][:200]
 
@@ -171,7 +171,7 @@ def labels_import(
         elif isinstance(row, LabelRow) and row.choice == "tie" and not project.allow_ties:
             row = RowError(row.line, "this project does not allow ties")
         checked.append(row)
-    rows, errors = _collect(checked, skip_invalid)
+    rows, errors = collect_rows(checked, skip_invalid)
     report = ImportReport(errors=errors)
 
     with transaction.atomic():
@@ -228,7 +228,7 @@ def signals_import(
         raise ValidationError("The label source needs a name.")
     if min_gap < 0:
         raise ValidationError("--min-gap cannot be negative.")
-    rows, errors = _collect(read_signal_rows(stream, filename, fmt), skip_invalid)
+    rows, errors = collect_rows(read_signal_rows(stream, filename, fmt), skip_invalid)
     report = ImportReport(errors=errors)
     by_prompt: dict[str, dict[str, SignalRow]] = {}
     for row in rows:  # a response scored twice for one prompt keeps its first score

@@ -125,7 +125,7 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
     config = TrainConfig(base_model=base, method="lora")
     model = models.load_model(config, tokenizer).eval()
     items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
-    assert models.supports_packing(model)
+    assert packing.supports_packing(model)
     with torch.no_grad():
         padded = packing.rewards(model, packing.collate(items, tokenizer.pad_token_id, "cpu"))
         batch, ends = packing.collate_packed(items, 1024, tokenizer.pad_token_id, "cpu")
@@ -148,7 +148,7 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
 def test_encoders_are_not_packed(tmp_path):
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     model = models.load_model(TrainConfig(method="full"), tokenizer)
-    assert not models.supports_packing(model)
+    assert not packing.supports_packing(model)
 
 
 def test_packed_batches_hold_a_token_budget_and_every_pair_once():

@@ -77,7 +77,3 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, device) -> dict:
     scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"])
     return state
-
-
-# ---------------------------------------------------------------------------------------
-# The loop

@@ -81,17 +81,6 @@ def unwrapped(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def supports_packing(model) -> bool:
-    """Decoders with a `score` head: transformers reads packed position_ids as one causal
-    mask per sequence for them. Encoders (BERT-style) attend both ways and need padding."""
-    base = unwrapped(model)
-    return (
-        hasattr(base, "score")
-        and not base.config.is_encoder_decoder
-        and hasattr(base, base.base_model_prefix)
-    )
-
-
 def check_lora_targets(model, targets: list[str]) -> None:
     """Named targets must exist: PEFT's own error does not say which name is wrong."""
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}

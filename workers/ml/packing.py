@@ -89,9 +89,6 @@ def collate(items: list[Encoded], pad_id: int, device) -> dict:
     return pad([it.chosen for it in items] + [it.rejected for it in items], pad_id, device)
 
 
-# ---------------------------------------------------------------------------------------
-
-
 def supports_packing(model) -> bool:
     """Decoders with a `score` head: transformers reads packed position_ids as one causal
     mask per sequence for them. Encoders (BERT-style) attend both ways and need padding."""

@@ -94,7 +94,9 @@ def evaluate(model, tokenizer, items: list[Encoded], batch_size: int, pack_budge
 
 
 # ---------------------------------------------------------------------------------------
-# The loop
+# Compiling the layers
+
+
 def repeated_blocks(model) -> torch.nn.ModuleList | None:
     """The model's stack of identical transformer layers."""
     for module in unwrapped(model).modules():
@@ -131,7 +133,7 @@ def compile_blocks(model, trial: Callable[[], None], log: Callable[[str], None])
 
 
 # ---------------------------------------------------------------------------------------
-# Checkpoints: what a resumed run needs to go on exactly as if it had never stopped
+# The loop
 
 
 def sample_rows(rows: list[dict], max_pairs: int | None, seed: int) -> list[dict]:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from annotation.formats import FileRejected
-from annotation.services import ImportRejected
+from annotation.services import ImportRejected, project_ensure
 
 
 def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) -> None:
@@ -27,6 +27,14 @@ def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) ->
     for error in report.errors:
         command.stderr.write(f"skipped bad row: {error}")
     command.stdout.write(report.summary)
+
+
+def project_for_import(command, name: str):
+    """The project an import goes into, created with default settings (and said so) if new."""
+    project, created = project_ensure(name=name)
+    if created:
+        command.stderr.write(f"created project {project.name!r} with default settings")
+    return project
 
 
 def project_named(name: str):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from annotation.formats import FORMATS
-from annotation.management.commands._common import run_import
-from annotation.services import pairs_import, project_ensure
+from annotation.management.commands._common import project_for_import, run_import
+from annotation.services import pairs_import
 
 
 class Command(BaseCommand):
@@ -24,9 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        project, created = project_ensure(name=options["project"])
-        if created:
-            self.stderr.write(f"created project {project.name!r} with default settings")
+        project = project_for_import(self, options["project"])
         run_import(
             self,
             pairs_import,

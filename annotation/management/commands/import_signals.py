@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from annotation.formats import FORMATS
-from annotation.management.commands._common import run_import
-from annotation.services import project_ensure, signals_import
+from annotation.management.commands._common import project_for_import, run_import
+from annotation.services import signals_import
 
 
 class Command(BaseCommand):
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-invalid", action="store_true")
 
     def handle(self, *args, **options):
-        project, created = project_ensure(name=options["project"])
-        if created:
-            self.stderr.write(f"created project {project.name!r} with default settings")
+        project = project_for_import(self, options["project"])
         run_import(
             self, signals_import, path=options["file"], skip_invalid=options["skip_invalid"],
             project=project, fmt=options["format"], source=options["source"],
