@@ -19,7 +19,7 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@echo "Open http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
 	@trap 'kill 0' EXIT; \
-	$(BIN)/celery -A workers worker -Q celery,gpu,scoring --concurrency 1 --loglevel INFO & \
+	$(BIN)/celery -A workers worker -B -s var/celerybeat-schedule -Q celery,gpu,scoring --concurrency 1 --loglevel INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(BIN)/.installed

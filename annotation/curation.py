@@ -28,7 +28,7 @@ from annotation.agreement import (
     pairwise_kappas,
 )
 from annotation.bulk import rows_for_ids
-from annotation.models import CuratedDataset, Label, Pair, Project
+from annotation.models import CuratedDataset, Label, Pair, Project, Round
 from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
@@ -85,8 +85,11 @@ class Selection:
         return len(self.pair_ids)
 
 
-def curation_select(*, project: Project, filters: CurationFilters) -> Selection:
-    """Apply the filters to the project's current labels (reads only)."""
+def curation_select(
+    *, project: Project, filters: CurationFilters, held_out_of: Round | None = None
+) -> Selection:
+    """Apply the filters to the project's current labels (reads only). Rounds' fresh
+    held-out pairs are left out; with `held_out_of`, only that round's are kept."""
     if filters.exclude_sources:
         known = set(
             Label.objects.filter(pair__project=project, annotator__isnull=True)
@@ -123,11 +126,17 @@ def curation_select(*, project: Project, filters: CurationFilters) -> Selection:
     votes = result.votes
     n_votes = votes.sum(axis=1)
 
-    held_out = set(Pair.objects.filter(project=project, held_out=True).values_list("id", flat=True))
+    held_out = Pair.objects.filter(project=project, held_out=True)
+    if held_out_of is None:
+        # A round's fresh held-out pairs measure drift; they never enter a training split.
+        ids = list(held_out.values_list("id", flat=True))
+        drift = ("held out to measure drift", np.isin(pair_ids, ids) if ids else None)
+    else:
+        ids = list(held_out.filter(round=held_out_of).values_list("id", flat=True))
+        drift = ("not in the round's held-out set", ~np.isin(pair_ids, ids))
     reasons = [
         ("no labels", n_votes == 0),
-        # A round's fresh held-out pairs measure drift; they never enter a training split.
-        ("held out to measure drift", np.isin(pair_ids, list(held_out)) if held_out else None),
+        drift,
         ("fewer votes than --min-votes", n_votes < filters.min_votes),
         ("no majority (contested, not adjudicated)", result.winner < 0),
         ("consensus is a tie", result.winner == CHOICE_TIE),
@@ -301,6 +310,15 @@ def dataset_curate(
             raise ValidationError(
                 "Another version was made at the same moment; try again."
             ) from exc
+
+
+def held_out_rows(round_: Round) -> list[dict]:
+    """A round's fresh held-out set as preference rows (prompt, chosen, rejected, margin,
+    difficulty, ...): its held-out pairs whose labels, from every source, have a consensus
+    winner; ties and contested pairs are left out, as curation leaves them out."""
+    filters = CurationFilters(test_fraction=0.0)
+    selection = curation_select(project=round_.project, filters=filters, held_out_of=round_)
+    return _rows(selection, filters)[0] if selection.count else []
 
 
 def dataset_get(identifier: str) -> CuratedDataset:

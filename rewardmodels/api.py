@@ -16,6 +16,7 @@ from annotation.models import Project
 from annotation.permissions import IsProjectLead
 from annotation.selectors import user_is_admin
 from rewardmodels import selectors, services
+from rewardmodels.drift import project_drift
 from rewardmodels.models import RewardModel
 from rewardmodels.permissions import CanSeeRewardModel
 from rewardmodels.serializers import (
@@ -45,7 +46,7 @@ class RewardModelList(generics.ListAPIView):
 
     def get_queryset(self):
         models = selectors.models_visible(user=self.request.user)
-        return models.prefetch_related("evaluations__dataset")
+        return models.prefetch_related("evaluations__dataset", "evaluations__round")
 
 
 class RewardModelView(APIView):
@@ -154,3 +155,17 @@ class ModelPromotion(RewardModelView):
         decide = services.model_promote if data["promoted"] else services.model_demote
         decision = decide(reward_model=reward_model, user=request.user, reason=data["reason"])
         return Response(PromotionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDrift(APIView):
+    """Each model of the project on each round's fresh held-out set (accuracy, its 95%
+    interval, pairs), the promoted model marked, and the drift warning (null when none);
+    for the project's leads and admins."""
+
+    permission_classes = [IsProjectLead]
+
+    @extend_schema(responses=dict)
+    def get(self, request, pk: int):
+        project = get_object_or_404(Project, pk=pk)
+        self.check_object_permissions(request, project)
+        return Response(project_drift(project=project).as_json())

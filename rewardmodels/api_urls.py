@@ -9,5 +9,6 @@ urlpatterns = [
     path("reward-models/<str:key>/best-of-n", api.BestOfN.as_view(), name="api-best-of-n"),
     path("reward-models/<str:key>/promotion", api.ModelPromotion.as_view(), name="api-promotion"),
     path("projects/<int:pk>/score", api.ProjectScore.as_view(), name="api-project-score"),
+    path("projects/<int:pk>/drift", api.ProjectDrift.as_view(), name="api-project-drift"),
     path("projects/<int:pk>/best-of-n", api.ProjectBestOfN.as_view(), name="api-project-best-of-n"),
 ]

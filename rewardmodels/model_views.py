@@ -37,7 +37,7 @@ def _model_for(request, identifier: str) -> RewardModel:
 
 def _job_for(request, model: type[EvaluationRun | FilterRun], pk: int):
     job = get_object_or_404(
-        model.objects.select_related("reward_model__dataset__project", "created_by"), pk=pk
+        model.objects.select_related("reward_model__project", "created_by"), pk=pk
     )
     if selectors.model_role(user=request.user, reward_model=job.reward_model) is None:
         raise Http404("No such job.")
@@ -47,7 +47,7 @@ def _job_for(request, model: type[EvaluationRun | FilterRun], pk: int):
 def _test_datasets(request, reward_model: RewardModel):
     """The versions a model may be evaluated on: those of its project with a test split."""
     return selectors.datasets_with_test_split(user=request.user).filter(
-        project_id=reward_model.dataset.project_id
+        project_id=reward_model.project_id
     )
 
 
@@ -63,12 +63,12 @@ def _model_context(
         reward_model.evaluations.select_related("dataset").order_by("-created_at", "-pk"), 25
     ).get_page(request.GET.get("page"))
     siblings = selectors.models_visible(user=request.user).filter(
-        dataset__project=reward_model.dataset.project
+        project_id=reward_model.project_id
     )
     return {
         "reward_model": reward_model,
         "run": reward_model.run,
-        "check": selectors.final_check(run=reward_model.run),
+        "check": selectors.final_check(run=reward_model.run) if reward_model.run_id else None,
         "dataset": reward_model.dataset,
         "page": page,
         "filters": reward_model.filters.order_by("-created_at", "-pk")[:10],
@@ -77,8 +77,8 @@ def _model_context(
         "filter_form": filter_form or FilterForm(),
         "siblings": siblings.exclude(pk=reward_model.pk),
         "test_datasets": _test_datasets(request, reward_model),
-        "promoted": selectors.promoted_model(project_id=reward_model.dataset.project_id),
-        "promotions": selectors.promotions(project_id=reward_model.dataset.project_id)[:10],
+        "promoted": selectors.promoted_model(project_id=reward_model.project_id),
+        "promotions": selectors.promotions(project_id=reward_model.project_id)[:10],
         "may_promote": selectors.model_role(user=request.user, reward_model=reward_model) == ADMIN,
     }
 
@@ -89,9 +89,11 @@ def model_list(request):
         request.GET.get("page")
     )
     for reward_model in page:
-        reward_model.held_out_accuracy = reward_model.run.final_metrics.get("accuracy")
-        reward_model.check = selectors.final_check(run=reward_model.run)
-    return render(request, "rewardmodels/models.html", {"page": page})
+        reward_model.check = (
+            selectors.final_check(run=reward_model.run) if reward_model.run_id else None
+        )
+    context = {"page": page, "projects": selectors.projects_led(user=request.user)}
+    return render(request, "rewardmodels/models.html", context)
 
 
 @login_required
@@ -221,10 +223,11 @@ def evaluation_detail(request, pk: int):
     if evaluation.metrics:
         # The run measured its untrained model on its version's test split: on those pairs,
         # the evaluation is set against it (the timeline is not loaded for this).
-        run = TrainingRun.objects.only("dataset_id", "final_metrics").get(
+        run = TrainingRun.objects.only("dataset_id", "final_metrics").filter(
             pk=evaluation.reward_model.run_id
         )
-        same_pairs = evaluation.dataset_id is not None and evaluation.dataset_id == run.dataset_id
+        run = run.first()
+        same_pairs = run is not None and evaluation.dataset_id == run.dataset_id
         context["check"] = selectors.held_out_check(
             figures=evaluation.metrics,
             untrained=run.final_metrics.get("untrained") if same_pairs else None,
@@ -278,13 +281,13 @@ def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, c
     """One model's figures on the chosen data; without them, the evaluation under way there
     or whether one may be queued (only on a version of the model's own project)."""
     figures, evaluation = selectors.model_figures(reward_model=reward_model, dataset=dataset)
-    target = dataset or reward_model.dataset
+    target = dataset or reward_model.dataset  # None: a registered model has no split of its own
     pending = None
-    if not figures:
+    if not figures and target is not None:
         pending = selectors.evaluation_latest(
             reward_model=reward_model, dataset=target, succeeded=False
         )
-    same_pairs = target.pk == reward_model.dataset_id  # where the run measured its start
+    same_pairs = target is not None and target.pk == reward_model.dataset_id  # its run's start
     return {
         "model": reward_model,
         "colour": colour,
@@ -293,7 +296,7 @@ def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, c
         "evaluation": evaluation,
         "target": target,
         "pending": pending,
-        "can_queue": target.project_id == reward_model.dataset.project_id,
+        "can_queue": target is not None and target.project_id == reward_model.project_id,
     }
 
 
@@ -307,7 +310,7 @@ def model_compare(request):
     chosen = [found[identifier] for identifier in wanted]
     datasets = selectors.datasets_with_test_split(user=request.user)
     if chosen:
-        datasets = datasets.filter(project__in={m.dataset.project_id for m in chosen})
+        datasets = datasets.filter(project__in={m.project_id for m in chosen})
     data = request.GET.get("data") or OWN_TEST_SPLIT
     dataset = None
     if data != OWN_TEST_SPLIT:

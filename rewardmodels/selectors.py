@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from annotation.models import CuratedDataset, Membership
+from annotation.models import CuratedDataset, Membership, Project
 from annotation.selectors import ADMIN, project_role, user_is_admin
 from rewardmodels.models import EvaluationRun, Promotion, RewardModel, TrainingRun
 
@@ -263,7 +263,7 @@ def run_check(*, run: TrainingRun) -> HeldOutCheck | None:
 
 def model_role(*, user: AbstractBaseUser, reward_model: RewardModel) -> str | None:
     """'admin', 'lead', or None (no business here)."""
-    role = project_role(user=user, project=reward_model.dataset.project)
+    role = project_role(user=user, project=reward_model.project)
     return role if role in (ADMIN, Membership.Role.LEAD) else None
 
 
@@ -271,7 +271,7 @@ def reward_model_get(*, key: str) -> RewardModel:
     """A model by identifier (or number), whoever asks; 404 when there is none."""
     lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
     return get_object_or_404(
-        RewardModel.objects.select_related("dataset__project", "run").defer(
+        RewardModel.objects.select_related("project", "dataset", "run").defer(
             "run__metrics", "run__log_tail"
         ),
         **lookup,
@@ -287,15 +287,23 @@ def reward_model_for(*, user: AbstractBaseUser, key: str) -> RewardModel:
     return reward_model
 
 
+def projects_led(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    """The projects whose models the user sees: every one for admins, else those they lead."""
+    if user_is_admin(user):
+        return Project.objects.order_by("name")
+    led = Membership.objects.filter(user=user, role=Membership.Role.LEAD).values("project_id")
+    return Project.objects.filter(pk__in=led).order_by("name")
+
+
 def models_visible(*, user: AbstractBaseUser) -> QuerySet[RewardModel]:
-    """Admins see every model; leads those trained on their projects' datasets."""
-    models = RewardModel.objects.select_related("dataset__project", "run").defer(
+    """Admins see every model; leads those of their projects."""
+    models = RewardModel.objects.select_related("project", "dataset", "run").defer(
         "run__metrics", "run__log_tail", "run__error"
     )
     if user_is_admin(user):
         return models
     led = Membership.objects.filter(user=user, role=Membership.Role.LEAD).values("project_id")
-    return models.filter(dataset__project_id__in=led)
+    return models.filter(project_id__in=led)
 
 
 def final_check(*, run: TrainingRun) -> HeldOutCheck | None:
@@ -349,10 +357,13 @@ def model_figures(
 ) -> tuple[dict, EvaluationRun | None]:
     """The figures to compare a model by: on `dataset`'s test split, its latest succeeded
     evaluation there; with no dataset, its own test split, where training's final figures
-    stand unless they are missing. Empty figures when there are none yet."""
+    stand unless they are missing. Empty figures when there are none yet (always, for a
+    registered model's own split: it has none)."""
     if dataset is None:
-        if reward_model.run.final_metrics:
+        if reward_model.run_id and reward_model.run.final_metrics:
             return reward_model.run.final_metrics, None
         dataset = reward_model.dataset
+        if dataset is None:
+            return {}, None
     evaluation = evaluation_latest(reward_model=reward_model, dataset=dataset)
     return (evaluation.metrics if evaluation else {}), evaluation

@@ -83,15 +83,18 @@ class EvaluationSerializer(serializers.ModelSerializer):
 
 
 class RewardModelSerializer(serializers.ModelSerializer):
-    dataset = serializers.CharField(source="dataset.identifier")
-    run = serializers.IntegerField(source="run_id")
-    held_out = serializers.JSONField(source="run.final_metrics")
+    """A model; dataset, run and held_out are null for a registered model."""
+
+    project = serializers.IntegerField(source="project_id")
+    dataset = serializers.CharField(source="dataset.identifier", allow_null=True)
+    run = serializers.IntegerField(source="run_id", allow_null=True)
+    held_out = serializers.JSONField(source="run.final_metrics", allow_null=True)
     evaluations = EvaluationSerializer(many=True, read_only=True)
 
     class Meta:
         model = RewardModel
-        fields = ["id", "identifier", "dataset", "run", "base_model", "artifact", "held_out",
-                  "created_at", "evaluations"]  # fmt: skip
+        fields = ["id", "identifier", "project", "dataset", "run", "base_model", "artifact",
+                  "held_out", "created_at", "evaluations"]  # fmt: skip
 
 
 class PromotionSerializer(serializers.ModelSerializer):

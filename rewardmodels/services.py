@@ -2,6 +2,7 @@
 never imports torch: work is queued by task name and done on a worker."""
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotation.models import CuratedDataset
+from annotation.curation import held_out_rows
+from annotation.models import CuratedDataset, Project, Round
 from config.celery import enqueue, queue_for
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
 from rewardmodels.models import (
@@ -18,6 +20,7 @@ from rewardmodels.models import (
     EvaluationRun,
     FilterRun,
     Promotion,
+    Retraining,
     RewardModel,
     TrainingRun,
 )
@@ -105,10 +108,17 @@ def training_run_create(
             f"{dataset.identifier} has no test split; curate it with --test-fraction above 0."
         )
     run = TrainingRun(dataset=dataset, created_by=user, **options)
-    run.full_clean(exclude=["dataset", "created_by"])
+    run.full_clean(exclude=["dataset", "created_by", "start_from"])
     if run.method not in TrainingRun.Method.values:
         raise ValidationError({"method": "Choose auto, lora or full."})
-    folder = _check_base_model(run.base_model)
+    if run.start_from_id:
+        folder = Path(run.start_from.artifact)
+        if run.start_from.project_id != dataset.project_id:
+            raise ValidationError({"start_from": "Start from a model of the dataset's project."})
+        if not (folder / "config.json").is_file():
+            raise ValidationError({"start_from": f"{run.start_from} has no model in {folder}."})
+    else:
+        folder = _check_base_model(run.base_model)
     if run.method != TrainingRun.Method.FULL:  # "auto" may choose LoRA for a large model
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
@@ -138,18 +148,34 @@ def evaluation_create(
     reward_model: RewardModel,
     user: AbstractBaseUser | None,
     dataset: CuratedDataset | None = None,
+    round_: Round | None = None,
     upload=None,
     fmt: str = "auto",
+    retraining: Retraining | None = None,
 ) -> EvaluationRun:
-    """Queue an evaluation on a dataset version's test split, or on an uploaded file of
-    labelled pairs (checked here: a bad file is refused whole, with its lines named)."""
-    if (dataset is None) == (upload is None):
-        raise ValidationError("Evaluate on a dataset version or on an uploaded file.")
-    evaluation = EvaluationRun(reward_model=reward_model, created_by=user, dataset=dataset)
+    """Queue an evaluation on a dataset version's test split, on a round's fresh held-out
+    set (its pairs with a consensus now, kept with the evaluation), or on an uploaded file
+    of labelled pairs (checked here: a bad file is refused whole, with its lines named)."""
+    if sum(data is not None for data in (dataset, round_, upload)) != 1:
+        raise ValidationError("Evaluate on a dataset version, a round or an uploaded file.")
+    evaluation = EvaluationRun(
+        reward_model=reward_model, created_by=user, dataset=dataset, round=round_,
+        retraining=retraining,
+    )  # fmt: skip
     if dataset is not None:
         if dataset.n_test == 0:
             raise ValidationError(f"{dataset.identifier} has no test split.")
         evaluation.total = 2 * dataset.n_test
+    elif round_ is not None:
+        rows = held_out_rows(round_)
+        if not rows:
+            raise ValidationError(
+                f"Round {round_.name} has no labelled held-out pairs yet (pairs made from its "
+                "held-out prompts, with a consensus)."
+            )
+        evaluation.pairs_file = str(_upload_path("evaluations"))
+        evaluation.total = 2 * len(rows)
+        write_jsonl(Path(evaluation.pairs_file), rows)
     else:
         rows = read_preference_pairs(upload, upload.name, fmt)
         evaluation.upload_name = upload.name[:255]
@@ -192,13 +218,51 @@ def filter_create(
     return job
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "tokenizer.model")
+
+
+def model_register(*, project: Project, identifier: str, source: str) -> RewardModel:
+    """Register an existing reward model, as it is, in a project: a sequence-classification
+    model with one output, from a folder or the Hugging Face cache (found offline on this
+    host; workers load it from the same path). It is then evaluated, compared, used for
+    scoring and pair-making, promoted and trained on like the project's own models."""
+    if not re.fullmatch(r"[\w.@+-]{1,150}", identifier):
+        raise ValidationError("Name it with letters, digits and . @ + - _ (150 at most).")
+    if RewardModel.objects.filter(identifier=identifier).exists():
+        raise ValidationError(f"A reward model is already named {identifier!r}.")
+    folder = _model_folder(source)
+    if folder is None:
+        raise ValidationError(
+            f"Cannot find {source!r}: give a folder with config.json, or a model id already in "
+            "the Hugging Face cache (nothing is downloaded)."
+        )
+    config = json.loads((folder / "config.json").read_text())
+    architectures = config.get("architectures") or []
+    outputs = len(config.get("id2label") or {}) or config.get("num_labels", 2)
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        raise ValidationError(
+            f"{source} is not a sequence-classification model (its architectures: "
+            f"{', '.join(architectures) or 'none named'}); a reward model has a score head."
+        )
+    if outputs != 1:
+        raise ValidationError(
+            f"{source} has {outputs} outputs; a reward model gives one scalar reward."
+        )
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ValidationError(f"{source} has no tokenizer files beside its weights.")
+    return RewardModel.objects.create(
+        identifier=identifier, project=project, base_model=source,
+        artifact=str(folder.resolve()),
+    )  # fmt: skip
+
+
 def model_promote(
     *, reward_model: RewardModel, user: AbstractBaseUser | None, reason: str = ""
 ) -> Promotion:
     """Make this the model that serves its project (scoring without a named model); the
     one promoted before steps down. Recorded with who and why."""
     return Promotion.objects.create(
-        project_id=reward_model.dataset.project_id, reward_model=reward_model, promoted=True,
+        project_id=reward_model.project_id, reward_model=reward_model, promoted=True,
         reason=reason.strip(), decided_by=user,
     )  # fmt: skip
 
@@ -209,7 +273,7 @@ def model_demote(
     """Take the promoted model down: its project then has none until another is promoted."""
     from rewardmodels.selectors import promoted_model
 
-    project_id = reward_model.dataset.project_id
+    project_id = reward_model.project_id
     current = promoted_model(project_id=project_id)
     if current is None or current.pk != reward_model.pk:
         raise ValidationError(f"{reward_model.identifier} is not the promoted model.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rewardmodels import model_views, views
+from rewardmodels import drift_views, model_views, views
 
 urlpatterns = [
     path("runs/", views.run_list, name="runs"),
@@ -9,6 +9,13 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("datasets/<str:identifier>/train/", views.run_create, name="run-create"),
     path("models/", model_views.model_list, name="models"),
+    path("projects/<int:pk>/models/", drift_views.project_models, name="project-models"),
+    path(
+        "projects/<int:pk>/models/evaluate/",
+        drift_views.project_models_evaluate,
+        name="project-models-evaluate",
+    ),
+    path("projects/<int:pk>/models/retrain/", drift_views.project_retrain, name="project-retrain"),
     path("models/compare/", model_views.model_compare, name="model-compare"),
     path("models/<str:identifier>/", model_views.model_detail, name="model"),
     path("models/<str:identifier>/evaluate/", model_views.model_evaluate, name="model-evaluate"),

@@ -136,6 +136,6 @@ def reward_model(dataset, trained_model):
         dataset=dataset, status=TrainingRun.Status.SUCCEEDED, final_metrics={"accuracy": 0.9}
     )
     return RewardModel.objects.create(
-        identifier="rm-1-fruit-v1", run=run, dataset=dataset,
+        identifier="rm-1-fruit-v1", run=run, project=dataset.project, dataset=dataset,
         base_model=run.base_model, artifact=str(trained_model[0]),
     )  # fmt: skip

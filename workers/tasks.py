@@ -37,11 +37,28 @@ def train_reward_model(run_id: int) -> None:
         TrainingRun.Status.CANCELLED,
         TrainingRun.Status.FAILED,
     )
-    if run is None or run.status in finished:
-        return  # gone, or done already: running a task twice does no harm
-    if not _count_delivery(run):
+    if run is None:
         return
-    _execute(run)
+    # Done already (running a task twice does no harm), or trained now: either way, a
+    # retraining waiting on the run moves on.
+    if run.status not in finished and _count_delivery(run):
+        _execute(run)
+    _advance_retraining(training_run=run.pk)
+
+
+def _advance_retraining(*, training_run: int | None = None, evaluation=None) -> None:
+    """A retraining waiting on this run or evaluation moves on (rewardmodels.retraining)."""
+    from rewardmodels.models import Retraining
+    from rewardmodels.retraining import retraining_advance
+
+    if evaluation is not None:
+        retraining_id = evaluation.retraining_id
+    else:
+        retraining_id = (
+            Retraining.objects.filter(run_id=training_run).values_list("pk", flat=True).first()
+        )
+    if retraining_id is not None:
+        retraining_advance(retraining_id)
 
 
 def _count_delivery(run) -> bool:
@@ -167,12 +184,27 @@ def _execute(run) -> None:
             run=run,
             defaults={
                 "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
+                "project_id": run.dataset.project_id,
                 "dataset": run.dataset,
                 "base_model": run.base_model,
                 "artifact": str(artifact),
             },
         )
     log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
+
+
+@app.task(name="rewardmodels.retrain_due")
+def retrain_due() -> list[int]:
+    """On Celery beat's schedule: move on retrainings under way (an event lost with a killed
+    worker would otherwise leave one waiting) and start those the label count asks for.
+    Returns the ids of the retrainings started."""
+    from rewardmodels import retraining
+    from rewardmodels.models import Retraining
+
+    under_way = Retraining.objects.filter(status__in=retraining.UNDER_WAY)
+    for retraining_id in under_way.values_list("pk", flat=True):
+        retraining.retraining_advance(retraining_id)
+    return [started.pk for started in retraining.retrain_due()]
 
 
 # ---------------------------------------------------------------------------------------
@@ -223,10 +255,11 @@ def evaluate_reward_model(evaluation_id: int) -> None:
         metrics = scoring.evaluate_pairs(scorer, rows, _job_progress(EvaluationRun, evaluation.pk))
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _fail(EvaluationRun, evaluation.pk, exc)
-        return
-    EvaluationRun.objects.filter(pk=evaluation.pk).update(
-        status=EvaluationRun.Status.SUCCEEDED, metrics=metrics, finished_at=timezone.now()
-    )
+    else:
+        EvaluationRun.objects.filter(pk=evaluation.pk).update(
+            status=EvaluationRun.Status.SUCCEEDED, metrics=metrics, finished_at=timezone.now()
+        )
+    _advance_retraining(evaluation=evaluation)
 
 
 @app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)

@@ -74,6 +74,29 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
         help_text="Share of each round's prompts kept back as its fresh held-out set.",
     )
+    promotion_tolerance = models.FloatField(
+        default=0.01,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A retrained model is promoted unless its accuracy on the newest round's "
+        "held-out set is below the promoted model's by more than this (0.01: one point).",
+    )
+    drift_warning = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Warn when the promoted model's accuracy on the newest round's held-out set "
+        "is below its accuracy on its own test split by more than this.",
+    )
+    retrain_dataset = models.SlugField(
+        max_length=100,
+        blank=True,
+        help_text="With 'retrain after labels': the dataset retrained on automatically.",
+    )
+    retrain_after_labels = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Retrain automatically (from the promoted model) once this many labels have "
+        "arrived since the dataset's last version. Empty: only by hand.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )

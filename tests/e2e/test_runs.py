@@ -57,7 +57,8 @@ def test_evaluation_page_follows_its_job_and_shows_the_outcome(live_server, page
     dataset = fruit_dataset()
     run = TrainingRun.objects.create(dataset=dataset, status=TrainingRun.Status.SUCCEEDED)
     model = RewardModel.objects.create(
-        identifier="rm-1-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        identifier="rm-1-fruit-v1", run=run, project=dataset.project,
+        dataset=dataset, base_model=run.base_model,
         artifact="/nowhere",
     )  # fmt: skip
     job = EvaluationRun.objects.create(

@@ -150,7 +150,12 @@ def test_runs_with_older_metrics_still_render(dataset, admin_user):
         final_metrics=old,
     )
     RewardModel.objects.create(
-        identifier="rm-old", run=run, dataset=dataset, base_model=run.base_model, artifact="/x"
+        identifier="rm-old",
+        run=run,
+        project=dataset.project,
+        dataset=dataset,
+        base_model=run.base_model,
+        artifact="/x",
     )
     client = logged_in(admin_user)
     page = client.get(f"/runs/{run.pk}/").content.decode()
@@ -171,7 +176,8 @@ def test_runs_with_older_metrics_still_render(dataset, admin_user):
 def test_model_page_sets_the_model_against_its_untrained_start(dataset, lead):
     run = finished_run(dataset, held_out(53, 100), held_out(50, 100))
     model = RewardModel.objects.create(
-        identifier="rm-7-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        identifier="rm-7-fruit-v1", run=run, project=dataset.project,
+        dataset=dataset, base_model=run.base_model,
         artifact=run.artifact,
     )  # fmt: skip
     page = logged_in(lead).get(f"/models/{model.identifier}/").content.decode()
@@ -185,7 +191,8 @@ def test_evaluations_on_the_runs_own_test_split_show_the_untrained_model(dataset
 
     run = finished_run(dataset, held_out(212, 363), held_out(183, 363))
     model = RewardModel.objects.create(
-        identifier="rm-8-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        identifier="rm-8-fruit-v1", run=run, project=dataset.project,
+        dataset=dataset, base_model=run.base_model,
         artifact=run.artifact,
     )  # fmt: skip
     other = dataset_curate(
@@ -228,7 +235,8 @@ def test_lists_flag_runs_and_models_that_may_not_have_worked(
     clear = finished_run(dataset, held_out(212, 363), held_out(183, 363))
     for run in (doubtful, clear):
         RewardModel.objects.create(
-            identifier=f"rm-{run.pk}", run=run, dataset=dataset, base_model=run.base_model,
+            identifier=f"rm-{run.pk}", run=run, project=dataset.project,
+            dataset=dataset, base_model=run.base_model,
             artifact=run.artifact,
         )  # fmt: skip
     client = logged_in(admin_user)

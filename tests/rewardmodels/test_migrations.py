@@ -15,7 +15,9 @@ LENGTH_NORMALIZE = importlib.import_module(
 @pytest.mark.django_db
 def test_per_token_filter_runs_become_length_and_back(dataset):
     run = TrainingRun.objects.create(dataset=dataset, status=TrainingRun.Status.SUCCEEDED)
-    model = RewardModel.objects.create(identifier="rm", run=run, dataset=dataset)
+    model = RewardModel.objects.create(
+        identifier="rm", run=run, project=dataset.project, dataset=dataset
+    )
     old, raw = (
         FilterRun.objects.create(reward_model=model, upload_name=name, normalize=normalize)
         for name, normalize in (("old.jsonl", "per_token"), ("raw.jsonl", "none"))

@@ -66,6 +66,7 @@ def registered(dataset, identifier: str, final: dict) -> RewardModel:
     return RewardModel.objects.create(
         identifier=identifier,
         run=run,
+        project=dataset.project,
         dataset=dataset,
         base_model=run.base_model,
         artifact=run.artifact,

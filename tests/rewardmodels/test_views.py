@@ -253,6 +253,7 @@ def test_succeeded_run_shows_artifact_and_model(dataset, admin_user):
     RewardModel.objects.create(
         identifier="rm-1-fruit-v1",
         run=run,
+        project=dataset.project,
         dataset=dataset,
         base_model=run.base_model,
         artifact=run.artifact,

@@ -11,13 +11,18 @@ from rewardmodels.models import TrainingRun
 from workers.ml.config import TrainConfig
 
 CHOSEN_BY_THE_WORKER = {"packing", "tokens_per_batch", "compile"}
+FROM_THE_RUNS_START = {"init_from"}  # TrainingRun.start_from's folder
 
 
 def test_the_run_offers_every_trainer_setting_with_the_same_default():
     offered = set(TrainingRun.SETTINGS)
-    assert offered == {f.name for f in fields(TrainConfig)} - CHOSEN_BY_THE_WORKER
+    assert (
+        offered
+        == {f.name for f in fields(TrainConfig)} - CHOSEN_BY_THE_WORKER - FROM_THE_RUNS_START
+    )
     defaults = TrainConfig()
-    assert TrainingRun().train_settings() == {name: getattr(defaults, name) for name in offered}
+    given = offered | FROM_THE_RUNS_START
+    assert TrainingRun().train_settings() == {name: getattr(defaults, name) for name in given}
 
 
 def test_a_run_becomes_a_trainer_config_as_it_was_set():

@@ -96,7 +96,8 @@ def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
 
     run = TrainingRun.objects.create(dataset=dataset, status="succeeded")
     RewardModel.objects.create(
-        identifier="rm-1-fruit-v1", run=run, dataset=dataset, base_model=run.base_model,
+        identifier="rm-1-fruit-v1", run=run, project=dataset.project,
+        dataset=dataset, base_model=run.base_model,
         artifact="/nowhere",
     )  # fmt: skip
     old = {

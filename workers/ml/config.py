@@ -21,6 +21,9 @@ LEARNING_RATES = {
 @dataclass
 class TrainConfig:
     base_model: str = PACKAGED_MODEL
+    # A saved reward model's folder: its weights, score head included, start the run
+    # (retraining); empty: the base model with a new score head.
+    init_from: str = ""
     method: str = AUTO  # "lora", "full", or chosen for the base model (choose_defaults)
     lora_rank: int = 16
     lora_alpha: int = 32

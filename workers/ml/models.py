@@ -36,11 +36,16 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
+def starting_point(config: TrainConfig) -> str:
+    """Where a run's weights and tokenizer come from: the reward model it continues, or the
+    base model."""
+    return config.init_from or resolve_model_path(config.base_model)
+
+
 def load_base_model(config: TrainConfig, tokenizer):
-    """The base model with a one-output score head, its pad token set and dropout off."""
-    model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(config.base_model), num_labels=1
-    )
+    """The starting model with a one-output score head (new for a base model, trained for a
+    reward model continued from), its pad token set and dropout off."""
+    model = AutoModelForSequenceClassification.from_pretrained(starting_point(config), num_labels=1)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -154,6 +159,11 @@ def model_card(config: TrainConfig, metrics: dict, dataset: str = "", sha256: st
         "Bradley-Terry loss on chosen/rejected pairs.",
         "",
         f"- Base model: `{config.base_model}` ({config.method})",
+        *(
+            [f"- Trained on from the reward model in `{config.init_from}`"]
+            if config.init_from
+            else []
+        ),
         *([f"- Dataset version: `{dataset}`, sha256 `{sha256}`"] if dataset else []),
         "",
         "## Hyperparameters",

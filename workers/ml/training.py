@@ -27,6 +27,7 @@ from workers.ml.models import (
     load_tokenizer,
     reads_last_token,
     save_model,
+    starting_point,
     unwrapped,
     with_lora,
 )
@@ -171,10 +172,12 @@ def train(
     random.seed(config.seed)
     np.random.seed(config.seed)
     device = compute_device()
-    tokenizer = load_tokenizer(config.base_model)
+    tokenizer = load_tokenizer(starting_point(config))
     model = load_base_model(config, tokenizer)
     config = choose_defaults(config, model)
     reporter.log(f"{config.method} fine-tuning, learning rate {config.learning_rate:g}")
+    if config.init_from:
+        reporter.log(f"starting from the reward model in {config.init_from}")
     if config.method == "lora":
         model = with_lora(model, config)
     model = model.to(device)

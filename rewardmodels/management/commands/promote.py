@@ -28,4 +28,4 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from exc
         action = "demoted" if options["demote"] else "promoted"
-        self.stdout.write(f"{reward_model.identifier} {action} in {reward_model.dataset.project}")
+        self.stdout.write(f"{reward_model.identifier} {action} in {reward_model.project}")

@@ -1,5 +1,3 @@
-import sys
-import time
 from argparse import BooleanOptionalAction
 
 from django.core.exceptions import ValidationError
@@ -9,8 +7,8 @@ from django.db import models
 from annotation.curation import dataset_get
 from annotation.management.commands._common import validation_message
 from config.celery import queue_is_served
+from rewardmodels.management.commands._follow import follow_run
 from rewardmodels.models import TrainingRun
-from rewardmodels.selectors import held_out_check, run_untrained
 from rewardmodels.services import training_run_create
 
 
@@ -61,39 +59,5 @@ class Command(BaseCommand):
             raise CommandError(validation_message(exc)) from exc
         self.stdout.write(f"queued training run {run.pk}")
         if options["wait"]:
-            self._follow(run.pk)
-
-    def _follow(self, run_id: int) -> None:
-        finished = (
-            TrainingRun.Status.SUCCEEDED,
-            TrainingRun.Status.FAILED,
-            TrainingRun.Status.CANCELLED,
-        )
-        while True:
-            run = TrainingRun.objects.get(pk=run_id)
-            if run.total_steps:
-                done = int(30 * run.progress)
-                eta = f", about {run.eta_seconds:.0f} s left" if run.eta_seconds else ""
-                sys.stderr.write(
-                    f"\r[{'#' * done}{'.' * (30 - done)}] {run.step}/{run.total_steps}{eta}  "
-                )
-            if run.status in finished:
-                sys.stderr.write("\n")
-                break
-            time.sleep(1.0)
-        if run.status != TrainingRun.Status.SUCCEEDED:
-            raise CommandError(f"run {run.pk} {run.status}: {run.error or 'see its log'}")
-        metrics = run.final_metrics
-        self.stdout.write(f"artifact {run.artifact}")
-        check = held_out_check(figures=metrics, untrained=run_untrained(run=run))
-        if check:
-            self.stdout.write(
-                f"held-out accuracy {check.summary}; {check.baseline_text}, {check.gain_text}"
-            )
-        self.stdout.write(
-            f"mean margin {metrics.get('mean_margin', 0):.3f}, "
-            f"{metrics.get('truncated_pairs', 0)} pairs shortened to fit"
-        )
-        if check and check.warning:  # on stderr: the last line of stdout stays the identifier
-            self.stderr.write(f"warning: {check.warning}")
-        self.stdout.write(run.reward_model.identifier)
+            run = follow_run(self, run.pk)
+            self.stdout.write(run.reward_model.identifier)

@@ -75,7 +75,9 @@ def untrained_on(path: str, rows: list[dict]) -> dict | None:
         .filter(artifact__in={path, str(Path(path).resolve())})
         .first()
     )
-    untrained = registered.run.final_metrics.get("untrained") if registered else None
+    untrained = (
+        registered.run.final_metrics.get("untrained") if registered and registered.run else None
+    )
     if not untrained or untrained.get("n") != len(rows):
         return None
     try:
