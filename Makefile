@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
+	$(BIN)/python manage.py seed_demo --yes-demo --url http://$(HOST):$(PORT)/
 	@echo "Open http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
 	@trap 'kill 0' EXIT; \
 	$(BIN)/celery -A workers worker -B -s var/celerybeat-schedule -Q celery,gpu,scoring --concurrency 1 --loglevel INFO & \

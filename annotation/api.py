@@ -219,7 +219,7 @@ class OwnLabels(generics.ListAPIView):
         labels = selectors.labels_of_annotator(annotator=self.request.user)
         project = self.request.query_params.get("project")
         if project:
-            if not project.isdigit():
+            if not (project.isascii() and project.isdigit()):
                 raise NotFound("No such project.")
             labels = labels.filter(pair__project_id=int(project))
         return labels

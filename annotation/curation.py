@@ -32,6 +32,7 @@ from annotation.models import CuratedDataset, Label, Pair, Project, Round
 from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
+NAME_MAX_CHARS = CuratedDataset._meta.get_field("name").max_length
 
 
 @dataclass
@@ -249,9 +250,12 @@ def dataset_curate(
 ) -> CuratedDataset:
     """Snapshot what the filters keep as a new, immutable dataset version."""
     slug = slugify(name)
-    if not slug or slug != name:
+    if not slug or slug != name or len(name) > NAME_MAX_CHARS:
         raise ValidationError(
-            {"name": "Use lower-case letters, digits and hyphens, e.g. harmless-v1."}
+            {
+                "name": f"Use lower-case letters, digits and hyphens, e.g. harmless-v1, "
+                f"{NAME_MAX_CHARS} characters at most."
+            }
         )
     elsewhere = CuratedDataset.objects.filter(name=name).exclude(project=project).first()
     if elsewhere:

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 
 from annotation.agreement import CHOICE_CODES
+from config.inputs import value_problem
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "hh")
 HH_ASSISTANT = "\n\nAssistant:"
@@ -84,13 +85,18 @@ def detect_format(filename: str, fmt: str) -> str:
 def read_records(
     stream: BinaryIO, filename: str, fmt: str
 ) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    """The file's rows as records, each row that cannot be stored (text with NUL characters
+    or unpaired surrogates, nesting past JSON_MAX_DEPTH) as a RowError naming its line."""
     fmt = detect_format(filename, fmt)
     if fmt in ("jsonl", "hh"):
-        yield from _read_jsonl(stream)
+        records = _read_jsonl(stream)
     elif fmt == "csv":
-        yield from _read_csv(stream)
+        records = _read_csv(stream)
     else:
-        yield from _read_parquet(stream)
+        records = _read_parquet(stream)
+    for number, record in records:
+        problem = None if isinstance(record, RowError) else value_problem(record)
+        yield number, RowError(number, problem) if problem else record
 
 
 def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
@@ -106,6 +112,9 @@ def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowErr
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             yield number, RowError(number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield number, RowError(number, "JSON nested too deeply to read")
             continue
         if not isinstance(record, dict):
             yield number, RowError(number, "expected a JSON object")

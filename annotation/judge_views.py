@@ -71,7 +71,7 @@ def judge_edit(request, pk: int):
 
 def _preview_pair(project, wanted: str | None) -> Pair | None:
     pairs = Pair.objects.filter(project=project).order_by("id")
-    if wanted and wanted.isdigit():
+    if wanted and wanted.isascii() and wanted.isdigit():
         return pairs.filter(pk=int(wanted)).first() or pairs.first()
     return pairs.first()
 

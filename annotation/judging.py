@@ -150,7 +150,7 @@ def parse_verdict(text: str) -> Verdict:
     if winner is None:
         raise MalformedAnswer(f"winner must be A, B or tie, not {answer.get('winner')!r}")
     strength = answer.get("strength", 0 if winner == "tie" else None)
-    if isinstance(strength, str) and strength.strip().isdigit():
+    if isinstance(strength, str) and strength.strip().isascii() and strength.strip().isdigit():
         strength = int(strength)
     if isinstance(strength, float) and strength.is_integer():
         strength = int(strength)

@@ -269,7 +269,7 @@ def model_role(*, user: AbstractBaseUser, reward_model: RewardModel) -> str | No
 
 def reward_model_get(*, key: str) -> RewardModel:
     """A model by identifier (or number), whoever asks; 404 when there is none."""
-    lookup = {"pk": int(key)} if key.isdigit() else {"identifier": key}
+    lookup = {"pk": int(key)} if key.isascii() and key.isdigit() else {"identifier": key}
     return get_object_or_404(
         RewardModel.objects.select_related("project", "dataset", "run").defer(
             "run__metrics", "run__log_tail"

@@ -1,5 +1,6 @@
 import os
 import shutil
+import time
 
 import pytest
 
@@ -38,8 +39,32 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page that fails its test if the site's Content-Security-Policy blocked anything."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
     yield page
     context.close()
+    assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
+
+
+def wait_until(page, predicate: str, arg=None, timeout: float = 10.0) -> None:
+    """Poll a JavaScript predicate until it holds. Playwright's wait_for_function evaluates
+    its predicate with eval inside the page, which the site's Content-Security-Policy
+    forbids; page.evaluate goes through the DevTools protocol, which the policy leaves be."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(predicate, arg):
+                return
+        except Error as exc:  # the page is navigating: ask the next one
+            if "context was destroyed" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {predicate}")
+        page.wait_for_timeout(50)

@@ -3,6 +3,7 @@
 import pytest
 
 from annotation.models import Label
+from tests.e2e.conftest import wait_until
 from tests.factories import PASSWORD, MembershipFactory, PairFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,7 +18,8 @@ def log_in(page, live_server, username):
 
 
 def wait_for_new_pair(page, previous: str) -> str:
-    page.wait_for_function(
+    wait_until(
+        page,
         "prev => { const v = document.getElementById('annotator').dataset.assignment;"
         " return v && v !== prev; }",
         arg=previous,
@@ -52,8 +54,10 @@ def test_annotator_labels_three_pairs_by_keyboard(live_server, page):
         page.keyboard.press("Enter")
 
     page.wait_for_selector("#done", state="visible")
-    page.wait_for_function(
-        "document.getElementById('progress-text').textContent === '3 labelled today · 0 remaining'"
+    wait_until(
+        page,
+        "() => document.getElementById('progress-text').textContent"
+        " === '3 labelled today · 0 remaining'",
     )
 
     labels = list(Label.objects.filter(annotator=membership.user).order_by("created_at"))

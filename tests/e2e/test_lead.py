@@ -6,6 +6,7 @@ import pytest
 
 from annotation.models import Label, Membership
 from annotation.services import consensus_refresh
+from tests.e2e.conftest import wait_until
 from tests.e2e.test_annotate import log_in
 from tests.factories import MembershipFactory, PairFactory
 
@@ -35,11 +36,11 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     page.wait_for_selector("text=Decision recorded")
 
     page.goto(f"{live_server.url}/projects/{project.pk}/curate/")
-    page.wait_for_function("document.getElementById('keep-count').textContent === '4'")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
     page.uncheck("input[name=difficulty][value=hard]")  # the decided pair is still hard
-    page.wait_for_function("document.getElementById('keep-count').textContent === '3'")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '3'")
     page.check("input[name=difficulty][value=hard]")
-    page.wait_for_function("document.getElementById('keep-count').textContent === '4'")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
     page.fill("input[name=name]", "lead-cut")
     page.click("text=Create version")
     page.wait_for_selector("h1:has-text('lead-cut@v1')")

@@ -5,6 +5,7 @@ import pytest
 
 from annotation.models import CuratedDataset
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
+from tests.e2e.conftest import wait_until
 from tests.e2e.test_annotate import log_in
 from tests.factories import PASSWORD, ProjectFactory, UserFactory
 
@@ -40,7 +41,7 @@ def test_run_page_follows_progress_without_reload(live_server, page):
             {"step": 5, "loss": 0.4, "eval": {"accuracy": 0.8, "loss": 0.5}},
         ],
     )
-    page.wait_for_function("document.getElementById('run-steps').textContent === 'step 5 / 10'")
+    wait_until(page, "() => document.getElementById('run-steps').textContent === 'step 5 / 10'")
     assert page.evaluate("window.notReloaded") is True
     assert page.eval_on_selector("#run-bar", "bar => bar.style.width") == "50%"
     assert "about 40 s left" in page.inner_text("#run-eta")
@@ -72,8 +73,9 @@ def test_evaluation_page_follows_its_job_and_shows_the_outcome(live_server, page
     page.evaluate("window.notReloaded = true")
 
     EvaluationRun.objects.filter(pk=job.pk).update(done=50)
-    page.wait_for_function(
-        "document.getElementById('job-count').textContent === '50 / 100 responses scored'"
+    wait_until(
+        page,
+        "() => document.getElementById('job-count').textContent === '50 / 100 responses scored'",
     )
     assert page.evaluate("window.notReloaded") is True
     assert page.eval_on_selector("#job-bar", "bar => bar.style.width") == "50%"
@@ -81,6 +83,6 @@ def test_evaluation_page_follows_its_job_and_shows_the_outcome(live_server, page
     EvaluationRun.objects.filter(pk=job.pk).update(
         status=EvaluationRun.Status.FAILED, error="the worker ran out of memory"
     )
-    page.wait_for_function("window.notReloaded === undefined")  # the finished page loaded
+    wait_until(page, "() => window.notReloaded === undefined")  # the finished page loaded
     assert page.inner_text("#job-status") == "Failed"
     assert "ran out of memory" in page.inner_text("#job-error")

@@ -3,7 +3,7 @@ import json
 import random
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotation.agreement import CHOICE_CODES
@@ -14,12 +14,24 @@ from annotation.services import pairs_import
 
 
 class Command(BaseCommand):
-    help = "Create demo users and a demo project with pairs, only when the database is empty."
+    help = (
+        "Create demo users, with known passwords, and a demo project with pairs: only with "
+        "--yes-demo (make run passes it), and only on a database with no users or projects."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print")
+        parser.add_argument(
+            "--yes-demo", action="store_true",
+            help="Yes, create logins such as admin/admin-demo (never on a real deployment)",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
+        if not options["yes_demo"]:
+            raise CommandError(
+                "seed_demo creates logins with published passwords (admin/admin-demo, ...); "
+                "pass --yes-demo to create them on this (empty) database."
+            )
         User = get_user_model()
         if User.objects.exists() or Project.objects.exists():
             self.stdout.write("Database has data already; no demo data created.")

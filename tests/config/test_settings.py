@@ -1,0 +1,86 @@
+"""Safe by default: debug off, a secret key made once per machine and kept private, HTTPS
+settings that leave `check --deploy` with nothing to say, static files and the API docs
+served with debug off (no CDN), a Content-Security-Policy, and demo logins only on request."""
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.conftest import logged_in
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, var: Path, **env) -> subprocess.CompletedProcess:
+    """manage.py in a fresh process with no settings in the environment but these."""
+    ours = ("DJANGO_", "SECRET_KEY", "DATABASE_URL", "API_DOCS")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    clean.update(PREFHUB_VAR_DIR=str(var), **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+
+
+SHOW = "from django.conf import settings; print(settings.DEBUG, settings.SECRET_KEY)"
+
+
+def test_no_environment_means_debug_off_and_a_private_key_made_once(tmp_path):
+    first = manage("shell", "-c", SHOW, var=tmp_path)
+    second = manage("shell", "-c", SHOW, var=tmp_path)
+    assert first.returncode == 0, first.stderr
+    debug, key = first.stdout.split()[-2:]
+    assert debug == "False" and len(key) >= 50 and second.stdout.split()[-1] == key
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    chosen = manage("shell", "-c", SHOW, var=tmp_path, SECRET_KEY="k" * 60, DJANGO_DEBUG="1")
+    assert chosen.stdout.split()[-2:] == ["True", "k" * 60]
+
+
+def test_check_deploy_is_clean_behind_https(tmp_path):
+    checked = manage(
+        "check", "--deploy", "--fail-level", "WARNING", var=tmp_path, DJANGO_HTTPS="1",
+        DJANGO_ALLOWED_HOSTS="prefhub.example.com",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "no issues" in checked.stdout
+    plain = manage("check", "--deploy", var=tmp_path)
+    assert "security.W004" in plain.stderr  # without DJANGO_HTTPS, HSTS is off and said so
+
+
+def test_static_files_and_the_api_docs_are_served_with_debug_off(
+    project, annotator, lead, client, settings
+):
+    assert not settings.DEBUG
+    page = logged_in(annotator).get(f"/projects/{project.pk}/annotate/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src")[0]
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.content.decode())
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        assert b"".join(served.streaming_content)
+
+    assert client.get("/api/schema/").status_code in (401, 403)
+    docs = logged_in(lead).get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "cdn" not in html.lower() and "<script>" not in html  # no inline script, no CDN
+    bundle = html.split('src="')[1].split('"')[0]
+    assert bundle.startswith("/static/drf_spectacular_sidecar/")
+    assert client.get(bundle).status_code == 200
+
+
+def test_demo_logins_only_on_request(db):
+    with pytest.raises(CommandError, match="--yes-demo"):
+        call_command("seed_demo")
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.exists()
