@@ -15,7 +15,7 @@ from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Pro
 from annotation.models.judges import MAX_FAILURES_KEPT
 from annotation.secrets import decrypt, encrypt
 from annotation.services import consensus_refresh
-from config.celery import enqueue
+from config.celery import BrokerUnavailable, enqueue, enqueue_job
 
 JUDGE_TASK = "annotation.judge"
 ASK_TASK = "annotation.judge_ask"
@@ -125,7 +125,7 @@ def judging_job_create(
         job.save()
         job.total = len(job_pair_ids(job))
         job.save(update_fields=["total"])
-        transaction.on_commit(lambda: enqueue(JUDGE_TASK, job.pk))
+        transaction.on_commit(lambda: enqueue_job(JudgingJob, job.pk, JUDGE_TASK))
     return job
 
 
@@ -178,7 +178,10 @@ def judge_ask(*, judge: Judge, text: str) -> dict:
     template preview's button): {text, verdict or error, input_tokens, output_tokens}."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = enqueue(ASK_TASK, judge.pk, text)
+    try:
+        result = enqueue(ASK_TASK, judge.pk, text, expires=ASK_TIMEOUT_SECONDS)
+    except BrokerUnavailable as exc:
+        raise JudgeUnavailable(f"Cannot ask the judge now: {exc}.") from exc
     try:
         return result.get(timeout=ASK_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.models import Assignment, ConsistencyCheck, Label, Pair, Project, Side
+from annotation.selectors import user_is_admin
 from annotation.services import consensus_refresh
 
 QUEUE_LOOKAHEAD = 100
@@ -39,15 +40,36 @@ def _expire_stale_assignments(*, project: Project, now: datetime, always: bool) 
         .select_for_update(skip_locked=True)
         .values_list("id", "pair_id", "kind")[:1000]
     )
-    if not stale:
+    return _give_back(stale)
+
+
+def _give_back(assignments: list[tuple[int, int, str]]) -> int:
+    """Expire (id, pair id, kind) assignments, locked by the caller, and give their places
+    back to their pairs."""
+    if not assignments:
         return 0
-    Assignment.objects.filter(id__in=[a for a, _, _ in stale]).update(
+    Assignment.objects.filter(id__in=[a for a, _, _ in assignments]).update(
         state=Assignment.State.EXPIRED
     )
-    regular = Counter(p for _, p, kind in stale if kind == Assignment.Kind.REGULAR)
+    regular = Counter(p for _, p, kind in assignments if kind == Assignment.Kind.REGULAR)
     for pair_id, count in sorted(regular.items()):
         Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
-    return len(stale)
+    return len(assignments)
+
+
+def assignments_release(*, project_id: int, annotator_id: int) -> int:
+    """Give back the places an annotator holds in a project's queue (they left it): their
+    pairs go to others at once rather than after the timeout."""
+    with transaction.atomic():
+        held = list(
+            Assignment.objects.filter(
+                annotator_id=annotator_id, pair__project_id=project_id,
+                state=Assignment.State.ACTIVE,
+            )
+            .select_for_update()
+            .values_list("id", "pair_id", "kind")
+        )  # fmt: skip
+        return _give_back(held)
 
 
 def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
@@ -163,13 +185,27 @@ def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignm
 
 
 def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    # The assignment and its pair, not the project: submissions on other pairs go ahead at
+    # once. The pair's lock orders two answers to one pair, so each consensus recount sees
+    # the labels committed before it.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self", "pair"))
         .select_related("pair__project")
         .get(pk=assignment_id, annotator=annotator)
     )
     if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
         raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
+    project = assignment.pair.project
+    if not user_is_admin(annotator) and not project.memberships.filter(user=annotator).exists():
+        raise PermissionDenied("You are no longer a member of this project.")
+    repeat = Q(kind=Assignment.Kind.REPEAT)
+    same_kind = repeat if assignment.kind == Assignment.Kind.REPEAT else ~repeat
+    if assignment.state == Assignment.State.EXPIRED and (
+        Assignment.objects.filter(same_kind, pair_id=assignment.pair_id, annotator=annotator)
+        .exclude(state=Assignment.State.EXPIRED)
+        .exists()
+    ):
+        raise QueueConflict("This pair came back to you in a newer assignment: answer it there.")
     if assignment.state == Assignment.State.EXPIRED and assignment.kind == Assignment.Kind.REGULAR:
         # Its place went back to the pool; take it again if nobody else has.
         pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)

@@ -8,6 +8,7 @@ import os
 
 from celery import Celery
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,14 +17,43 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"], related_name="tasks")
 
 
-def enqueue(task: str, *args):
+class BrokerUnavailable(Exception):
+    """The broker could not be reached: nothing was sent."""
+
+
+# Two quick tries, not Celery's default patience: a web request waiting on a broker that
+# is down should say so in seconds.
+SEND_RETRY = {"max_retries": 1, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 1}
+
+
+def enqueue(task: str, *args, expires: float | None = None):
     """Send a task by name (CELERY_TASK_ROUTES picks the queue: training to gpu, scoring
     and evaluation to scoring, the rest to celery), or run it here under
-    CELERY_TASK_ALWAYS_EAGER (the embedded defaults' inline mode). Returns its result handle."""
+    CELERY_TASK_ALWAYS_EAGER (the embedded defaults' inline mode). Returns its result handle.
+    `expires`: seconds after which a worker drops the task unrun (an answer nobody waits
+    for any more). BrokerUnavailable when the broker cannot be reached."""
     if app.conf.task_always_eager:
         app.loader.import_default_modules()  # the autodiscovered task modules
         return app.tasks[task].apply(args=args)
-    return app.send_task(task, args=list(args))
+    try:
+        return app.send_task(task, args=list(args), expires=expires, retry_policy=SEND_RETRY)
+    except (OperationalError, OSError) as exc:
+        raise BrokerUnavailable(f"the task broker cannot be reached ({exc})") from exc
+
+
+def enqueue_job(model, pk: int, task: str) -> None:
+    """Send the task of a job row (an evaluation, filter or judging job: a model with
+    Status.FAILED, `error` and `finished_at`); with the broker down the job fails at once and
+    says why, as it is quick to queue again, rather than waiting unseen."""
+    from django.utils import timezone
+
+    try:
+        enqueue(task, pk)
+    except BrokerUnavailable as exc:
+        model.objects.filter(pk=pk).update(
+            status=model.Status.FAILED, finished_at=timezone.now(),
+            error=f"Not queued: {exc}. Queue it again once the broker is back.",
+        )  # fmt: skip
 
 
 def queue_for(task: str) -> str:

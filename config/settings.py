@@ -6,6 +6,7 @@ local file storage. DATABASE_URL and CELERY_BROKER_URL switch to PostgreSQL and 
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "annotation",
     "rewardmodels",
     "workers",  # its management commands: evaluate, score and filter run the ML core here
@@ -100,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers for locked-out logins
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,6 +143,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login throttling (django-axes, counted in the database, so every web process agrees):
+# after AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# refused for AXES_COOLOFF_MINUTES, the right password included. `manage.py axes_reset`
+# lifts every lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -179,10 +196,13 @@ if not CELERY_BROKER_URL:
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Seconds before Redis hands an unacknowledged message (a task whose worker died) to
-    # another worker. Longer than the longest training run, so a running task is not
-    # redelivered mid-run; tests shorten it to see a killed worker's run picked up again.
+    # another worker. Training runs do not rely on it (their leases bring a dead worker's run
+    # back within minutes, on any broker); a redelivered run that another worker holds is
+    # left to it. A connection attempt gives up after two seconds: a web request says the
+    # broker is down rather than waiting on it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(24 * 3600)))
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(24 * 3600))),
+        "socket_connect_timeout": 2,
     }
 # Results only for the tasks that are waited on (API scoring); everything else writes rows.
 if CELERY_BROKER_URL.startswith("redis"):
@@ -219,6 +239,13 @@ CELERY_BEAT_SCHEDULE = {
 # A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
 # worker dies every time (out of memory) is marked failed on the delivery after this many.
 TRAINING_MAX_DELIVERIES = int(os.environ.get("TRAINING_MAX_DELIVERIES", "3"))
+# A worker training a run renews its lease on it every third of this; a run whose lease
+# has run out (its worker died) is sent again by the recovery sweep every worker runs when
+# it starts and every TRAINING_RECOVERY_SECONDS, on any broker. A run queued that long ago
+# and not yet taken (the broker lost its message) is sent again after TRAINING_RESEND_SECONDS.
+TRAINING_LEASE_SECONDS = float(os.environ.get("TRAINING_LEASE_SECONDS", "60"))
+TRAINING_RECOVERY_SECONDS = float(os.environ.get("TRAINING_RECOVERY_SECONDS", "60"))
+TRAINING_RESEND_SECONDS = float(os.environ.get("TRAINING_RESEND_SECONDS", "900"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -125,6 +125,14 @@ class TrainingRun(models.Model):
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
+    # The run is owned by the database, not the broker: a worker trains it only while it
+    # holds the lease (taken by compare-and-set, renewed by a heartbeat); a run whose lease
+    # ran out, or that was never sent, is sent again by any worker's recovery sweep.
+    lease_owner = models.CharField(max_length=200, blank=True, help_text="The worker training it.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task last reached the broker; empty: not yet."
+    )
     deliveries = models.PositiveIntegerField(
         default=0,
         help_text="Times a worker has started on the run; past TRAINING_MAX_DELIVERIES without "

@@ -2,18 +2,22 @@
 never imports torch: work is queued by task name and done on a worker."""
 
 import json
+import logging
 import re
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from annotation.curation import held_out_rows
 from annotation.models import CuratedDataset, Project, Round
-from config.celery import enqueue, queue_for
+from config.celery import BrokerUnavailable, enqueue, enqueue_job, queue_for
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
 from rewardmodels.models import (
     DEFAULT_BASE_MODEL,
@@ -30,6 +34,7 @@ EVALUATE_TASK = "rewardmodels.evaluate"
 FILTER_TASK = "rewardmodels.filter"
 SCORE_TASK = "rewardmodels.score"
 SCORE_TIMEOUT_SECONDS = 120
+logger = logging.getLogger(__name__)
 MAX_SCORE_ITEMS = 256
 MAX_SCORE_CHARS = 20_000
 
@@ -123,8 +128,56 @@ def training_run_create(
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()
-        transaction.on_commit(lambda: enqueue(TRAIN_TASK, run.pk))
+        transaction.on_commit(lambda: training_run_send(run))
     return run
+
+
+def training_run_send(run: TrainingRun) -> bool:
+    """Send the run's task and record when. With the broker down nothing is raised: the run
+    stays queued, unsent, with the reason in its log, and the recovery sweep sends it once
+    the broker answers. Returns whether it was sent."""
+    try:
+        enqueue(TRAIN_TASK, run.pk)
+    except BrokerUnavailable as exc:
+        logger.warning("training run %s not sent: %s", run.pk, exc)
+        note = f"{timezone.now():%H:%M:%S} not sent yet: {exc}; it is sent once the broker answers"
+        TrainingRun.objects.filter(pk=run.pk).update(log_tail=note)
+        return False
+    TrainingRun.objects.filter(pk=run.pk).update(sent_at=timezone.now())
+    return True
+
+
+def training_runs_recover() -> list[int]:
+    """Send again the runs no worker holds: running with a lease run out (their worker died;
+    the next worker resumes from the checkpoint), queued and never sent (the broker was
+    down), or queued and sent long ago yet never taken (the broker lost the message). Each
+    is claimed by a compare-and-set first, so sweeps running at once send it once. Returns
+    the ids sent."""
+    now = timezone.now()
+    resend_before = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    sent = []
+    stale = TrainingRun.objects.filter(
+        Q(status=TrainingRun.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=TrainingRun.Status.QUEUED, sent_at__isnull=True,
+            created_at__lt=now - timedelta(seconds=10))
+        | Q(status=TrainingRun.Status.QUEUED, sent_at__lt=resend_before)
+    ).values_list("pk", "status", "sent_at")  # fmt: skip
+    for pk, status, sent_at in stale:
+        claim = TrainingRun.objects.filter(pk=pk, status=status, sent_at=sent_at)
+        changes = {"sent_at": now}
+        if status == TrainingRun.Status.RUNNING:  # queued again, to resume
+            claim = claim.filter(lease_expires_at__lt=now)
+            changes.update(status=TrainingRun.Status.QUEUED, lease_owner="", lease_expires_at=None)
+        if claim.update(**changes):  # claimed: another sweep now sees it as just sent
+            run = TrainingRun(pk=pk)
+            if training_run_send(run):
+                sent.append(pk)
+            else:
+                TrainingRun.objects.filter(pk=pk).update(sent_at=None)
+                break  # the broker is down: the next sweep tries again
+    if sent:
+        logger.info("training runs sent again: %s", sent)
+    return sent
 
 
 def training_run_cancel(*, run: TrainingRun) -> None:
@@ -184,7 +237,7 @@ def evaluation_create(
         write_jsonl(Path(evaluation.pairs_file), rows)
     with transaction.atomic():
         evaluation.save()
-        transaction.on_commit(lambda: enqueue(EVALUATE_TASK, evaluation.pk))
+        transaction.on_commit(lambda: enqueue_job(EvaluationRun, evaluation.pk, EVALUATE_TASK))
     return evaluation
 
 
@@ -214,7 +267,7 @@ def filter_create(
     write_jsonl(Path(job.candidates_file), rows)
     with transaction.atomic():
         job.save()
-        transaction.on_commit(lambda: enqueue(FILTER_TASK, job.pk))
+        transaction.on_commit(lambda: enqueue_job(FilterRun, job.pk, FILTER_TASK))
     return job
 
 
@@ -292,8 +345,11 @@ def candidates_score(*, round_, reward_model: RewardModel) -> int:
     this model (those it has scored already are kept); waits, returns how many it scored."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = enqueue(SCORE_CANDIDATES_TASK, round_.pk, reward_model.identifier,
-                     reward_model.artifact)  # fmt: skip
+    try:
+        result = enqueue(SCORE_CANDIDATES_TASK, round_.pk, reward_model.identifier,
+                         reward_model.artifact)  # fmt: skip
+    except BrokerUnavailable as exc:
+        raise WorkerUnavailable(f"Cannot score the candidates now: {exc}.") from exc
     try:
         return result.get(timeout=SCORE_CANDIDATES_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:
@@ -319,7 +375,13 @@ def score(
     under "ranked". Raises WorkerUnavailable if none answers in time."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = enqueue(SCORE_TASK, reward_model.artifact, prompts, responses, rank)
+    try:
+        result = enqueue(
+            SCORE_TASK, reward_model.artifact, prompts, responses, rank,
+            expires=SCORE_TIMEOUT_SECONDS,  # after that nobody waits for the answer
+        )  # fmt: skip
+    except BrokerUnavailable as exc:
+        raise WorkerUnavailable(f"Cannot score now: {exc}.") from exc
     try:
         return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -48,6 +49,11 @@ def run_create(request, identifier: str):
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
+            run.refresh_from_db(fields=["sent_at", "log_tail"])
+            # Outside a transaction the send has been tried already; unsent: the broker is
+            # down. The run is saved and goes out once it answers: say so.
+            if run.sent_at is None and not transaction.get_connection().in_atomic_block:
+                return render(request, "rewardmodels/not_sent.html", {"run": run}, status=503)
             messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
             return redirect("run", pk=run.pk)
     context = {**dataset_context(dataset=dataset), "train_form": form}

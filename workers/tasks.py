@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.celery import app
+from workers.leases import Lease
 
 logger = logging.getLogger(__name__)
 LOG_LINES = 200
@@ -32,17 +33,17 @@ def train_reward_model(run_id: int) -> None:
     from rewardmodels.models import TrainingRun
 
     run = TrainingRun.objects.select_related("dataset").filter(pk=run_id).first()
-    finished = (
-        TrainingRun.Status.SUCCEEDED,
-        TrainingRun.Status.CANCELLED,
-        TrainingRun.Status.FAILED,
-    )
     if run is None:
         return
-    # Done already (running a task twice does no harm), or trained now: either way, a
-    # retraining waiting on the run moves on.
-    if run.status not in finished and _count_delivery(run):
-        _execute(run)
+    # Done already or held by another worker (a message sent twice does no harm), or
+    # trained now: either way, a retraining waiting on the run moves on.
+    lease = Lease(run.pk)
+    if lease.take():
+        try:
+            if _count_delivery(run):
+                _execute(run, lease)
+        finally:
+            lease.release()
     _advance_retraining(training_run=run.pk)
 
 
@@ -92,7 +93,7 @@ def _count_delivery(run) -> bool:
     return False
 
 
-def _execute(run) -> None:
+def _execute(run, lease: "Lease") -> None:
     import transformers
 
     from annotation.curation import dataset_rows
@@ -102,16 +103,23 @@ def _execute(run) -> None:
     from workers.ml.models import model_card
 
     transformers.logging.set_verbosity_error()
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.Status.RUNNING, started_at=run.started_at or timezone.now(), error=""
+    live = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+    started = (
+        lease.mine()
+        .filter(status__in=live)
+        .update(
+            status=TrainingRun.Status.RUNNING, started_at=run.started_at or timezone.now(), error=""
+        )
     )
+    if not started:
+        return  # cancelled while it waited
     lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
     last_write = [0.0]
 
     def log(line: str) -> None:
         lines.append(f"{timezone.now():%H:%M:%S} {line}")
         del lines[:-LOG_LINES]
-        TrainingRun.objects.filter(pk=run.pk).update(log_tail="\n".join(lines))
+        lease.mine().update(log_tail="\n".join(lines))
 
     def progress(step: int, total: int, metrics: dict) -> None:
         # A resumed run trains again the steps after its checkpoint: keep one entry a step.
@@ -121,7 +129,7 @@ def _execute(run) -> None:
         now = time.monotonic()
         if "eval" in metrics or step == total or now - last_write[0] > 2.0:
             last_write[0] = now
-            TrainingRun.objects.filter(pk=run.pk).update(
+            lease.mine().update(
                 step=step, total_steps=total, eta_seconds=metrics.get("eta_seconds"),
                 metrics=run.metrics,
             )  # fmt: skip
@@ -136,7 +144,7 @@ def _execute(run) -> None:
                 )
 
     def should_stop() -> bool:
-        return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+        return lease.lost.is_set() or lease.mine().filter(cancel_requested=True).exists()
 
     config = TrainConfig(**run.train_settings())
     rows = dataset_rows(run.dataset)
@@ -150,14 +158,14 @@ def _execute(run) -> None:
             training.Reporter(progress=progress, log=log, should_stop=should_stop),
         )
     except training.Cancelled as exc:
+        if lease.lost.is_set():
+            return  # another worker has the run now: leave it every row
         log(str(exc))
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now()
-        )
+        lease.mine().update(status=TrainingRun.Status.CANCELLED, finished_at=timezone.now())
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
         logger.exception("training run %s failed", run.pk)
-        TrainingRun.objects.filter(pk=run.pk).update(
+        lease.mine().update(
             status=TrainingRun.Status.FAILED,
             error=f"{type(exc).__name__}: {exc}",
             log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
@@ -171,7 +179,7 @@ def _execute(run) -> None:
     # Together: a worker lost between the two would leave a succeeded run, which is never
     # trained again, without its reward model.
     with transaction.atomic():
-        TrainingRun.objects.filter(pk=run.pk).update(
+        finished = lease.mine().update(
             status=TrainingRun.Status.SUCCEEDED,
             method=chosen["method"],
             learning_rate=chosen["learning_rate"],
@@ -180,6 +188,8 @@ def _execute(run) -> None:
             finished_at=timezone.now(),
             step=F("total_steps"),
         )
+        if not finished:
+            return  # the lease was lost at the last moment: the new holder registers it
         RewardModel.objects.get_or_create(
             run=run,
             defaults={

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from annotation.models import Assignment, Label, Pair
+from annotation.models import Assignment, Label, Pair, PairConsensus
 from annotation.queue import QueueConflict, assignment_next, assignment_skip, label_submit
 from tests.factories import MembershipFactory, PairFactory
 
@@ -171,6 +171,8 @@ def test_concurrent_requests_never_exceed_k(on_postgres):
     counts = [Label.objects.filter(pair=p).count() for p in pairs]
     assert counts == [3] * 10
     assert Assignment.objects.filter(state="active").count() == 0
+    # Answers to one pair arrive together and each recounts the pair's votes: none is lost.
+    assert [PairConsensus.objects.get(pair=p).n_votes for p in pairs] == [3] * 10
 
 
 def test_fast_annotator_past_the_lookahead_opens_fresh_pairs(project, annotator, monkeypatch):
@@ -181,3 +183,41 @@ def test_fast_annotator_past_the_lookahead_opens_fresh_pairs(project, annotator,
     # The two half-finished pairs are this annotator's own: the next one is a fresh pair.
     following = assignment_next(project=project, annotator=annotator)
     assert following.pair in pairs and following.pair.labels.count() == 0
+
+
+def test_a_member_taken_off_the_project_gives_back_their_pairs(project, annotator, lead):
+    from django.core.exceptions import PermissionDenied
+
+    from tests.conftest import client_for
+
+    pair = PairFactory(project=project)
+    held = assignment_next(project=project, annotator=annotator)
+    assert Pair.objects.get(pk=pair.pk).slots_taken == 1
+    project.memberships.get(user=annotator).delete()
+    held.refresh_from_db()
+    assert held.state == Assignment.State.EXPIRED
+    assert Pair.objects.get(pk=pair.pk).slots_taken == 0  # another annotator can have it now
+    with pytest.raises(PermissionDenied, match="no longer a member"):
+        answer(held, annotator)
+    answered = client_for(annotator).post(
+        f"/api/assignments/{held.pk}/label/", {"choice": "left", "strength": 2}, format="json"
+    )
+    assert answered.status_code in (403, 404) and not Label.objects.exists()
+
+
+def test_an_old_tab_answering_a_reissued_pair_is_a_conflict_not_an_error(project, annotator):
+    from tests.conftest import client_for
+
+    PairFactory(project=project)
+    old = assignment_next(project=project, annotator=annotator)
+    Assignment.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    new = assignment_next(project=project, annotator=annotator)
+    assert new.pk != old.pk and new.pair_id == old.pair_id  # the same pair, given again
+    with pytest.raises(QueueConflict, match="newer assignment"):
+        answer(old, annotator)
+    answered = client_for(annotator).post(
+        f"/api/assignments/{old.pk}/label/", {"choice": "left", "strength": 2}, format="json"
+    )
+    assert answered.status_code == 409
+    answer(new, annotator)
+    assert Label.objects.count() == 1

@@ -84,3 +84,19 @@ def test_demo_logins_only_on_request(db):
     from django.contrib.auth import get_user_model
 
     assert not get_user_model().objects.exists()
+
+
+def test_logins_are_throttled_per_username_and_address(annotator, client, settings):
+    from tests.factories import PASSWORD
+
+    wrong = {"username": annotator.username, "password": "not-it"}
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post("/accounts/login/", wrong).status_code == 200  # the form again
+    refused = client.post("/accounts/login/", wrong)
+    assert refused.status_code in (403, 429)
+    right = client.post("/accounts/login/", {"username": annotator.username, "password": PASSWORD})
+    assert right.status_code in (403, 429), "locked out: even the right password is refused"
+    assert "_auth_user_id" not in client.session
+    call_command("axes_reset")
+    right = client.post("/accounts/login/", {"username": annotator.username, "password": PASSWORD})
+    assert right.status_code == 302 and client.session["_auth_user_id"] == str(annotator.pk)

@@ -19,7 +19,7 @@ def worker_dies(monkeypatch):
     """Each delivery starts the run and loses its worker: RUNNING, nothing else recorded."""
     started: list[int] = []
 
-    def dies(run):
+    def dies(run, lease):
         started.append(run.pk)
         TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING)
 

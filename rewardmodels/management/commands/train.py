@@ -2,7 +2,7 @@ from argparse import BooleanOptionalAction
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import models
+from django.db import models, transaction
 
 from annotation.curation import dataset_get
 from annotation.management.commands._common import validation_message
@@ -58,6 +58,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from exc
         self.stdout.write(f"queued training run {run.pk}")
+        run.refresh_from_db(fields=["sent_at", "log_tail"])
+        if run.sent_at is None and not transaction.get_connection().in_atomic_block:
+            self.stderr.write(f"warning: {run.log_tail.split(' ', 1)[-1]}")
         if options["wait"]:
             run = follow_run(self, run.pk)
             self.stdout.write(run.reward_model.identifier)
