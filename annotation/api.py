@@ -5,7 +5,7 @@ import logging
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -307,12 +307,10 @@ class DatasetDownload(DatasetView):
     )
     def get(self, request, identifier: str):
         dataset = self.get_dataset()
-        content, kind, name = curation.dataset_download(
+        stream, kind, name = curation.dataset_download(
             dataset, request.query_params.get("format", "jsonl")
         )
-        response = HttpResponse(content, content_type=kind)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return FileResponse(stream, as_attachment=True, filename=name, content_type=kind)
 
 
 class PairView(ProjectScopedView):

@@ -31,6 +31,11 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
             cursor.executemany(sql, _prepared(rows))
 
 
+# Up to this many rows (one label's consensus, say) a plain INSERT ... ON CONFLICT is
+# cheaper than creating, filling and dropping a scratch table.
+SMALL_UPSERT = 100
+
+
 def upsert_rows(model, columns: list[str], rows: list[tuple], *, key: str) -> None:
     """Insert rows, or update every other column where a row with the same `key` exists."""
     if not rows:
@@ -39,7 +44,7 @@ def upsert_rows(model, columns: list[str], rows: list[tuple], *, key: str) -> No
     quote = connection.ops.quote_name
     updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns if c != key)
     conflict = f"ON CONFLICT ({quote(key)}) DO UPDATE SET {updates}"
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and len(rows) > SMALL_UPSERT:
         # COPY into a scratch table, then one INSERT ... ON CONFLICT from it.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE upsert_rows (LIKE {table}) ON COMMIT DROP")

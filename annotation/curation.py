@@ -2,16 +2,16 @@
 and write them out in formats TRL and `datasets` read."""
 
 import hashlib
-import io
 import json
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -353,28 +353,47 @@ def dataset_table(dataset: CuratedDataset):
     return pyarrow.json.read_json(pa.BufferReader(dataset_snapshot(dataset)))
 
 
-def dataset_bytes(dataset: CuratedDataset, fmt: str) -> bytes:
-    """The version as one file: JSONL (the snapshot itself) or Parquet."""
-    if fmt == "jsonl":
-        return dataset_snapshot(dataset)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+DOWNLOAD_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+CHUNK = 1 << 20
 
-        buffer = io.BytesIO()
-        pq.write_table(dataset_table(dataset), buffer)
-        return buffer.getvalue()
+
+def dataset_file(dataset: CuratedDataset, fmt: str):
+    """The version as an open file in storage, to be streamed: the JSONL snapshot (checked
+    against its sha256 a megabyte at a time), or a Parquet file made from it on the first
+    request and kept beside it. Memory does not grow with the dataset."""
+    if fmt == "jsonl":
+        stream = default_storage.open(dataset.snapshot, "rb")
+        digest = hashlib.sha256()
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+        if digest.hexdigest() != dataset.sha256:
+            stream.close()
+            raise ValidationError(
+                f"The snapshot of {dataset.identifier} does not match its sha256."
+            )
+        stream.seek(0)
+        return stream
+    if fmt == "parquet":
+        name = dataset.snapshot.removesuffix(".jsonl") + ".parquet"
+        if not default_storage.exists(name):
+            import pyarrow.parquet as pq
+
+            with tempfile.TemporaryFile() as made:
+                pq.write_table(dataset_table(dataset), made)
+                made.seek(0)
+                saved = default_storage.save(name, File(made))
+            if saved != name:  # made at the same moment by another request: keep one
+                default_storage.delete(saved)
+        return default_storage.open(name, "rb")
     raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
 
 
-DOWNLOAD_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
-
-
-def dataset_download(dataset: CuratedDataset, fmt: str) -> tuple[bytes, str, str]:
-    """(content, content type, file name) for a download in `fmt` (jsonl or parquet)."""
+def dataset_download(dataset: CuratedDataset, fmt: str):
+    """(open file, content type, file name) for a download in `fmt` (jsonl or parquet)."""
     if fmt not in DOWNLOAD_TYPES:
         raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
     name = f"{dataset.name}-v{dataset.version}.{fmt}"
-    return dataset_bytes(dataset, fmt), DOWNLOAD_TYPES[fmt], name
+    return dataset_file(dataset, fmt), DOWNLOAD_TYPES[fmt], name
 
 
 def dataset_export(*, dataset: CuratedDataset, fmt: str, out: Path, force: bool = False) -> Path:
@@ -403,5 +422,6 @@ def dataset_export(*, dataset: CuratedDataset, fmt: str, out: Path, force: bool 
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         splits.save_to_disk(str(out))
     else:
-        out.write_bytes(dataset_bytes(dataset, fmt))
+        with dataset_file(dataset, fmt) as source, out.open("wb") as target:
+            shutil.copyfileobj(source, target, CHUNK)
     return out

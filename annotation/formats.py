@@ -285,12 +285,18 @@ def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) ->
     if isinstance(metadata, str):
         try:
             metadata = json.loads(metadata)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return RowError(line, "'metadata' is not valid JSON")
     if not isinstance(metadata, dict):
         return RowError(line, "'metadata' must be an object")
     extra = {k: v for k, v in record.items() if k not in known and v is not None}
     metadata = {**extra, **metadata}
+    problem = value_problem(metadata)
+    if problem:
+        return RowError(line, f"'metadata' {problem}")
+    limit = settings.IMPORT_MAX_METADATA_CHARS
+    if len(json.dumps(metadata, ensure_ascii=False)) > limit:
+        return RowError(line, f"'metadata' (with any extra columns) is over {limit:,} characters")
 
     row = PairRow(line, prompt, first, second, external_id, source=source, metadata=metadata)
     if preferred_first is not None:

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -256,9 +256,7 @@ def dataset_file(request, identifier: str, fmt: str):
     dataset = get_object_or_404(CuratedDataset, identifier=identifier)
     project_for(request, dataset.project_id, manage=True)
     try:
-        content, kind, name = curation.dataset_download(dataset, fmt)
+        stream, kind, name = curation.dataset_download(dataset, fmt)
     except ValidationError as exc:
         raise Http404("No such format.") from exc
-    response = HttpResponse(content, content_type=kind)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return FileResponse(stream, as_attachment=True, filename=name, content_type=kind)

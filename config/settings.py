@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.RequestSizeLimit",
     "config.middleware.RejectNulBytes",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,6 +173,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # collectstatic's target: optional, WhiteNoise reads it too
 # WhiteNoise serves static files from the web process, debug on or off, straight from the
 # apps' static folders: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
@@ -291,6 +293,9 @@ SPECTACULAR_SETTINGS = {
 JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "32"))
 # Import limits: a row whose prompt or response is longer than this is rejected.
 IMPORT_MAX_FIELD_CHARS = int(os.environ.get("IMPORT_MAX_FIELD_CHARS", "100000"))
+IMPORT_MAX_METADATA_CHARS = int(os.environ.get("IMPORT_MAX_METADATA_CHARS", "20000"))
+# Request bodies (uploads included) over this many megabytes are refused with a 413.
+UPLOAD_MAX_MB = float(os.environ.get("UPLOAD_MAX_MB", "1024"))
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -116,7 +117,7 @@ def test_curation_preview_counts_what_the_filters_keep(project, votes, lead):
     assert unknown.status_code == 400 and "nobody" in json.dumps(unknown.json())
 
 
-def test_curate_and_download_through_the_api(project, votes, lead):
+def test_curate_and_download_through_the_api(project, votes, lead, settings):
     api = client_for(lead)
     created = api.post(
         f"/api/projects/{project.pk}/datasets/",
@@ -127,10 +128,16 @@ def test_curate_and_download_through_the_api(project, votes, lead):
     identifier = created.json()["identifier"]
     assert identifier == "api-set@v1"
     jsonl = api.get(f"/api/datasets/{identifier}/download/")
-    rows = [json.loads(line) for line in jsonl.content.decode().splitlines()]
+    assert jsonl.streaming  # read from the snapshot a chunk at a time, never whole
+    rows = [json.loads(line) for line in b"".join(jsonl.streaming_content).splitlines()]
     assert len(rows) == 2 and {r["split"] for r in rows} == {"train"}
     parquet = api.get(f"/api/datasets/{identifier}/download/", {"format": "parquet"})
-    assert pq.read_table(io.BytesIO(parquet.content)).num_rows == 2
+    assert pq.read_table(io.BytesIO(b"".join(parquet.streaming_content))).num_rows == 2
+    (kept,) = Path(settings.MEDIA_ROOT).rglob("*.parquet")  # made once, kept for the next
+    made_at = kept.stat().st_mtime_ns
+    again = api.get(f"/api/datasets/{identifier}/download/", {"format": "parquet"})
+    assert b"".join(again.streaming_content) == kept.read_bytes()
+    assert kept.stat().st_mtime_ns == made_at
     assert api.get(f"/api/datasets/{identifier}/download/", {"format": "xml"}).status_code == 400
     listed = api.get(f"/api/projects/{project.pk}/datasets/").json()
     assert [d["identifier"] for d in listed] == [identifier]
@@ -153,7 +160,7 @@ def test_curate_form_and_dataset_page(project, votes, lead):
     page = response.content.decode()
     assert "form-set@v1" in page and "sha256" in page
     download = client.get("/datasets/form-set@v1/download/jsonl/")
-    assert download.status_code == 200 and b'"chosen"' in download.content
+    assert download.status_code == 200 and b'"chosen"' in b"".join(download.streaming_content)
     assert Pair.objects.count() == 3
 
 

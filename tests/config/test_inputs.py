@@ -92,3 +92,24 @@ def test_a_long_dataset_name_is_refused_and_leaves_no_file(length, dataset, sett
         call_command("curate", dataset.project.name, "--name", "a" * length)
     assert CuratedDataset.objects.count() == 1
     assert set(Path(settings.MEDIA_ROOT).rglob("*")) == before
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(project, lead, settings):
+    settings.UPLOAD_MAX_MB = 0.001  # about a kilobyte
+    answer = client_for(lead).post(
+        f"/api/projects/{project.pk}/datasets/", {"name": "x" * 5000}, format="json"
+    )
+    assert answer.status_code == 413 and b"UPLOAD_MAX_MB" in answer.content
+
+
+def test_metadata_is_capped_and_checked_like_text(project, tmp_path, settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.IMPORT_MAX_METADATA_CHARS = 100
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b",
+                                "metadata": {"note": "x" * 200}}) + "\n")  # fmt: skip
+    with pytest.raises(CommandError, match="line 1: 'metadata' .* over 100 characters"):
+        call_command("import_pairs", project.name, str(path))
+    assert not Pair.objects.exists()

@@ -1,0 +1,212 @@
+"""Fifty annotators at once against gunicorn on PostgreSQL: labels per second, the latency of
+asking for the next pair and of submitting a label (p50, p95, p99), and the queue's
+invariants afterwards (no pair over k annotators, no pair labelled twice by one person, no
+accepted label missing).
+
+Targets (issue: production-ready), on a 2-core machine: at least 60 labels/s with no think
+time, and p95 at most 150 ms with 3 s of think time. Anchor: Label Studio, measured by the
+issue's author on the same machine: 10.7 labels/s with 8 clients, p95 1.15 s (not re-run
+here: it is not installed).
+
+Each annotator is a thread with its own keep-alive connection and API token, asking
+POST /api/projects/{id}/next/ and answering POST /api/assignments/{id}/label/ in a loop,
+after thinking 0.5-1.5 times --think seconds; with think time their starts are spread over
+the first two think times (fifty requests in one instant would measure the start).
+
+    .venv/bin/python benchmarks/load.py [--annotators 50] [--seconds 30] [--think 0]
+        [--web-workers 4] [--pairs 6000]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from _setup import ROOT, django_on_scratch_database
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
+    """A project of n_pairs pairs (k = 3, no gold or repeats) and annotators with tokens."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from annotation.models import Membership, Project
+
+    project = Project.objects.create(
+        name="load", annotators_per_pair=3, gold_rate=0.0, repeat_rate=0.0
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO annotation_pair
+                (project_id, external_id, prompt, response_a, response_b, source, metadata,
+                 length_a, length_b, gold_choice, slots_taken, created_at)
+            SELECT %s, 'p' || g, to_jsonb('Prompt ' || g || ': explain something.'),
+                   'First **answer** to ' || g, 'Second answer to ' || g, 'bench', '{}'::jsonb,
+                   20, 20, '', 0, now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [project.pk, n_pairs],
+        )
+        cursor.execute("ANALYZE")
+    User = get_user_model()
+    tokens = []
+    for i in range(n_annotators):
+        user = User.objects.create_user(f"annotator{i}")
+        Membership.objects.create(project=project, user=user)
+        tokens.append(Token.objects.create(user=user).key)
+    return project.pk, tokens
+
+
+def start_server(port: int, web_workers: int, database_url: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+           "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "0"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
+         "-w", str(web_workers), "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+class Annotator(threading.Thread):
+    def __init__(self, port, project_id, token, deadline, think, start_gate):
+        super().__init__(daemon=True)
+        self.port, self.project_id, self.deadline, self.think = port, project_id, deadline, think
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.start_gate = start_gate
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.accepted = 0
+        self.errors: list[str] = []
+
+    def request(self, connection, path: str, body: dict | None = None):
+        connection.request("POST", path, json.dumps(body or {}), self.headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    def run(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        rng = random.Random(self.name)
+        self.start_gate.wait()
+        if self.think:  # people do not all click in the same millisecond: spread the start
+            time.sleep(rng.uniform(0, 2 * self.think))
+        while time.monotonic() < self.deadline:
+            started = time.perf_counter()
+            status, body = self.request(connection, f"/api/projects/{self.project_id}/next/")
+            self.next_ms.append(1000 * (time.perf_counter() - started))
+            if status == 204:
+                return  # nothing left for this annotator
+            if status != 200:
+                self.errors.append(f"next {status}: {body[:200]!r}")
+                return
+            assignment = json.loads(body)["id"]
+            if self.think:
+                time.sleep(rng.uniform(0.5, 1.5) * self.think)
+            started = time.perf_counter()
+            status, body = self.request(
+                connection, f"/api/assignments/{assignment}/label/",
+                {"choice": rng.choice(["left", "right"]), "strength": rng.randint(0, 3)},
+            )  # fmt: skip
+            self.submit_ms.append(1000 * (time.perf_counter() - started))
+            if status == 201:
+                self.accepted += 1
+            else:
+                self.errors.append(f"label {status}: {body[:200]!r}")
+
+
+def percentiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    cuts = statistics.quantiles(values, n=100)
+    return f"p50 {cuts[49]:.0f} ms, p95 {cuts[94]:.0f} ms, p99 {cuts[98]:.0f} ms"
+
+
+def invariants(project_id: int, accepted: int) -> dict:
+    from django.db.models import Count, Max
+
+    from annotation.models import Label
+
+    labels = Label.objects.filter(pair__project_id=project_id, annotator__isnull=False)
+    per_pair = labels.values("pair").annotate(n=Count("id")).aggregate(most=Max("n"))["most"]
+    twice = labels.values("pair", "annotator").annotate(n=Count("id")).filter(n__gt=1).count()
+    return {
+        "labels_stored": labels.count(),
+        "labels_accepted": accepted,
+        "most_annotators_on_a_pair": per_pair,
+        "pairs_labelled_twice_by_one": twice,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--think", type=float, default=0.0, help="Mean seconds per pair")
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=6000)
+    options = parser.parse_args()
+
+    database_url = django_on_scratch_database()
+    project_id, tokens = prepare(options.annotators, options.pairs)
+    port = free_port()
+    server = start_server(port, options.web_workers, database_url)
+    try:
+        gate = threading.Barrier(len(tokens) + 1)
+        deadline = time.monotonic() + options.seconds + 1
+        annotators = [Annotator(port, project_id, token, deadline, options.think, gate)
+                      for token in tokens]  # fmt: skip
+        for annotator in annotators:
+            annotator.start()
+        gate.wait()
+        started, client_cpu = time.monotonic(), time.process_time()
+        for annotator in annotators:
+            annotator.join()
+        elapsed = time.monotonic() - started
+        client_cpu = time.process_time() - client_cpu
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    accepted = sum(a.accepted for a in annotators)
+    errors = [e for a in annotators for e in a.errors]
+    checks = invariants(project_id, accepted)
+    print(f"{options.annotators} annotators, think {options.think:g} s, "
+          f"{options.web_workers} gunicorn workers, {elapsed:.1f} s")  # fmt: skip
+    print(f"labels per second: {accepted / elapsed:.1f} ({accepted} labels)")
+    print(
+        f"the clients' own CPU: {client_cpu / elapsed:.2f} cores of the machine's {os.cpu_count()}"
+    )
+    print(f"next pair: {percentiles([m for a in annotators for m in a.next_ms])}")
+    print(f"submit:    {percentiles([m for a in annotators for m in a.submit_ms])}")
+    print(f"invariants: {json.dumps(checks)}; errors: {len(errors)}")
+    for error in errors[:5]:
+        print("  ", error)
+    ok = (checks["labels_stored"] == accepted and checks["most_annotators_on_a_pair"] <= 3
+          and checks["pairs_labelled_twice_by_one"] == 0)  # fmt: skip
+    print("invariants hold" if ok else "INVARIANTS BROKEN")
+
+
+if __name__ == "__main__":
+    main()
