@@ -155,7 +155,11 @@ class CurationFiltersSerializer(serializers.Serializer):
 
 
 class CurationRequestSerializer(CurationFiltersSerializer):
-    name = serializers.SlugField(max_length=100)
+    name = serializers.RegexField(
+        r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+        max_length=100,
+        error_messages={"invalid": "Use lower-case letters, digits and hyphens, e.g. harmless-v1."},
+    )
 
 
 class CurationPreviewSerializer(serializers.Serializer):

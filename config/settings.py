@@ -279,6 +279,10 @@ SPECTACULAR_SETTINGS = {
         if env_bool("API_DOCS_PUBLIC", False)
         else "rest_framework.permissions.IsAuthenticated"
     ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_answers",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

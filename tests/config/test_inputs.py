@@ -113,3 +113,13 @@ def test_metadata_is_capped_and_checked_like_text(project, tmp_path, settings):
     with pytest.raises(CommandError, match="line 1: 'metadata' .* over 100 characters"):
         call_command("import_pairs", project.name, str(path))
     assert not Pair.objects.exists()
+
+
+def test_the_schema_describes_errors_and_the_names_the_server_takes(lead):
+    import yaml
+
+    schema = yaml.safe_load(client_for(lead).get("/api/schema/").content)
+    curate = schema["paths"]["/api/projects/{id}/datasets/"]["post"]
+    assert {"400", "403", "404", "409"} <= set(curate["responses"])
+    name = schema["components"]["schemas"]["CurationRequest"]["properties"]["name"]
+    assert name["pattern"] == "^[a-z0-9]+(?:-[a-z0-9]+)*$"

@@ -102,3 +102,15 @@ def test_training_run_create_records_when_it_was_sent(dataset, broker):
     run = training_run_create(dataset=dataset, user=None, max_length=64)
     run.refresh_from_db()
     assert run.sent_at is not None and broker.llen(QUEUE) == 1
+
+
+def test_a_run_cancelled_while_queued_is_never_trained(dataset):
+    from rewardmodels.services import training_run_cancel
+    from workers import tasks
+
+    run = a_run(dataset)
+    training_run_cancel(run=run)
+    tasks.train_reward_model(run.pk)  # its message arrives after the cancel
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED and run.deliveries == 0
+    assert run.started_at is None and not run.lease_owner
