@@ -94,9 +94,13 @@ def read_records(
         records = _read_csv(stream)
     else:
         records = _read_parquet(stream)
+    empty = True
     for number, record in records:
+        empty = False
         problem = None if isinstance(record, RowError) else value_problem(record)
         yield number, RowError(number, problem) if problem else record
+    if empty:
+        raise FileRejected("the file holds no rows")
 
 
 def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:

@@ -79,6 +79,7 @@ class TrainingRun(models.Model):
     learning_rate = models.FloatField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1e-9, "A learning rate is above 0.")],
         help_text="Empty: chosen for the method and model (LoRA 2e-4; full fine-tuning 5e-5 for "
         "small encoders, 1e-5 for decoders), and recorded once the run starts.",
     )
@@ -104,7 +105,10 @@ class TrainingRun(models.Model):
         default=512, help_text="Tokens per prompt + response; the prompt's start is cut first."
     )
     max_pairs = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Train on at most this many pairs."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Train on at most this many pairs.",
     )
     eval_every = models.PositiveIntegerField(default=50, help_text="Steps between evaluations.")
     checkpoint_every = models.PositiveIntegerField(

@@ -294,3 +294,10 @@ def test_real_hh_harmless_dev_file():
     call_command("import_pairs", "HH", str(HH_DATA), stdout=out, stderr=StringIO())
     assert out.getvalue().strip() == "imported 0, skipped 1812"
     assert Pair.objects.count() == 1812
+
+
+def test_an_empty_file_is_refused_not_reported_as_imported(project, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    with pytest.raises(CommandError, match="holds no rows"):
+        call_command("import_pairs", project.name, str(path))

@@ -157,3 +157,13 @@ def test_the_registry_lists_models_with_their_lineage(reward_model, lead):
     listed = client_for(lead).get("/api/reward-models/").json()["results"]
     assert [m["identifier"] for m in listed] == ["rm-1-fruit-v1"]
     assert listed[0]["dataset"] == "fruit@v1" and listed[0]["held_out"]["accuracy"] == 0.9
+
+
+def test_actions_answer_with_or_without_a_trailing_slash(reward_model, lead):
+    for path in ("score", "score/"):
+        answer = client_for(lead).post(
+            f"/api/reward-models/{reward_model.identifier}/{path}", {"items": []}, format="json"
+        )
+        assert answer.status_code == 400 and "items" in answer.json()
+    drift = client_for(lead).get(f"/api/projects/{reward_model.project_id}/drift/")
+    assert drift.status_code == 200 and drift.json()["promoted"] is None

@@ -146,3 +146,13 @@ def test_cancelling_a_queued_run(dataset):
     training_run_cancel(run=run)
     run.refresh_from_db()
     assert (run.status, run.cancel_requested) == ("cancelled", True)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("learning_rate", -1.0), ("max_pairs", 0)])
+def test_settings_that_cannot_train_are_refused_before_the_run_exists(dataset, setting, value):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        training_run_create(dataset=dataset, user=None, **{setting: value})
+    assert setting in refused.value.message_dict
+    assert not TrainingRun.objects.exists()
