@@ -3,6 +3,7 @@ and write them out in formats TRL and `datasets` read."""
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,6 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from annotation.agreement import (
     CHOICE_A,
@@ -33,6 +33,8 @@ from annotation.selectors import label_table
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
 NAME_MAX_CHARS = CuratedDataset._meta.get_field("name").max_length
+# Lower-case letters and digits in hyphen-joined words: what the API's schema states too.
+NAME_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
 @dataclass
@@ -249,8 +251,7 @@ def dataset_curate(
     *, project: Project, name: str, filters: CurationFilters, user: AbstractBaseUser | None
 ) -> CuratedDataset:
     """Snapshot what the filters keep as a new, immutable dataset version."""
-    slug = slugify(name)
-    if not slug or slug != name or len(name) > NAME_MAX_CHARS:
+    if not re.fullmatch(NAME_PATTERN, name) or len(name) > NAME_MAX_CHARS:
         raise ValidationError(
             {
                 "name": f"Use lower-case letters, digits and hyphens, e.g. harmless-v1, "

@@ -4,7 +4,7 @@ from django.http import QueryDict
 from rest_framework import serializers
 
 from annotation.agreement import CHOICE_CODES, DIFFICULTIES
-from annotation.curation import CurationFilters
+from annotation.curation import NAME_MAX_CHARS, NAME_PATTERN, CurationFilters
 from annotation.formats import FORMATS
 from annotation.models import Assignment, Label, Pair, Project
 from annotation.rendering import render_markdown, render_prompt
@@ -156,8 +156,8 @@ class CurationFiltersSerializer(serializers.Serializer):
 
 class CurationRequestSerializer(CurationFiltersSerializer):
     name = serializers.RegexField(
-        r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
-        max_length=100,
+        NAME_PATTERN,
+        max_length=NAME_MAX_CHARS,
         error_messages={"invalid": "Use lower-case letters, digits and hyphens, e.g. harmless-v1."},
     )
 

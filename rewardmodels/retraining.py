@@ -17,7 +17,12 @@ from annotation.models import CuratedDataset, Label, Project
 from rewardmodels.drift import project_drift
 from rewardmodels.models import EvaluationRun, Retraining, RewardModel, TrainingRun
 from rewardmodels.selectors import accuracy_interval, promoted_model
-from rewardmodels.services import evaluation_create, model_promote, training_run_create
+from rewardmodels.services import (
+    evaluation_create,
+    model_promote,
+    round_evaluations_create,
+    training_run_create,
+)
 
 UNDER_WAY = (Retraining.Status.TRAINING, Retraining.Status.EVALUATING)
 
@@ -118,15 +123,15 @@ def _queue_evaluations(retraining: Retraining, new: RewardModel) -> None:
     models = [new] + ([retraining.previous] if retraining.previous else [])
     queued = 0
     for round_ in retraining.project.rounds.order_by("created_at"):
-        for reward_model in models:
-            try:
-                evaluation_create(
-                    reward_model=reward_model, user=retraining.created_by, round_=round_,
+        try:
+            queued += len(
+                round_evaluations_create(
+                    round_=round_, reward_models=models, user=retraining.created_by,
                     retraining=retraining,
-                )  # fmt: skip
-            except ValidationError:
-                break  # no labelled held-out pairs in this round
-            queued += 1
+                )
+            )  # fmt: skip
+        except ValidationError:
+            continue  # no labelled held-out pairs in this round
     if not queued and retraining.previous:
         evaluation_create(
             reward_model=retraining.previous, user=retraining.created_by,
@@ -207,15 +212,17 @@ def drift_evaluate(*, project: Project, user: AbstractBaseUser | None, again: bo
     drift = project_drift(project=project)
     queued = 0
     for k, round_ in enumerate(drift.rounds):
-        for row in drift.rows:
-            cell = row.cells[k]
-            if cell.pending or (cell.evaluation and not again):
-                continue
-            try:
-                evaluation_create(reward_model=row.reward_model, user=user, round_=round_)
-            except ValidationError:
-                break  # no labelled held-out pairs in this round yet
-            queued += 1
+        wanted = [
+            row.reward_model
+            for row in drift.rows
+            if not row.cells[k].pending and (again or not row.cells[k].evaluation)
+        ]
+        if not wanted:
+            continue
+        try:
+            queued += len(round_evaluations_create(round_=round_, reward_models=wanted, user=user))
+        except ValidationError:
+            continue  # no labelled held-out pairs in this round yet
     return queued
 
 

@@ -4,8 +4,11 @@ database's, not the broker's. The training task (workers/tasks.py) holds a Lease
 trains; the sweep sends again the runs nobody holds (rewardmodels.services)."""
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 from celery.signals import worker_ready
@@ -22,10 +25,6 @@ class Lease:
     went to another); the trainer then stops without writing anything."""
 
     def __init__(self, run_id: int):
-        import os
-        import socket
-        import uuid
-
         self.run_id = run_id
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.seconds = settings.TRAINING_LEASE_SECONDS
@@ -79,9 +78,6 @@ class Lease:
     @staticmethod
     def _gone(owner: str) -> bool:
         """Whether a lease's holder was a process of this machine that no longer runs."""
-        import os
-        import socket
-
         parts = owner.rsplit(":", 2)
         if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
             return False
