@@ -1,6 +1,7 @@
 """REST API: projects, pairs, import, the annotation queue, own labels."""
 
 import logging
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
@@ -30,6 +31,7 @@ from annotation.serializers import (
     ImportReportSerializer,
     ImportSerializer,
     LabelSubmitSerializer,
+    LabelSubmittedSerializer,
     OwnLabelSerializer,
     PairSerializer,
     ProgressSerializer,
@@ -181,32 +183,43 @@ class QueueProgress(ProjectScopedView):
         return Response(selectors.queue_progress(project=project, annotator=request.user))
 
 
-def _own_assignment(request, pk: int) -> int:
-    if not Assignment.objects.filter(pk=pk, annotator=request.user).exists():
-        raise NotFound("No such assignment of yours.")
-    return pk
+@contextmanager
+def _own_assignment():
+    """Someone else's assignment id is answered as one that does not exist."""
+    try:
+        yield
+    except Assignment.DoesNotExist as exc:
+        raise NotFound("No such assignment of yours.") from exc
 
 
 class LabelSubmit(APIView):
-    @extend_schema(request=LabelSubmitSerializer, responses={201: LabelSubmitSerializer})
+    @extend_schema(request=LabelSubmitSerializer, responses={201: LabelSubmittedSerializer})
     def post(self, request, pk: int):
         form = LabelSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        queue.label_submit(
-            assignment_id=_own_assignment(request, pk),
-            annotator=request.user,
-            screen_choice=form.validated_data["choice"],
-            strength=form.validated_data.get("strength"),
-            rationale=form.validated_data.get("rationale", ""),
-            duration_ms=form.validated_data.get("duration_ms"),
-        )
-        return Response(form.data, status=status.HTTP_201_CREATED)
+        with _own_assignment():
+            answer = queue.label_submit(
+                assignment_id=pk,
+                annotator=request.user,
+                screen_choice=form.validated_data["choice"],
+                strength=form.validated_data.get("strength"),
+                rationale=form.validated_data.get("rationale", ""),
+                duration_ms=form.validated_data.get("duration_ms"),
+            )
+        body = dict(form.data)
+        if form.validated_data["next"]:
+            # The labelling page's path: one round trip per label instead of two.
+            project = answer.assignment.pair.project
+            following = queue.assignment_next(project=project, annotator=request.user)
+            body["next"] = AssignmentSerializer(following).data if following else None
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class AssignmentSkip(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request, pk: int):
-        queue.assignment_skip(assignment_id=_own_assignment(request, pk), annotator=request.user)
+        with _own_assignment():
+            queue.assignment_skip(assignment_id=pk, annotator=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

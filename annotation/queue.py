@@ -12,7 +12,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from annotation.models import Assignment, ConsistencyCheck, Label, Pair, Project, Side
+from annotation.models import (
+    Assignment,
+    ConsistencyCheck,
+    Label,
+    Membership,
+    Pair,
+    Project,
+    Side,
+)
 from annotation.selectors import user_is_admin
 from annotation.services import consensus_refresh
 
@@ -188,15 +196,16 @@ def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignm
     # The assignment and its pair, not the project: submissions on other pairs go ahead at
     # once. The pair's lock orders two answers to one pair, so each consensus recount sees
     # the labels committed before it.
+    member = Membership.objects.filter(project=OuterRef("pair__project"), user=annotator)
     assignment = (
         Assignment.objects.select_for_update(of=("self", "pair"))
         .select_related("pair__project")
+        .annotate(is_member=Exists(member))
         .get(pk=assignment_id, annotator=annotator)
     )
     if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
         raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
-    project = assignment.pair.project
-    if not user_is_admin(annotator) and not project.memberships.filter(user=annotator).exists():
+    if not assignment.is_member and not user_is_admin(annotator):
         raise PermissionDenied("You are no longer a member of this project.")
     repeat = Q(kind=Assignment.Kind.REPEAT)
     same_kind = repeat if assignment.kind == Assignment.Kind.REPEAT else ~repeat
@@ -261,17 +270,17 @@ def label_submit(
             consensus_refresh(pair_ids=[assignment.pair_id])  # marks the figures out of date
             return check
         try:
-            with transaction.atomic():
-                label = Label.objects.create(
-                    pair=assignment.pair,
-                    annotator=annotator,
-                    choice=choice,
-                    strength=strength,
-                    rationale=rationale.strip(),
-                    duration_ms=duration_ms,
-                    shown_left=assignment.left,
-                    assignment=assignment,
-                )
+            # No savepoint: a duplicate ends the whole transaction, which rolls back.
+            label = Label.objects.create(
+                pair=assignment.pair,
+                annotator=annotator,
+                choice=choice,
+                strength=strength,
+                rationale=rationale.strip(),
+                duration_ms=duration_ms,
+                shown_left=assignment.left,
+                assignment=assignment,
+            )
         except IntegrityError as exc:
             raise QueueConflict("You have already labelled this pair.") from exc
         consensus_refresh(pair_ids=[assignment.pair_id])

@@ -82,6 +82,18 @@ class LabelSubmitSerializer(serializers.Serializer):
     strength = serializers.IntegerField(min_value=0, max_value=3, required=False, allow_null=True)
     rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     duration_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    next = serializers.BooleanField(
+        default=False,
+        write_only=True,
+        help_text="Also hand out the next pair, in the same round trip (as POST .../next/ does).",
+    )
+
+
+class LabelSubmittedSerializer(LabelSubmitSerializer):
+    next = AssignmentSerializer(
+        allow_null=True,
+        help_text="Only when asked for: the next pair, or null when nothing is left.",
+    )
 
 
 class OwnLabelSerializer(serializers.ModelSerializer):

@@ -13,7 +13,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.agreement import CHOICE_CODES, CHOICE_NAMES, DIFFICULTY_NAMES, consensus
+from annotation.agreement import (
+    CHOICE_CODES,
+    CHOICE_NAMES,
+    DIFFICULTY_NAMES,
+    DifficultyRule,
+    consensus,
+)
 from annotation.bulk import insert_rows, rows_for_ids, upsert_rows
 from annotation.formats import (
     LabelRow,
@@ -298,16 +304,24 @@ def _nullable(values) -> list[float | None]:
     return [None if math.isnan(v) else v for v in values.tolist()]
 
 
-VOTE_TOTALS_SQL = """
-    SELECT pair_id,
-           SUM(CASE WHEN choice = 'a' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN choice = 'b' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN choice = 'tie' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN choice = 'a' THEN strength ELSE 0 END),
-           COUNT(CASE WHEN choice = 'a' THEN strength END),
-           SUM(CASE WHEN choice = 'b' THEN strength ELSE 0 END),
-           COUNT(CASE WHEN choice = 'b' THEN strength END)
-    FROM annotation_label WHERE pair_id {ids} GROUP BY pair_id
+CONSENSUS_INPUTS_SQL = """
+    SELECT p.id, p.project_id,
+           r.easy_min_strength, r.hard_below_agreement, r.hard_below_strength,
+           SUM(CASE WHEN l.choice = 'a' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN l.choice = 'b' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN l.choice = 'tie' THEN 1 ELSE 0 END),
+           SUM(CASE WHEN l.choice = 'a' THEN l.strength ELSE 0 END),
+           COUNT(CASE WHEN l.choice = 'a' THEN l.strength END),
+           SUM(CASE WHEN l.choice = 'b' THEN l.strength ELSE 0 END),
+           COUNT(CASE WHEN l.choice = 'b' THEN l.strength END),
+           MAX(d.choice)
+    FROM annotation_pair p
+    JOIN annotation_project r ON r.id = p.project_id
+    LEFT JOIN annotation_label l ON l.pair_id = p.id
+    LEFT JOIN annotation_adjudication d ON d.pair_id = p.id
+    WHERE p.id {ids}
+    GROUP BY p.id, p.project_id, r.easy_min_strength, r.hard_below_agreement,
+             r.hard_below_strength
 """
 
 
@@ -321,36 +335,35 @@ def consensus_refresh(*, pair_ids: Iterable[int]) -> None:
     ids = sorted(set(pair_ids))
     if not ids:
         return
-    totals = {row[0]: row[1:] for row in rows_for_ids(VOTE_TOTALS_SQL, [], ids)}
-    decided = dict(
-        rows_for_ids(
-            "SELECT pair_id, choice FROM annotation_adjudication WHERE pair_id {ids}", [], ids
-        )
-    )
-    project_of = dict(
-        rows_for_ids("SELECT id, project_id FROM annotation_pair WHERE id {ids}", [], ids)
-    )
+    # Votes, the lead's decision and the project's difficulty rule, in one round trip.
+    by_project: dict[tuple, list[tuple]] = {}
+    for pid, project_id, easy, hard_agreement, hard_strength, *row in rows_for_ids(
+        CONSENSUS_INPUTS_SQL, [], ids
+    ):
+        rule = DifficultyRule(easy, hard_agreement, hard_strength)
+        by_project.setdefault((project_id, rule), []).append((pid, *row))
     now = timezone.now()
     rows = []
-    for project in Project.objects.filter(pk__in=set(project_of.values())):
-        members = [pid for pid in ids if project_of.get(pid) == project.pk]
-        table = np.array([totals.get(pid, (0,) * 7) for pid in members], dtype=float)
-        final = np.array([CHOICE_CODES.get(decided.get(pid, ""), -1) for pid in members])
+    for (project_id, rule), inputs in by_project.items():
+        members = [pid for pid, *_ in inputs]
+        table = np.array([row[1:8] for row in inputs], dtype=float)
+        decided = [row[8] for row in inputs]
+        final = np.array([CHOICE_CODES.get(choice or "", -1) for choice in decided])
         result = consensus(
             table[:, 0:3].astype(int),
             table[:, [3, 5]],
             table[:, [4, 6]].astype(int),
             final,
-            project.difficulty_rule,
+            rule,
         )
         rows.extend(
             zip(
                 members,
-                [project.pk] * len(members),
+                [project_id] * len(members),
                 *(table[:, i].astype(int).tolist() for i in range(3)),
                 [CHOICE_NAMES.get(w, "") for w in result.winner.tolist()],
                 result.contested.tolist(),
-                [pid in decided for pid in members],
+                [choice is not None for choice in decided],
                 *(
                     _nullable(column)
                     for column in (result.agreement, result.mean_strength, result.margin)

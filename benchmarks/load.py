@@ -8,13 +8,16 @@ time, and p95 at most 150 ms with 3 s of think time. Anchor: Label Studio, measu
 issue's author on the same machine: 10.7 labels/s with 8 clients, p95 1.15 s (not re-run
 here: it is not installed).
 
-Each annotator is a thread with its own keep-alive connection and API token, asking
-POST /api/projects/{id}/next/ and answering POST /api/assignments/{id}/label/ in a loop,
-after thinking 0.5-1.5 times --think seconds; with think time their starts are spread over
-the first two think times (fifty requests in one instant would measure the start).
+Each annotator is a thread with its own connection and API token. It works as the labelling
+page does: POST /api/projects/{id}/next/ once, then POST /api/assignments/{id}/label/ with
+"next": true, whose answer carries the next pair, in a loop (--separate asks for each next
+pair in a request of its own, as an API client may). It thinks 0.5-1.5 times --think seconds
+per pair; with think time the starts are spread over the first two think times (fifty
+requests in one instant would measure the start). The machine's busy CPU per label counts
+the web server, PostgreSQL and the clients together.
 
     .venv/bin/python benchmarks/load.py [--annotators 50] [--seconds 30] [--think 0]
-        [--web-workers 4] [--pairs 6000]
+        [--web-workers 4] [--threads 1] [--pairs 6000] [--separate]
 """
 
 import argparse
@@ -72,12 +75,12 @@ def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
     return project.pk, tokens
 
 
-def start_server(port: int, web_workers: int, database_url: str) -> subprocess.Popen:
+def start_server(port: int, web_workers: int, threads: int, database_url: str) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
            "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "0"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
-         "-w", str(web_workers), "--log-level", "warning"],
+         "-w", str(web_workers), "--threads", str(threads), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -92,8 +95,9 @@ def start_server(port: int, web_workers: int, database_url: str) -> subprocess.P
 
 
 class Annotator(threading.Thread):
-    def __init__(self, port, project_id, token, deadline, think, start_gate):
+    def __init__(self, port, project_id, token, deadline, think, start_gate, separate):
         super().__init__(daemon=True)
+        self.separate = separate
         self.port, self.project_id, self.deadline, self.think = port, project_id, deadline, think
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         self.start_gate = start_gate
@@ -113,28 +117,37 @@ class Annotator(threading.Thread):
         self.start_gate.wait()
         if self.think:  # people do not all click in the same millisecond: spread the start
             time.sleep(rng.uniform(0, 2 * self.think))
+        assignment = None
         while time.monotonic() < self.deadline:
-            started = time.perf_counter()
-            status, body = self.request(connection, f"/api/projects/{self.project_id}/next/")
-            self.next_ms.append(1000 * (time.perf_counter() - started))
-            if status == 204:
-                return  # nothing left for this annotator
-            if status != 200:
-                self.errors.append(f"next {status}: {body[:200]!r}")
-                return
-            assignment = json.loads(body)["id"]
+            if assignment is None:
+                started = time.perf_counter()
+                status, body = self.request(connection, f"/api/projects/{self.project_id}/next/")
+                self.next_ms.append(1000 * (time.perf_counter() - started))
+                if status == 204:
+                    return  # nothing left for this annotator
+                if status != 200:
+                    self.errors.append(f"next {status}: {body[:200]!r}")
+                    return
+                assignment = json.loads(body)["id"]
             if self.think:
                 time.sleep(rng.uniform(0.5, 1.5) * self.think)
             started = time.perf_counter()
             status, body = self.request(
                 connection, f"/api/assignments/{assignment}/label/",
-                {"choice": rng.choice(["left", "right"]), "strength": rng.randint(0, 3)},
+                {"choice": rng.choice(["left", "right"]), "strength": rng.randint(0, 3),
+                 "next": not self.separate},
             )  # fmt: skip
             self.submit_ms.append(1000 * (time.perf_counter() - started))
-            if status == 201:
-                self.accepted += 1
-            else:
+            assignment = None
+            if status != 201:
                 self.errors.append(f"label {status}: {body[:200]!r}")
+                continue
+            self.accepted += 1
+            if not self.separate:
+                following = json.loads(body)["next"]
+                if following is None:
+                    return
+                assignment = following["id"]
 
 
 def percentiles(values: list[float]) -> str:
@@ -142,6 +155,16 @@ def percentiles(values: list[float]) -> str:
         return "n/a"
     cuts = statistics.quantiles(values, n=100)
     return f"p50 {cuts[49]:.0f} ms, p95 {cuts[94]:.0f} ms, p99 {cuts[98]:.0f} ms"
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine has spent on anything but idling, all cores together (Linux):
+    the server's cost per label, PostgreSQL's included, is this over the labels."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(
+            int, stat.readline().split()[1:9]
+        )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def invariants(project_id: int, accepted: int) -> dict:
@@ -166,25 +189,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--think", type=float, default=0.0, help="Mean seconds per pair")
     parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--pairs", type=int, default=6000)
+    parser.add_argument(
+        "--separate", action="store_true",
+        help="Ask for the next pair in a request of its own after each label (the API's "
+        "two-call flow) rather than in the label's answer (the labelling page's flow)",
+    )  # fmt: skip
     options = parser.parse_args()
 
     database_url = django_on_scratch_database()
     project_id, tokens = prepare(options.annotators, options.pairs)
     port = free_port()
-    server = start_server(port, options.web_workers, database_url)
+    server = start_server(port, options.web_workers, options.threads, database_url)
     try:
         gate = threading.Barrier(len(tokens) + 1)
         deadline = time.monotonic() + options.seconds + 1
-        annotators = [Annotator(port, project_id, token, deadline, options.think, gate)
-                      for token in tokens]  # fmt: skip
+        annotators = [Annotator(port, project_id, token, deadline, options.think, gate,
+                                options.separate) for token in tokens]  # fmt: skip
         for annotator in annotators:
             annotator.start()
         gate.wait()
         started, client_cpu = time.monotonic(), time.process_time()
+        busy = machine_busy_seconds()
         for annotator in annotators:
             annotator.join()
         elapsed = time.monotonic() - started
+        busy = machine_busy_seconds() - busy
         client_cpu = time.process_time() - client_cpu
     finally:
         server.terminate()
@@ -192,14 +223,20 @@ def main() -> None:
     accepted = sum(a.accepted for a in annotators)
     errors = [e for a in annotators for e in a.errors]
     checks = invariants(project_id, accepted)
-    print(f"{options.annotators} annotators, think {options.think:g} s, "
+    flow = "next in its own request" if options.separate else "next in the label's answer"
+    print(f"{options.annotators} annotators, think {options.think:g} s, {flow}, "
           f"{options.web_workers} gunicorn workers, {elapsed:.1f} s")  # fmt: skip
     print(f"labels per second: {accepted / elapsed:.1f} ({accepted} labels)")
     print(
         f"the clients' own CPU: {client_cpu / elapsed:.2f} cores of the machine's {os.cpu_count()}"
     )
+    print(
+        f"machine CPU per label: {busy / max(accepted, 1) * 1000:.1f} ms "
+        f"(web, PostgreSQL and clients; {busy / elapsed:.2f} cores busy)"
+    )
     print(f"next pair: {percentiles([m for a in annotators for m in a.next_ms])}")
-    print(f"submit:    {percentiles([m for a in annotators for m in a.submit_ms])}")
+    submit = "submit" if options.separate else "submit and next"
+    print(f"{submit}: {percentiles([m for a in annotators for m in a.submit_ms])}")
     print(f"invariants: {json.dumps(checks)}; errors: {len(errors)}")
     for error in errors[:5]:
         print("  ", error)

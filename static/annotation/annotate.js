@@ -47,13 +47,33 @@
     return Object.entries(data).map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`).join("; ");
   }
 
-  async function refreshProgress() {
-    const { status, data } = await api("GET", `/api/projects/${projectId}/progress/`);
-    if (status !== 200) return;
-    const total = data.labelled_today + data.remaining;
-    const share = total ? (100 * data.labelled_today) / total : 100;
+  // The progress line moves with each label at once; the server's figures (a count over the
+  // whole project) are fetched at most every PROGRESS_SECONDS.
+  const PROGRESS_SECONDS = 15;
+  let progress = null;
+  let progressAt = -Infinity;
+
+  function drawProgress() {
+    if (!progress) return;
+    const total = progress.labelled_today + progress.remaining;
+    const share = total ? (100 * progress.labelled_today) / total : 100;
     el("progress-fill").style.width = `${share}%`;
-    el("progress-text").textContent = `${data.labelled_today} labelled today · ${data.remaining} remaining`;
+    el("progress-text").textContent =
+      `${progress.labelled_today} labelled today · ${progress.remaining} remaining`;
+  }
+
+  async function refreshProgress(force) {
+    if (!force && performance.now() - progressAt < PROGRESS_SECONDS * 1000) return drawProgress();
+    progressAt = performance.now();
+    const { status, data } = await api("GET", `/api/projects/${projectId}/progress/`);
+    if (status === 200) progress = data;
+    drawProgress();
+  }
+
+  function countLabelled() {
+    if (!progress) return;
+    progress.labelled_today += 1;
+    progress.remaining = Math.max(0, progress.remaining - 1);
   }
 
   function render() {
@@ -96,21 +116,27 @@
     window.scrollTo(0, 0);
   }
 
-  async function loadNext() {
-    busy = true;
-    const { status, data } = await api("POST", `/api/projects/${projectId}/next/`);
-    busy = false;
-    if (status === 200) {
-      show(data);
-    } else if (status === 204) {
+  function showNextOrDone(next) {
+    if (next) {
+      show(next);
+    } else {
       assignment = null;
       el("pair").hidden = true;
       el("done").hidden = false;
       root.dataset.assignment = "";
+    }
+  }
+
+  async function loadNext() {
+    busy = true;
+    const { status, data } = await api("POST", `/api/projects/${projectId}/next/`);
+    busy = false;
+    if (status === 200 || status === 204) {
+      showNextOrDone(data);
+      refreshProgress(status === 204);
     } else {
       say(errorText(data), true);
     }
-    refreshProgress();
   }
 
   function choose(side) {
@@ -139,12 +165,15 @@
       strength: choice === "tie" ? null : strength,
       rationale: rationale.value,
       duration_ms: Math.round(performance.now() - shownAt),
+      next: true,
     };
     const { status, data } = await api("POST", `/api/assignments/${assignment.id}/label/`, body);
     busy = false;
     if (status === 201) {
+      countLabelled();
+      showNextOrDone(data.next);
       say("Saved.");
-      await loadNext();
+      refreshProgress(!data.next);
     } else if (status === 409) {
       say(errorText(data) + " Loading the next pair.", true);
       await loadNext();

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.models import Label, Pair
+from annotation.models import Assignment, Label, Pair
 from annotation.queue import assignment_next, label_submit
 from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
@@ -77,6 +77,31 @@ class TestAnnotator:
         assert progress == {"labelled_today": 1, "labelled_total": 1, "remaining": 2}
         mine = client.get("/api/labels/mine/").json()["results"]
         assert [m["rationale"] for m in mine] == ["shorter"]
+
+    def test_label_answer_can_carry_the_next_pair(self, project, pairs, annotator):
+        client = client_for(annotator)
+        shown = client.post(f"/api/projects/{project.pk}/next/").json()
+        seen = [shown["id"]]
+        while True:
+            body = {"choice": "tie", "next": True}
+            response = client.post(f"/api/assignments/{seen[-1]}/label/", body, format="json")
+            assert response.status_code == 201, response.json()
+            following = response.json()["next"]
+            if following is None:
+                break
+            assert set(following) >= {"id", "prompt", "left_html", "right_html"}
+            seen.append(following["id"])
+        assert len(set(seen)) == len(pairs) == Label.objects.filter(annotator=annotator).count()
+        assert client.post(f"/api/projects/{project.pk}/next/").status_code == 204
+
+    def test_label_answer_without_next_hands_nothing_out(self, project, pairs, annotator):
+        client = client_for(annotator)
+        shown = client.post(f"/api/projects/{project.pk}/next/").json()
+        response = client.post(
+            f"/api/assignments/{shown['id']}/label/", {"choice": "tie"}, format="json"
+        )
+        assert response.status_code == 201 and "next" not in response.json()
+        assert Assignment.objects.filter(annotator=annotator).count() == 1
 
     def test_empty_queue_is_204(self, project, annotator):
         assert client_for(annotator).post(f"/api/projects/{project.pk}/next/").status_code == 204
