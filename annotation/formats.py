@@ -6,7 +6,6 @@ a `RowError` that names the line and the problem. Nothing here touches the datab
 
 import csv
 import hashlib
-import io
 import json
 import os
 import re
@@ -126,16 +125,20 @@ def _read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowErr
         yield number, record
 
 
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, one at a time (a byte order mark dropped)."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FileRejected(
+                f"line {number}: bytes that are not UTF-8 (the CSV cannot be read)"
+            ) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
 def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    data = stream.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise FileRejected(
-            f"line {line}: bytes that are not UTF-8 (the CSV cannot be read)"
-        ) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(_decoded_lines(stream))
     try:
         for record in reader:
             # Each row is reported by the line it starts on; the header is line 1.
@@ -148,15 +151,23 @@ def _read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError
         raise FileRejected(f"line {reader.line_num}: malformed CSV: {exc}") from exc
 
 
+PARQUET_BATCH_ROWS = 1000
+
+
 def _read_parquet(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(stream.read()))
+        parquet = pq.ParquetFile(stream)
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        number = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileRejected(f"not a readable Parquet file: {exc}") from exc
-    yield from enumerate(table.to_pylist(), start=1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,14 +231,48 @@ def prompt_chars(prompt: str | list[dict[str, str]]) -> int:
     return sum(len(m["content"]) for m in prompt)
 
 
+def _is_messages(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value)
+    )
+
+
+def _conversational_pair(
+    prompt: Any, chosen: list[dict], rejected: list[dict]
+) -> tuple[Any, str, str] | str:
+    """(prompt, chosen text, rejected text) from TRL's conversational form, where the
+    responses are lists of messages: after an explicit prompt, or holding the whole
+    conversation, the prompt being the messages both share. A message (str) if neither."""
+    if prompt is None:
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+            shared += 1
+        if not shared:
+            return "conversations in 'chosen' and 'rejected' share no prompt messages"
+        prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
+    roles = {m.get("role") for m in chosen + rejected}
+    if roles - {"assistant"}:
+        return "'chosen' and 'rejected' messages after the prompt must be the assistant's"
+    return prompt, "".join(m["content"] for m in chosen), "".join(m["content"] for m in rejected)
+
+
 def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) -> PairRow | RowError:
-    known = {"id", "prompt", "response_a", "response_b", "chosen", "rejected", "source"}
-    known.add("metadata")
+    known = {"id", "pair_id", "prompt", "response_a", "response_b", "chosen", "rejected"}
+    known |= {"source", "metadata"}
     limit = settings.IMPORT_MAX_FIELD_CHARS
     prompt = record.get("prompt")
     preferred_first: bool | None = None
+    conversational = _is_messages(record.get("chosen")) and _is_messages(record.get("rejected"))
 
-    if hh or (prompt is None and "chosen" in record and "rejected" in record):
+    if conversational and not hh:
+        pair = _conversational_pair(prompt, record["chosen"], record["rejected"])
+        if isinstance(pair, str):
+            return RowError(line, pair)
+        prompt, first, second = pair
+        preferred_first = True
+    elif hh or (prompt is None and "chosen" in record and "rejected" in record):
         chosen, rejected = record.get("chosen"), record.get("rejected")
         if not isinstance(chosen, str) or not isinstance(rejected, str):
             return RowError(line, "HH rows need text fields 'chosen' and 'rejected'")
@@ -244,7 +289,11 @@ def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) ->
     elif "chosen" in record or "rejected" in record:
         first, second = record.get("chosen"), record.get("rejected")
         if not isinstance(first, str) or not isinstance(second, str):
-            return RowError(line, "labelled rows need text fields 'chosen' and 'rejected'")
+            return RowError(
+                line,
+                "labelled rows need 'chosen' and 'rejected' as texts or as lists of "
+                "{role, content} messages",
+            )
         preferred_first = True
     else:
         first, second = record.get("response_a"), record.get("response_b")
@@ -272,7 +321,10 @@ def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) ->
         if size > limit:
             return RowError(line, f"{name} has {size:,} characters; the limit is {limit:,}")
 
+    # A curated version names each pair's id `pair_id`: it imports back under that id.
     external_id = record.get("id")
+    if external_id is None or external_id == "":
+        external_id = record.get("pair_id")
     if external_id is None or external_id == "":
         external_id = content_id(prompt, first, second)
     elif isinstance(external_id, str | int) and not isinstance(external_id, bool):

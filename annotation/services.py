@@ -85,6 +85,12 @@ def _pair_ids(project: Project, external_ids: list[str]) -> dict[str, int]:
     return dict(rows_for_ids(sql, [project.pk], external_ids))
 
 
+PAIR_COLUMNS = [
+    "project_id", "external_id", "prompt", "response_a", "response_b", "source", "metadata",
+    "length_a", "length_b", "gold_choice", "slots_taken", "created_at",
+]  # fmt: skip
+
+
 def pairs_import(
     *,
     project: Project,
@@ -94,66 +100,73 @@ def pairs_import(
     label_source: str = "imported",
     skip_invalid: bool = False,
 ) -> ImportReport:
-    """Import pairs from a file, all or nothing.
+    """Import pairs from a file, all or nothing, reading it as a stream: rows are written in
+    batches of IMPORT_BATCH inside one transaction, so memory stays flat however long the
+    file is.
 
-    Rows whose id (or content, for rows without an id) is already in the project are skipped,
-    so importing a file twice adds nothing. Rows that arrive labelled (chosen/rejected, HH)
-    also get one label from `label_source`.
+    Rows whose id (or content, for rows without an id) is already in the project, or earlier
+    in the file, are skipped, so importing a file twice adds nothing. Rows that arrive
+    labelled (chosen/rejected, HH) also get one label from `label_source`.
     """
     label_source = label_source.strip()
     if not label_source:
         raise ValidationError("The label source needs a name.")
-    rows, errors = collect_rows(read_pair_rows(stream, filename, fmt), skip_invalid)
-    report = ImportReport(errors=errors)
+    report = ImportReport()
     default_source = filename.rsplit("/", 1)[-1][:200]
+    with transaction.atomic():
+        batch: list[PairRow] = []
+        for row in read_pair_rows(stream, filename, fmt):
+            if isinstance(row, RowError):
+                report.errors.append(row)
+            elif skip_invalid or not report.errors:  # past a bad row, only look for more
+                batch.append(row)
+            if len(batch) == IMPORT_BATCH:
+                _pairs_insert(project, batch, default_source, label_source, report)
+                batch = []
+        if report.errors and not skip_invalid:
+            raise ImportRejected(report.errors)  # and the transaction rolls back
+        _pairs_insert(project, batch, default_source, label_source, report)
+    return report
 
+
+def _pairs_insert(
+    project: Project,
+    rows: list[PairRow],
+    default_source: str,
+    label_source: str,
+    report: ImportReport,
+) -> None:
+    """Write one batch of an import: the pairs not yet in the project, and their labels."""
     unique: dict[str, PairRow] = {}
     for row in rows:
-        if row.external_id in unique:
-            report.skipped += 1
-        else:
-            unique[row.external_id] = row
-
-    with transaction.atomic():
-        existing = _pair_ids(project, list(unique))
-        report.skipped += len(existing)
-        new_rows = [row for key, row in unique.items() if key not in existing]
-        now = timezone.now()
-        insert_rows(
-            Pair,
-            ["project_id", "external_id", "prompt", "response_a", "response_b", "source"]
-            + ["metadata", "length_a", "length_b", "gold_choice", "slots_taken", "created_at"],
-            [
-                (
-                    project.pk,
-                    row.external_id,
-                    json.dumps(row.prompt, ensure_ascii=False),
-                    row.response_a,
-                    row.response_b,
-                    row.source or default_source,
-                    json.dumps(row.metadata, ensure_ascii=False),
-                    len(row.response_a),
-                    len(row.response_b),
-                    "",
-                    0,
-                    now,
-                )
-                for row in new_rows
-            ],
-        )
-        labelled = [row for row in new_rows if row.preferred]
-        pair_ids = _pair_ids(project, [row.external_id for row in labelled])
-        insert_rows(
-            Label,
-            ["pair_id", "source", "choice", "rationale", "shown_left", "created_at", "updated_at"],
-            [
-                (pair_ids[row.external_id], label_source, row.preferred, "", "", now, now)
-                for row in labelled
-            ],
-        )
-        consensus_refresh(pair_ids=pair_ids.values())
-        report.imported = len(new_rows)
-    return report
+        unique.setdefault(row.external_id, row)
+    existing = _pair_ids(project, list(unique))
+    new_rows = [row for key, row in unique.items() if key not in existing]
+    report.skipped += len(rows) - len(new_rows)
+    report.imported += len(new_rows)
+    now = timezone.now()
+    insert_rows(
+        Pair,
+        PAIR_COLUMNS,
+        [
+            (project.pk, row.external_id, json.dumps(row.prompt, ensure_ascii=False),
+             row.response_a, row.response_b, row.source or default_source,
+             json.dumps(row.metadata, ensure_ascii=False), len(row.response_a),
+             len(row.response_b), "", 0, now)
+            for row in new_rows
+        ],
+    )  # fmt: skip
+    labelled = [row for row in new_rows if row.preferred]
+    pair_ids = _pair_ids(project, [row.external_id for row in labelled])
+    insert_rows(
+        Label,
+        ["pair_id", "source", "choice", "rationale", "shown_left", "created_at", "updated_at"],
+        [
+            (pair_ids[row.external_id], label_source, row.preferred, "", "", now, now)
+            for row in labelled
+        ],
+    )
+    consensus_refresh(pair_ids=pair_ids.values())
 
 
 def labels_import(
@@ -258,8 +271,7 @@ def signals_import(
         new = [(key, value) for key, value in pairs.items() if key not in existing]
         insert_rows(
             Pair,
-            ["project_id", "external_id", "prompt", "response_a", "response_b", "source"]
-            + ["metadata", "length_a", "length_b", "gold_choice", "slots_taken", "created_at"],
+            PAIR_COLUMNS,
             [
                 (project.pk, key, json.dumps(first.prompt, ensure_ascii=False), first.response,
                  second.response, source, json.dumps({"scores": [first.score, second.score]}),

@@ -1,0 +1,152 @@
+"""What the product writes, it reads back: curated versions (both column forms, JSONL and
+Parquet) into imports and evaluations, label exports into label imports."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from annotation.models import CuratedDataset, Label, Pair, Project
+from annotation.services import labels_import, pairs_import
+from rewardmodels.formats import read_preference_pairs
+from tests.factories import PairFactory
+
+HH_ROWS = [
+    {
+        "chosen": f"\n\nHuman: Question {n}?\n\nAssistant: Sure.\n\nHuman: Go on.\n\n"
+        f"Assistant: A careful answer {n}.",
+        "rejected": f"\n\nHuman: Question {n}?\n\nAssistant: Sure.\n\nHuman: Go on.\n\n"
+        f"Assistant: A careless answer {n}.",
+    }
+    for n in range(6)
+]
+
+
+def run(*args) -> None:
+    call_command(*args, stdout=StringIO(), stderr=StringIO())
+
+
+def curated_files(project, tmp_path) -> tuple[CuratedDataset, dict]:
+    run("curate", project.name, "--name", "again", "--test-fraction", "0")
+    dataset = CuratedDataset.objects.get(project=project)
+    files = {}
+    for fmt in ("jsonl", "parquet"):
+        files[fmt] = tmp_path / f"again.{fmt}"
+        run("export_dataset", dataset.identifier, "--format", fmt, "--out", str(files[fmt]))
+    return dataset, files
+
+
+def hh_project(tmp_path) -> Project:
+    project = Project.objects.create(name="hh")
+    source = tmp_path / "hh.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in HH_ROWS))
+    with source.open("rb") as stream:
+        pairs_import(project=project, stream=stream, filename="hh.jsonl", fmt="hh")
+    return project
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_conversational_version_imports_and_evaluates(tmp_path, fmt):
+    project = hh_project(tmp_path)
+    dataset, files = curated_files(project, tmp_path)
+    assert dataset.manifest["format"] == "conversational"
+    exported = [json.loads(line) for line in files["jsonl"].read_text().splitlines()]
+
+    # Into a new project: every pair, with its preference as a label, under the same ids.
+    fresh = Project.objects.create(name="fresh")
+    with files[fmt].open("rb") as stream:
+        report = pairs_import(project=fresh, stream=stream, filename=files[fmt].name)
+    assert (report.imported, report.skipped, report.errors) == (6, 0, [])
+    copies = {p.external_id: p for p in Pair.objects.filter(project=fresh)}
+    originals = {p.external_id: p for p in Pair.objects.filter(project=project)}
+    assert set(copies) == set(originals)
+    for key, copy in copies.items():
+        assert copy.prompt == originals[key].prompt  # the same conversation, as messages
+        assert {copy.response_a, copy.response_b} == {
+            originals[key].response_a,
+            originals[key].response_b,
+        }
+        label = Label.objects.get(pair=copy)
+        assert copy.response(label.choice).startswith("A careful answer")
+
+    # Into the project it came from: nothing new.
+    with files[fmt].open("rb") as stream:
+        again = pairs_import(project=project, stream=stream, filename=files[fmt].name)
+    assert (again.imported, again.skipped) == (0, 6)
+
+    # As an evaluation file: chosen and rejected as curated.
+    with files[fmt].open("rb") as stream:
+        rows = read_preference_pairs(stream, files[fmt].name)
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [
+        (e["chosen"][0]["content"], e["rejected"][0]["content"]) for e in exported
+    ]
+    assert {r["difficulty"] for r in rows} <= {"easy", "medium", "hard"}
+
+
+def labelled_by(project, tmp_path, choices: list[str]) -> list[Pair]:
+    """Pairs of the project, one each with a label from source 'ext' with these choices."""
+    pairs = PairFactory.create_batch(len(choices), project=project)
+    source = tmp_path / "labels-in.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"pair": p.external_id, "annotator": "ext", "choice": c, "strength": 2})
+            + "\n"
+            for p, c in zip(pairs, choices, strict=True)
+        )
+    )
+    with source.open("rb") as stream:
+        labels_import(project=project, stream=stream, filename=source.name)
+    return pairs
+
+
+@pytest.mark.django_db
+def test_standard_version_imports_back(tmp_path):
+    project = Project.objects.create(name="plain")
+    labelled_by(project, tmp_path, ["a", "b", "a", "b"])
+    dataset, files = curated_files(project, tmp_path)
+    assert dataset.manifest["format"] == "standard"
+    fresh = Project.objects.create(name="fresh")
+    with files["parquet"].open("rb") as stream:
+        report = pairs_import(project=fresh, stream=stream, filename="again.parquet")
+    assert report.imported == dataset.n_rows and not report.errors
+    assert Label.objects.filter(pair__project=fresh).count() == dataset.n_rows
+
+
+@pytest.mark.django_db
+def test_whole_conversations_without_a_prompt_column(tmp_path):
+    """TRL's implicit-prompt form: the prompt is the messages both conversations share."""
+    talk = [{"role": "user", "content": "Hi?"}]
+    row = {
+        "chosen": [*talk, {"role": "assistant", "content": "Hello."}],
+        "rejected": [*talk, {"role": "assistant", "content": "Go away."}],
+    }
+    path = tmp_path / "implicit.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "rejected": row["chosen"]}))
+    project = Project.objects.create(name="implicit")
+    with path.open("rb") as stream:
+        report = pairs_import(project=project, stream=stream, filename=path.name, skip_invalid=True)
+    assert report.imported == 1
+    assert "share no prompt" in str(report.errors[0]) or "identical" in str(report.errors[0])
+    pair = Pair.objects.get(project=project)
+    assert pair.prompt == talk
+    assert Label.objects.get(pair=pair).choice == ("a" if pair.response_a == "Hello." else "b")
+
+
+@pytest.mark.django_db
+def test_label_export_imports_back(tmp_path):
+    project = Project.objects.create(name="labels")
+    pairs = labelled_by(project, tmp_path, ["a", "b", "tie"])
+    out = tmp_path / "out.jsonl"
+    run("export_labels", project.name, "--out", str(out))
+
+    copy = Project.objects.create(name="copy")
+    for pair in pairs:
+        PairFactory(project=copy, external_id=pair.external_id)
+    with out.open("rb") as stream:
+        report = labels_import(project=copy, stream=stream, filename=out.name)
+    assert (report.imported, report.errors) == (3, [])
+    exported = sorted(Label.objects.filter(pair__project=project).values_list("choice", "strength"))
+    imported = sorted(Label.objects.filter(pair__project=copy).values_list("choice", "strength"))
+    assert exported == imported
