@@ -214,6 +214,22 @@ class LabelSubmit(APIView):
             body["next"] = AssignmentSerializer(following).data if following else None
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=LabelSubmitSerializer, responses={200: LabelSubmitSerializer})
+    def put(self, request, pk: int):
+        """Change the answer to a pair already labelled (going back a pair): until the
+        assignment's time runs out, and only while no version has been curated since."""
+        form = LabelSubmitSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        with _own_assignment():
+            queue.label_change(
+                assignment_id=pk,
+                annotator=request.user,
+                screen_choice=form.validated_data["choice"],
+                strength=form.validated_data.get("strength"),
+                rationale=form.validated_data.get("rationale", ""),
+            )
+        return Response(form.data)
+
 
 class AssignmentSkip(APIView):
     @extend_schema(request=None, responses={204: None})

@@ -224,6 +224,61 @@ def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignm
     return assignment
 
 
+def _stored_answer(
+    assignment: Assignment, screen_choice: str, strength: int | None
+) -> tuple[str, int | None]:
+    """(choice about the stored responses, strength) from an answer in screen terms."""
+    project = assignment.pair.project
+    if screen_choice == "tie":
+        if not project.allow_ties:
+            raise ValidationError({"choice": "This project does not allow ties."})
+        return Label.Choice.TIE, None
+    if screen_choice not in ("left", "right"):
+        raise ValidationError({"choice": "Choose left, right or tie."})
+    choice = assignment.left if screen_choice == "left" else assignment.right
+    if not project.ask_strength:
+        return choice, None
+    if strength is None:
+        raise ValidationError({"strength": "Say how much better: 0, 1, 2 or 3."})
+    if strength not in Label.Strength.values:
+        raise ValidationError({"strength": "Strength must be 0, 1, 2 or 3."})
+    return choice, strength
+
+
+def label_change(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    screen_choice: str,
+    strength: int | None = None,
+    rationale: str = "",
+) -> Label:
+    """Change an answer already given (the annotator went back a pair): allowed until the
+    assignment's time would have run out, and only while no version of the project has been
+    curated since the label was made."""
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self", "pair"))
+            .select_related("pair__project", "label")
+            .get(pk=assignment_id, annotator=annotator)
+        )
+        label = getattr(assignment, "label", None)
+        if assignment.state != Assignment.State.DONE or label is None:
+            raise QueueConflict("Only a pair you have labelled can be labelled again.")
+        project = assignment.pair.project
+        if not user_is_admin(annotator) and not project.memberships.filter(user=annotator).exists():
+            raise PermissionDenied("You are no longer a member of this project.")
+        if timezone.now() >= assignment.expires_at:
+            raise QueueConflict("Too late to change this label: its time has run out.")
+        if project.datasets.filter(created_at__gte=label.created_at).exists():
+            raise QueueConflict("This label is in a curated version already; it cannot change.")
+        label.choice, label.strength = _stored_answer(assignment, screen_choice, strength)
+        label.rationale = rationale.strip()
+        label.save(update_fields=["choice", "strength", "rationale", "updated_at"])
+        consensus_refresh(pair_ids=[assignment.pair_id])
+        return label
+
+
 def label_submit(
     *,
     assignment_id: int,
@@ -239,21 +294,7 @@ def label_submit(
     """
     with transaction.atomic():
         assignment = _lock_answerable(assignment_id, annotator)
-        project = assignment.pair.project
-        if screen_choice == "tie":
-            if not project.allow_ties:
-                raise ValidationError({"choice": "This project does not allow ties."})
-            choice, strength = Label.Choice.TIE, None
-        elif screen_choice in ("left", "right"):
-            choice = assignment.left if screen_choice == "left" else assignment.right
-            if not project.ask_strength:
-                strength = None
-            elif strength is None:
-                raise ValidationError({"strength": "Say how much better: 0, 1, 2 or 3."})
-        else:
-            raise ValidationError({"choice": "Choose left, right or tie."})
-        if strength is not None and strength not in Label.Strength.values:
-            raise ValidationError({"strength": "Strength must be 0, 1, 2 or 3."})
+        choice, strength = _stored_answer(assignment, screen_choice, strength)
         now = timezone.now()
         if duration_ms is None:
             duration_ms = int((now - assignment.issued_at) / timedelta(milliseconds=1))

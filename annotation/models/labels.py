@@ -203,6 +203,13 @@ class Label(models.Model):
         return f"{self.author_name} chose {self.choice} on {self.pair_id}"
 
     @property
+    def as_seen(self) -> str:
+        """The answer as its annotator gave it, in screen terms: left or right, or a tie."""
+        if self.choice == self.Choice.TIE or not self.shown_left:
+            return self.get_choice_display()
+        return "Left better" if self.choice == self.shown_left else "Right better"
+
+    @property
     def author_name(self) -> str:
         return self.annotator.get_username() if self.annotator_id else self.source
 

@@ -16,6 +16,9 @@
   let strength = null;
   let shownAt = 0;
   let busy = false;
+  // Going back: the last answered pair with its answer, and the live pair set aside meanwhile.
+  let previous = null;
+  let setAside = null;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -87,14 +90,24 @@
     if (strengths) strengths.classList.toggle("disabled", choice === "tie");
   }
 
-  function show(next) {
-    assignment = next;
-    choice = null;
-    strength = null;
-    rationale.value = "";
+  // Prompts longer than this many turns show their last user turn; C shows them whole.
+  const COLLAPSE_TURNS = 2;
+
+  function drawPrompt(turns, whole) {
     const prompt = el("prompt");
     prompt.replaceChildren();
-    for (const turn of next.prompt) {
+    let shown = turns;
+    if (!whole && turns.length > COLLAPSE_TURNS) {
+      const lastUser = turns.map((t) => t.role).lastIndexOf("user");
+      shown = turns.slice(lastUser >= 0 ? lastUser : turns.length - 1);
+      const note = document.createElement("button");
+      note.type = "button";
+      note.className = "link earlier";
+      note.textContent = `${turns.length - shown.length} earlier turns: show the whole conversation (C)`;
+      note.addEventListener("click", () => drawPrompt(turns, true));
+      prompt.append(note);
+    }
+    for (const turn of shown) {
       const block = document.createElement("div");
       block.className = `turn turn-${turn.role === "assistant" ? "assistant" : "user"}`;
       const who = document.createElement("span");
@@ -105,15 +118,39 @@
       block.append(who, body);
       prompt.append(block);
     }
+    prompt.dataset.whole = whole ? "1" : "0";
+    if (whole) prompt.scrollTop = prompt.scrollHeight; // the latest turns stay in view
+  }
+
+  // The pair fills the window below its top: prompt, both responses (each scrolling on its
+  // own) and the answer panel, which never covers a response.
+  function fitToWindow() {
+    const pair = el("pair");
+    if (pair.hidden) return;
+    const top = pair.getBoundingClientRect().top + window.scrollY;
+    pair.style.height = `${Math.max(360, window.innerHeight - top - 8)}px`;
+  }
+
+  function show(next, answer) {
+    assignment = next;
+    choice = answer ? answer.choice : null;
+    strength = answer ? answer.strength : null;
+    if (document.activeElement === rationale) rationale.blur();
+    rationale.value = answer ? answer.rationale : "";
+    drawPrompt(next.prompt, false);
     el("left-body").innerHTML = next.left_html;   // sanitised server-side
     el("right-body").innerHTML = next.right_html; // sanitised server-side
+    el("left-body").scrollTop = 0;
+    el("right-body").scrollTop = 0;
     el("pair").hidden = false;
     el("done").hidden = true;
+    el("revisit").hidden = !setAside;
     root.dataset.assignment = String(next.id);
     shownAt = performance.now();
     render();
     say("");
     window.scrollTo(0, 0);
+    fitToWindow();
   }
 
   function showNextOrDone(next) {
@@ -153,26 +190,27 @@
     render();
   }
 
+  function answerBody() {
+    return { choice, strength: choice === "tie" ? null : strength, rationale: rationale.value };
+  }
+
   async function submit() {
     if (!assignment || busy) return;
     if (!choice) return say("Pick a side first: ← left, → right" + (tiesAllowed ? ", ↓ tie." : "."), true);
     if (strengthAsked && choice !== "tie" && strength === null) {
       return say("How much better? Press 0, 1, 2 or 3.", true);
     }
+    if (setAside) return changePrevious();
     busy = true;
-    const body = {
-      choice,
-      strength: choice === "tie" ? null : strength,
-      rationale: rationale.value,
-      duration_ms: Math.round(performance.now() - shownAt),
-      next: true,
-    };
+    const answered = { pair: assignment, ...answerBody() };
+    const body = { ...answerBody(), duration_ms: Math.round(performance.now() - shownAt), next: true };
     const { status, data } = await api("POST", `/api/assignments/${assignment.id}/label/`, body);
     busy = false;
     if (status === 201) {
+      previous = answered;
       countLabelled();
       showNextOrDone(data.next);
-      say("Saved.");
+      say("Saved. Backspace goes back to it.");
       refreshProgress(!data.next);
     } else if (status === 409) {
       say(errorText(data) + " Loading the next pair.", true);
@@ -182,8 +220,51 @@
     }
   }
 
+  // Backspace (or U): the pair just answered, shown again with its answer, to change it.
+  function goBack() {
+    if (busy || setAside || !previous) return;
+    setAside = assignment ? { pair: assignment, ...answerBody() } : { pair: null };
+    show(previous.pair, previous);
+  }
+
+  function returnToLive(message, isError) {
+    const live = setAside;
+    setAside = null;
+    if (live.pair) show(live.pair, live.choice ? live : null);
+    else showNextOrDone(null);
+    say(message, isError);
+  }
+
+  async function changePrevious() {
+    busy = true;
+    const body = answerBody();
+    const { status, data } = await api("PUT", `/api/assignments/${assignment.id}/label/`, body);
+    busy = false;
+    if (status === 200) {
+      previous = { pair: assignment, ...body };
+      returnToLive("Changed.");
+    } else if (status === 409 || status === 404) {
+      previous = null;
+      returnToLive(errorText(data), true);
+    } else {
+      say(errorText(data), true);
+    }
+  }
+
+  function toggleHelp() {
+    const help = el("help");
+    help.hidden = !help.hidden;
+  }
+
+  function scrollResponses(direction) {
+    for (const id of ["left-body", "right-body"]) {
+      const body = el(id);
+      body.scrollBy({ top: direction * body.clientHeight * 0.8 });
+    }
+  }
+
   async function skip() {
-    if (!assignment || busy) return;
+    if (!assignment || busy || setAside) return;
     busy = true;
     await api("POST", `/api/assignments/${assignment.id}/skip/`);
     busy = false;
@@ -198,6 +279,11 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
+    if (!el("help").hidden) {
+      if (key === "Escape" || key === "?") { event.preventDefault(); toggleHelp(); }
+      return;
+    }
+    const wholePrompt = () => assignment && drawPrompt(assignment.prompt, el("prompt").dataset.whole !== "1");
     const actions = {
       ArrowLeft: () => choose("left"),
       ArrowRight: () => choose("right"),
@@ -205,6 +291,12 @@
       Enter: submit,
       s: skip, S: skip,
       r: () => rationale.focus(), R: () => rationale.focus(),
+      Backspace: goBack, u: goBack, U: goBack,
+      Escape: () => setAside && returnToLive(""),
+      c: wholePrompt, C: wholePrompt,
+      "?": toggleHelp,
+      PageDown: () => scrollResponses(1), j: () => scrollResponses(1), J: () => scrollResponses(1),
+      PageUp: () => scrollResponses(-1), k: () => scrollResponses(-1), K: () => scrollResponses(-1),
     };
     if (/^[0-3]$/.test(key)) {
       event.preventDefault();
@@ -214,12 +306,17 @@
       actions[key]();
     }
   });
+  window.addEventListener("resize", fitToWindow);
+
   document.querySelectorAll("[data-choice]").forEach((b) =>
     b.addEventListener("click", () => choose(b.dataset.choice)));
   document.querySelectorAll("[data-strength]").forEach((b) =>
     b.addEventListener("click", () => setStrength(Number(b.dataset.strength))));
   el("submit").addEventListener("click", submit);
   el("skip").addEventListener("click", skip);
+  el("back").addEventListener("click", goBack);
+  el("help-open").addEventListener("click", toggleHelp);
+  el("help-close").addEventListener("click", toggleHelp);
 
   loadNext();
 })();

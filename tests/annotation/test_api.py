@@ -1,11 +1,13 @@
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.models import Assignment, Label, Pair
+from annotation.models import Assignment, CuratedDataset, Label, Pair
 from annotation.queue import assignment_next, label_submit
 from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
@@ -102,6 +104,46 @@ class TestAnnotator:
         )
         assert response.status_code == 201 and "next" not in response.json()
         assert Assignment.objects.filter(annotator=annotator).count() == 1
+
+    def test_changing_the_last_answer(self, project, pairs, annotator, other_annotator):
+        client = client_for(annotator)
+        shown = client.post(f"/api/projects/{project.pk}/next/").json()
+        url = f"/api/assignments/{shown['id']}/label/"
+        assert client.post(url, {"choice": "left", "strength": 1}, format="json").status_code == 201
+        changed = client.put(
+            url, {"choice": "right", "strength": 3, "rationale": "no"}, format="json"
+        )
+        assert changed.status_code == 200, changed.json()
+        label = Label.objects.get(annotator=annotator)
+        assert (label.choice != label.shown_left, label.strength, label.rationale) == (
+            True,
+            3,
+            "no",
+        )
+        assert label.pair.consensus.votes_a + label.pair.consensus.votes_b == 1
+        # Not someone else's; not one never answered; not past its time; not once curated.
+        assert (
+            client_for(other_annotator).put(url, {"choice": "tie"}, format="json").status_code
+            == 404
+        )
+        live = client.post(f"/api/projects/{project.pk}/next/").json()
+        unanswered = client.put(
+            f"/api/assignments/{live['id']}/label/", {"choice": "tie"}, format="json"
+        )
+        assert unanswered.status_code == 409
+        Assignment.objects.filter(pk=shown["id"]).update(expires_at=timezone.now())
+        late = client.put(url, {"choice": "tie"}, format="json")
+        assert late.status_code == 409 and "too late" in late.json()["detail"].lower()
+        Assignment.objects.filter(pk=shown["id"]).update(
+            expires_at=timezone.now() + timedelta(hours=1)
+        )
+        CuratedDataset.objects.create(
+            project=project, name="cut", version=1, identifier="cut@v1", sha256="0" * 64,
+            snapshot="cut.jsonl", n_rows=1, n_train=1, n_test=0,
+        )  # fmt: skip
+        curated = client.put(url, {"choice": "tie"}, format="json")
+        assert curated.status_code == 409 and "curated" in curated.json()["detail"]
+        assert Label.objects.get(annotator=annotator).strength == 3
 
     def test_empty_queue_is_204(self, project, annotator):
         assert client_for(annotator).post(f"/api/projects/{project.pk}/next/").status_code == 204

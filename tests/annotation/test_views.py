@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotation.models import Pair
+from annotation.queue import assignment_next, label_submit
 from tests.conftest import logged_in
 from tests.factories import PairFactory
 
@@ -71,5 +72,15 @@ def test_lead_upload_of_bad_file_lists_the_bad_rows(project, lead):
 
 
 def test_my_labels_page(project, annotator):
-    PairFactory(project=project)
-    assert "No labels yet" in logged_in(annotator).get("/labels/").content.decode()
+    PairFactory.create_batch(2, project=project)
+    client = logged_in(annotator)
+    assert "No labels yet" in client.get("/labels/").content.decode()
+    for screen in ("right", "tie"):
+        assignment = assignment_next(project=project, annotator=annotator)
+        label_submit(
+            assignment_id=assignment.pk, annotator=annotator, screen_choice=screen, strength=2
+        )
+    page = client.get("/labels/").content.decode()
+    # In the terms the annotator answered in, never the stored A and B.
+    assert "Right better" in page and "Tie" in page
+    assert "Response A" not in page and "Response B" not in page

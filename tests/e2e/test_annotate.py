@@ -99,3 +99,87 @@ def test_script_in_a_response_does_not_run(live_server, page):
     assert page.locator("#pair script").count() == 0
     assert page.locator("#pair [onerror]").count() == 0
     assert page.locator("#pair a[href^='javascript']").count() == 0
+
+
+LONG_TURNS = [
+    {"role": "user", "content": "Tell me about tides. " * 40},
+    {"role": "assistant", "content": "Tides follow the moon. " * 40},
+    {"role": "user", "content": "And the sun? " * 30},
+    {"role": "assistant", "content": "It adds spring and neap tides. " * 30},
+    {"role": "user", "content": "Which matters more for a harbour?"},
+]
+
+
+def box(page, selector: str) -> dict:
+    return page.eval_on_selector(selector, "el => el.getBoundingClientRect().toJSON()")
+
+
+def test_laptop_screen_by_keyboard_with_back(live_server, page):
+    """1366x768, a five-turn prompt and long responses: both responses start on screen, the
+    answer panel covers neither, every key works after Ctrl+Enter, and Backspace goes back
+    to change the last answer."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    membership = MembershipFactory(user__username="kim")
+    project = membership.project
+    for n in range(3):
+        PairFactory(
+            project=project,
+            prompt=LONG_TURNS,
+            response_a=f"Answer A{n}. " + "The moon pulls the sea. " * 200,
+            response_b=f"Answer B{n}. " + "The sun pulls too. " * 200,
+        )
+    log_in(page, live_server, "kim")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    first = wait_for_new_pair(page, "")
+
+    # Only the last user turn shows, the rest one key away.
+    assert page.locator("#prompt .turn").count() == 1
+    page.keyboard.press("c")
+    assert page.locator("#prompt .turn").count() == 5
+    page.keyboard.press("c")
+    # Both responses start on screen; the answer panel sits below them, inside the window.
+    for side in ("#left-body", "#right-body"):
+        assert box(page, side)["top"] < 768 * 0.6
+    answer = box(page, ".answer")
+    assert answer["bottom"] <= 768
+    assert answer["top"] >= max(box(page, "#left")["bottom"], box(page, "#right")["bottom"]) - 1
+    # J scrolls both responses, not the page.
+    page.keyboard.press("j")
+    wait_until(page, "() => document.getElementById('left-body').scrollTop > 0")
+    assert page.evaluate("window.scrollY") == 0
+
+    # The keys overlay.
+    page.keyboard.press("?")
+    assert page.is_visible("#help")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#help")
+
+    # Answer with a rationale and Ctrl+Enter: the next pair takes the keys at once.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("2")
+    page.keyboard.press("r")
+    page.keyboard.type("Cites the moon.")
+    page.keyboard.press("Control+Enter")
+    second = wait_for_new_pair(page, first)
+    assert page.evaluate("document.activeElement.id") != "rationale"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    third = wait_for_new_pair(page, second)
+    assert Label.objects.filter(annotator=membership.user).count() == 2
+
+    # Backspace: the second pair again, with its answer; change it and return.
+    page.keyboard.press("Backspace")
+    wait_for_new_pair(page, third)
+    assert page.eval_on_selector("#annotator", "el => el.dataset.assignment") == second
+    assert page.is_visible("#revisit")
+    assert page.locator("[data-choice=right].selected").count() == 1
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    wait_for_new_pair(page, second)
+    assert page.eval_on_selector("#annotator", "el => el.dataset.assignment") == third
+    assert not page.is_visible("#revisit")
+    changed = Label.objects.get(assignment_id=int(second))
+    assert changed.choice == changed.shown_left and changed.strength == 3
+    assert Label.objects.filter(annotator=membership.user).count() == 2
