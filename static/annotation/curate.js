@@ -9,6 +9,13 @@
   let latest = 0;
 
   async function refresh() {
+    if (!form.querySelector("input[name=difficulty]:checked")) {
+      // No difficulty ticked keeps nothing (the API would read "no filter": all of them).
+      latest++;
+      count.textContent = "0";
+      detail.textContent = "Tick at least one difficulty.";
+      return;
+    }
     const params = new URLSearchParams();
     for (const [key, value] of new FormData(form)) {
       if (key === "csrfmiddlewaretoken" || key === "name" || value === "") continue;

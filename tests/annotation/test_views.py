@@ -27,7 +27,10 @@ def test_annotator_cannot_open_pairs_page_or_other_projects(project, annotator, 
     client = logged_in(annotator)
     assert client.get(f"/projects/{project.pk}/").status_code == 404
     other = outsider.memberships.get().project
-    assert client.get(f"/projects/{other.pk}/annotate/").status_code == 404
+    missing = client.get(f"/projects/{other.pk}/annotate/")
+    assert missing.status_code == 404
+    # The site's own page, with the way back, not the framework's.
+    assert "Not found" in missing.content.decode() and 'href="/"' in missing.content.decode()
 
 
 def test_annotator_cannot_open_django_admin(annotator):

@@ -35,15 +35,22 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     page.click("#decide")
     page.wait_for_selector("text=Decision recorded")
 
+    console_errors = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{live_server.url}/projects/{project.pk}/curate/")
     wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
     page.uncheck("input[name=difficulty][value=hard]")  # the decided pair is still hard
     wait_until(page, "() => document.getElementById('keep-count').textContent === '3'")
-    page.check("input[name=difficulty][value=hard]")
+    for level in ("easy", "medium"):
+        page.uncheck(f"input[name=difficulty][value={level}]")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '0'")
+    for level in ("easy", "medium", "hard"):
+        page.check(f"input[name=difficulty][value={level}]")
     wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
     page.fill("input[name=name]", "lead-cut")
     page.click("text=Create version")
     page.wait_for_selector("h1:has-text('lead-cut@v1')")
+    assert console_errors == []  # the name field's pattern compiles in today's Chromium
 
     with page.expect_download() as download:
         page.click("text=JSONL")

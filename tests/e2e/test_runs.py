@@ -48,6 +48,12 @@ def test_run_page_follows_progress_without_reload(live_server, page):
     assert page.inner_text("#run-log") == "step 5 <b>not bold</b>"  # text, not markup
     assert page.locator("#run-live svg").count() == 2  # the accuracy chart appeared
 
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("text=Cancel run")  # dismissed: nothing happens
+    page.wait_for_timeout(300)
+    assert dialogs and not TrainingRun.objects.get(pk=run.pk).cancel_requested
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Cancel run")
     page.wait_for_selector("text=stops after its current step")
     assert TrainingRun.objects.get(pk=run.pk).cancel_requested
