@@ -192,21 +192,33 @@ def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignm
         )
 
 
-def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
-    # The assignment and its pair, not the project: submissions on other pairs go ahead at
-    # once. The pair's lock orders two answers to one pair, so each consensus recount sees
-    # the labels committed before it.
+def _lock_own(assignment_id: int, annotator: AbstractBaseUser, *related: str) -> Assignment:
+    """The annotator's assignment with its pair and project, locked, and `is_member` telling
+    whether they still belong to the project.
+
+    The assignment and its pair are locked, not the project: answers on other pairs go ahead
+    at once. The pair's lock orders two answers to one pair, so each consensus recount sees
+    the labels committed before it.
+    """
     member = Membership.objects.filter(project=OuterRef("pair__project"), user=annotator)
-    assignment = (
+    return (
         Assignment.objects.select_for_update(of=("self", "pair"))
-        .select_related("pair__project")
+        .select_related("pair__project", *related)
         .annotate(is_member=Exists(member))
         .get(pk=assignment_id, annotator=annotator)
     )
-    if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
-        raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
+
+
+def _require_membership(assignment: Assignment, annotator: AbstractBaseUser) -> None:
     if not assignment.is_member and not user_is_admin(annotator):
         raise PermissionDenied("You are no longer a member of this project.")
+
+
+def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    assignment = _lock_own(assignment_id, annotator)
+    if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
+        raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
+    _require_membership(assignment, annotator)
     repeat = Q(kind=Assignment.Kind.REPEAT)
     same_kind = repeat if assignment.kind == Assignment.Kind.REPEAT else ~repeat
     if assignment.state == Assignment.State.EXPIRED and (
@@ -257,17 +269,12 @@ def label_change(
     assignment's time would have run out, and only while no version of the project has been
     curated since the label was made."""
     with transaction.atomic():
-        assignment = (
-            Assignment.objects.select_for_update(of=("self", "pair"))
-            .select_related("pair__project", "label")
-            .get(pk=assignment_id, annotator=annotator)
-        )
+        assignment = _lock_own(assignment_id, annotator, "label")
         label = getattr(assignment, "label", None)
         if assignment.state != Assignment.State.DONE or label is None:
             raise QueueConflict("Only a pair you have labelled can be labelled again.")
+        _require_membership(assignment, annotator)
         project = assignment.pair.project
-        if not user_is_admin(annotator) and not project.memberships.filter(user=annotator).exists():
-            raise PermissionDenied("You are no longer a member of this project.")
         if timezone.now() >= assignment.expires_at:
             raise QueueConflict("Too late to change this label: its time has run out.")
         if project.datasets.filter(created_at__gte=label.created_at).exists():

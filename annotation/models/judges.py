@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from annotation.models.projects import Project
+from annotation.models.work import RequestedWork
 
 MAX_FAILURES_KEPT = 100
 
@@ -99,7 +100,7 @@ class Judge(models.Model):
         ) / 1_000_000
 
 
-class JudgingJob(models.Model):
+class JudgingJob(RequestedWork):
     """A judge over a choice of a project's pairs, each judged in both orders. Pairs the
     judge has labelled already are skipped, so a job can be run again or resumed."""
 
@@ -138,16 +139,7 @@ class JudgingJob(models.Model):
     failures = models.JSONField(
         default=list, blank=True, help_text=f"The last {MAX_FAILURES_KEPT}: pair, error, raw."
     )
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.judge} on {self.project} ({self.status})"
