@@ -1,8 +1,19 @@
-"""Forms of the judges' pages: a judge, a project's judging settings, a judging job."""
+"""Forms of the app's pages: a project's settings and members, a judge, a project's judging
+settings, a judging job."""
+
+from datetime import timedelta
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 
-from annotation.models import Judge, JudgingJob, Project
+from annotation.models import Judge, JudgingJob, Membership, Project
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: by field where it names one."""
+    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 class JudgeForm(forms.ModelForm):
@@ -28,19 +39,124 @@ class JudgeForm(forms.ModelForm):
 class JudgeSettingsForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ["judge_criteria", "judge_template", "judge_on_flip"]
+        fields = ["judge_template", "judge_on_flip"]
         labels = {
-            "judge_criteria": "Judge-only criteria",
             "judge_template": "Request template",
             "judge_on_flip": "A verdict that changes with the order becomes",
         }
-        widgets = {
-            "judge_criteria": forms.Textarea(attrs={"rows": 3}),
-            "judge_template": forms.Textarea(attrs={"rows": 14, "class": "mono"}),
-        }
+        widgets = {"judge_template": forms.Textarea(attrs={"rows": 14, "class": "mono"})}
 
 
 class JudgingJobForm(forms.ModelForm):
     class Meta:
         model = JudgingJob
         fields = ["judge", "pairs", "limit"]
+
+
+# The settings page's sections, in order; each names the fields it shows.
+PROJECT_SECTIONS = (
+    ("Guidelines and criteria", ("name", "guidelines", "criteria", "judge_criteria")),
+    (
+        "Labelling",
+        (
+            "annotators_per_pair", "allow_ties", "ask_strength", "assignment_timeout",
+            "gold_rate", "repeat_rate", "fast_label_seconds",
+        ),
+    ),
+    (
+        "Agreement and difficulty",
+        ("healthy_agreement", "easy_min_strength", "hard_below_agreement", "hard_below_strength"),
+    ),
+    (
+        "Retraining",
+        (
+            "held_out_share", "promotion_tolerance", "drift_warning", "retrain_dataset",
+            "retrain_after_labels",
+        ),
+    ),
+)  # fmt: skip
+
+# Bounds the model leaves open: shares are 0-1, strengths on the 0-3 scale.
+_BOUNDS = {
+    "healthy_agreement": (0.0, 1.0),
+    "hard_below_agreement": (0.0, 1.0),
+    "easy_min_strength": (0.0, 3.0),
+    "hard_below_strength": (0.0, 3.0),
+    "gold_rate": (0.0, 1.0),
+    "repeat_rate": (0.0, 1.0),
+    "held_out_share": (0.0, 0.9),
+    "promotion_tolerance": (0.0, 1.0),
+    "drift_warning": (0.0, 1.0),
+    "fast_label_seconds": (0.0, 600.0),
+}
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    """Everything a lead sets on a project, in the sections of PROJECT_SECTIONS; the
+    assignment timeout in minutes."""
+
+    assignment_timeout = forms.IntegerField(
+        label="Assignment timeout (minutes)",
+        min_value=1,
+        max_value=7 * 24 * 60,
+        help_text="An unanswered assignment goes back to the pool after this long.",
+    )
+
+    class Meta:
+        model = Project
+        fields = [name for _, names in PROJECT_SECTIONS for name in names]
+        labels = {
+            "annotators_per_pair": "Annotators per pair (k)",
+            "allow_ties": "Allow ties",
+            "ask_strength": "Ask how much better",
+            "judge_criteria": "Judge-only criteria",
+            "fast_label_seconds": "Flag annotators faster than (seconds per label)",
+        }
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 10, "data-preview": "markdown"}),
+            "criteria": forms.Textarea(attrs={"rows": 4, "data-preview": "lines"}),
+            "judge_criteria": forms.Textarea(attrs={"rows": 3, "data-preview": "lines"}),
+        }
+        help_texts = {
+            "guidelines": "Shown to annotators above the pairs, in Markdown; the preview "
+            "below shows it as they will see it.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:  # a new project shows the model's default
+            self.initial["assignment_timeout"] = round(
+                self.instance.assignment_timeout.total_seconds() / 60
+            )
+        for name, (low, high) in _BOUNDS.items():
+            field = self.fields[name]
+            field.validators += [MinValueValidator(low), MaxValueValidator(high)]
+            # Any step: 2/3, the default "hard below" agreement, is on no decimal grid.
+            field.widget.attrs.update(min=low, max=high, step="any")
+
+    def sections(self):
+        """(title, bound fields) for each section, for the template."""
+        return [(title, [self[name] for name in names]) for title, names in PROJECT_SECTIONS]
+
+    def clean_assignment_timeout(self) -> timedelta:
+        return timedelta(minutes=self.cleaned_data["assignment_timeout"])
+
+    def clean(self):
+        data = super().clean()
+        easy, hard = data.get("easy_min_strength"), data.get("hard_below_strength")
+        if easy is not None and hard is not None and easy < hard:
+            self.add_error(
+                "easy_min_strength",
+                "Easy pairs need at least the strength below which a pair is hard.",
+            )
+        return data
+
+
+class MemberForm(forms.Form):
+    """Adds someone with an account to a project, by user name or e-mail address."""
+
+    user = forms.CharField(
+        label="User name or e-mail", max_length=254, strip=True,
+        help_text="Someone who has an account already.",
+    )  # fmt: skip
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import judges, selectors
-from annotation.forms import JudgeForm, JudgeSettingsForm, JudgingJobForm
+from annotation.forms import JudgeForm, JudgeSettingsForm, JudgingJobForm, add_service_errors
 from annotation.judging import DEFAULT_TEMPLATE
 from annotation.models import Judge, JudgingJob, Membership, Pair
 from annotation.views import project_for
@@ -19,11 +19,6 @@ from annotation.views import project_for
 def _may_see_judges(user) -> bool:
     lead = Membership.objects.filter(user=user, role=Membership.Role.LEAD)
     return selectors.user_is_admin(user) or lead.exists()
-
-
-def _form_errors(form, exc: ValidationError) -> None:
-    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @login_required
@@ -40,7 +35,7 @@ def judge_list(request):
                 data = {**form.cleaned_data}
                 judge = judges.judge_save(user=request.user, api_key=data.pop("api_key"), **data)
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"Judge {judge.name} saved.")
                 return redirect("judges")
@@ -61,7 +56,7 @@ def judge_edit(request, pk: int):
         try:
             judges.judge_save(judge=judge, user=None, api_key=data.pop("api_key"), **data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Judge {judge.name} saved.")
             return redirect("judges")
@@ -111,7 +106,7 @@ def project_judging(request, pk: int):
                         project=project, user=request.user, **job_form.cleaned_data
                     )
                 except ValidationError as exc:
-                    _form_errors(job_form, exc)
+                    add_service_errors(job_form, exc)
                 else:
                     return redirect("judging-job", job.pk)
         else:

@@ -49,6 +49,14 @@ def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
     )
 
 
+def may_create_projects(user: AbstractBaseUser) -> bool:
+    """Admins, and leads of a project, who then lead the project they start."""
+    return (
+        user_is_admin(user)
+        or Membership.objects.filter(user=user, role=Membership.Role.LEAD).exists()
+    )
+
+
 def projects_visible(*, user: AbstractBaseUser) -> QuerySet[Project]:
     if user_is_admin(user):
         return Project.objects.all()

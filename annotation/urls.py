@@ -1,10 +1,13 @@
 from django.urls import path
 
-from annotation import judge_views, views
+from annotation import judge_views, setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("projects/new/", setup_views.project_new, name="project-new"),
     path("projects/<int:pk>/", views.project_detail, name="project"),
+    path("projects/<int:pk>/settings/", setup_views.project_settings, name="project-settings"),
+    path("markdown-preview/", setup_views.markdown_preview, name="markdown-preview"),
     path("projects/<int:pk>/annotate/", views.annotate, name="annotate"),
     path("labels/", views.my_labels, name="my-labels"),
     path("projects/<int:pk>/dashboard/", views.dashboard, name="dashboard"),

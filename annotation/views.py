@@ -40,7 +40,11 @@ def home(request):
     return render(
         request,
         "annotation/home.html",
-        {"projects": selectors.projects_with_roles(user=request.user)},
+        {
+            "projects": selectors.projects_with_roles(user=request.user),
+            "is_admin": selectors.user_is_admin(request.user),
+            "may_create": selectors.may_create_projects(request.user),
+        },
     )
 
 

@@ -53,6 +53,12 @@ class Project(models.Model):
         default=0.7,
         help_text="Percent agreement below this marks the labels as too noisy to train on.",
     )
+    fast_label_seconds = models.FloatField(
+        default=2.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="The dashboard flags an annotator whose median time per label is below this "
+        "many seconds (0: never).",
+    )
     judge_criteria = models.TextField(
         blank=True,
         help_text="Criteria for LLM judges only, one per line, after those humans see.",

@@ -39,8 +39,10 @@ def test_an_admin_configures_previews_asks_runs_and_follows(project, pairs, admi
         assert KEY not in edit and judge.api_key_encrypted not in edit
 
         url = f"/projects/{project.pk}/judging/"
-        settings = {"action": "settings", "judge_criteria": "Cites a source",
-                    "judge_template": "", "judge_on_flip": "weak", "pair": pairs[1].pk}  # fmt: skip
+        project.judge_criteria = "Cites a source"  # set on the project's settings page
+        project.save()
+        settings = {"action": "settings", "judge_template": "", "judge_on_flip": "weak",
+                    "pair": pairs[1].pk}  # fmt: skip
         assert client.post(url, settings).status_code == 302
         page = client.get(url, {"pair": pairs[1].pk}).content.decode()
         assert "- Cites a source" in page and "GOOD 1" in page
