@@ -4,21 +4,24 @@ import logging
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import curation, queue, selectors, services
+from annotation.agreement import DIFFICULTIES
 from annotation.formats import FileRejected
+from annotation.forms import PairFilterForm
 from annotation.models import Assignment, CuratedDataset, Label, Pair, Project
+from annotation.pair_filters import PAIR_SORTS, pairs_filtered
 from annotation.permissions import IsProjectLead, IsProjectMember
 from annotation.serializers import (
     AdjudicationSerializer,
@@ -94,23 +97,32 @@ class ProjectDetail(ProjectScopedView):
 
 
 class PairList(ProjectScopedView, generics.ListAPIView):
-    """A project's pairs, for leads and admins. Filters: source, external_id, labelled."""
+    """A project's pairs, for leads and admins, with the pairs table's search, filters and
+    sort."""
 
     permission_classes = [IsProjectLead]
     serializer_class = PairSerializer
 
     @extend_schema(
         parameters=[
+            OpenApiParameter("q", str, description="Words in the prompt or the responses"),
             OpenApiParameter("source", str),
             OpenApiParameter("external_id", str),
             OpenApiParameter("labelled", bool, description="Only pairs with (or without) labels"),
+            OpenApiParameter("difficulty", str, many=True, enum=DIFFICULTIES),
+            OpenApiParameter("contested", bool),
+            OpenApiParameter("decided", bool, description="A lead decided the pair"),
+            OpenApiParameter("gold", bool),
+            OpenApiParameter("sort", str, enum=list(PAIR_SORTS)),
         ]
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        project = self.get_project()
+        form = PairFilterForm(self.request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form.errors)
         label_count = (
             Label.objects.filter(pair=OuterRef("pk"))
             .order_by()
@@ -118,19 +130,9 @@ class PairList(ProjectScopedView, generics.ListAPIView):
             .annotate(n=Count("id"))
             .values("n")
         )
-        pairs = selectors.pairs_for_project(project=project).annotate(
+        return pairs_filtered(project=self.get_project(), filters=form.filters()).annotate(
             n_labels=Coalesce(Subquery(label_count, output_field=IntegerField()), 0)
         )
-        params = self.request.query_params
-        if params.get("source"):
-            pairs = pairs.filter(source=params["source"])
-        if params.get("external_id"):
-            pairs = pairs.filter(external_id=params["external_id"])
-        labelled = params.get("labelled", "").lower()
-        if labelled in ("true", "1", "false", "0"):
-            has_label = Exists(Label.objects.filter(pair=OuterRef("pk")))
-            pairs = pairs.filter(has_label if labelled in ("true", "1") else ~has_label)
-        return pairs
 
 
 class PairImport(ProjectScopedView):

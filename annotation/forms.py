@@ -1,13 +1,15 @@
-"""Forms of the app's pages: a project's settings and members, a judge, a project's judging
-settings, a judging job."""
+"""Forms of the app's pages: a project's settings and members, the pairs table's filters, a
+judge, a project's judging settings, a judging job."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from annotation.models import Judge, JudgingJob, Membership, Project
+from annotation.models import Judge, JudgingJob, Membership, PairConsensus, Project
+from annotation.pair_filters import PAIR_SORTS, PairFilters
 
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -160,3 +162,41 @@ class MemberForm(forms.Form):
         help_text="Someone who has an account already.",
     )  # fmt: skip
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class PairFilterForm(forms.Form):
+    """The pairs table's search, filters and sort, read from the query string (the page and
+    the API read the same parameters)."""
+
+    q = forms.CharField(required=False, max_length=500, strip=True, label="Search")
+    source = forms.CharField(required=False, max_length=200)
+    external_id = forms.CharField(required=False, max_length=255)
+    labelled = forms.NullBooleanField(required=False)
+    difficulty = forms.MultipleChoiceField(required=False, choices=PairConsensus.Difficulty.choices)
+    contested = forms.NullBooleanField(required=False)
+    gold = forms.NullBooleanField(required=False)
+    decided = forms.NullBooleanField(required=False)
+    sort = forms.ChoiceField(
+        required=False, choices=[(name, label) for name, (label, _) in PAIR_SORTS.items()]
+    )
+
+    def filters(self) -> PairFilters:
+        data = self.cleaned_data
+        return PairFilters(
+            search=data["q"], source=data["source"] or None, external_id=data["external_id"],
+            labelled=data["labelled"], difficulty=tuple(data["difficulty"]),
+            contested=data["contested"], gold=data["gold"], decided=data["decided"],
+            sort=data["sort"] or "id",
+        )  # fmt: skip
+
+    def query(self) -> str:
+        """The valid, non-empty parameters as a query string, carried into page links and
+        review pages so that they keep to the same pairs."""
+        if not self.is_valid():
+            return ""
+        pairs = []
+        for name, value in self.cleaned_data.items():
+            for item in value if isinstance(value, list) else [value]:
+                if item not in (None, ""):
+                    pairs.append((name, str(item).lower() if isinstance(item, bool) else item))
+        return urlencode(pairs)

@@ -33,3 +33,25 @@ def render_prompt(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
     if isinstance(prompt, str):
         return [{"role": "user", "html": render_markdown(prompt)}]
     return [{"role": m["role"], "html": render_markdown(m["content"])} for m in prompt]
+
+
+# A table cell shows this much of a text (characters of its Markdown) and of a chat this
+# many of the last turns.
+PREVIEW_CHARS = 280
+PREVIEW_TURNS = 6
+
+
+def render_preview(text: str) -> str:
+    """The start of a text for a table cell, rendered like the whole of it."""
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS].rstrip() + " …"
+    return render_markdown(text)
+
+
+def prompt_preview(prompt: str | list[dict[str, str]]) -> tuple[list[dict[str, str]], int]:
+    """The last turns of a prompt for a table cell, and how many earlier turns were left out."""
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    shown = turns[-PREVIEW_TURNS:]
+    return [{"role": turn["role"], "html": render_preview(turn["content"])} for turn in shown], len(
+        turns
+    ) - len(shown)

@@ -71,10 +71,6 @@ def projects_with_roles(*, user: AbstractBaseUser) -> list[tuple[Project, str]]:
     ]
 
 
-def pairs_for_project(*, project: Project) -> QuerySet[Pair]:
-    return project.pairs.order_by("id")
-
-
 def start_of_today() -> datetime:
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
@@ -356,7 +352,7 @@ def contested_pairs(*, project: Project) -> QuerySet[PairConsensus]:
     return (
         PairConsensus.objects.filter(project=project, contested=True)
         .select_related("pair")
-        .order_by("adjudicated", "-votes_a", "pair_id")
+        .order_by("adjudicated", "pair_id")  # undecided first, then in the review's order
     )
 
 

@@ -8,21 +8,29 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotation import charts, curation, selectors, services
 from annotation.agreement import DIFFICULTIES
 from annotation.curation import dataset_curate
 from annotation.formats import FORMATS, FileRejected
+from annotation.forms import PairFilterForm
 from annotation.models import (
     Adjudication,
     CuratedDataset,
     Label,
     Pair,
-    PairConsensus,
     Project,
 )
-from annotation.rendering import render_prompt
+from annotation.pair_filters import (
+    CappedPaginator,
+    PairFilters,
+    pair_neighbours,
+    pair_sources,
+    pairs_filtered,
+)
+from annotation.rendering import prompt_preview, render_preview, render_prompt
 from annotation.selectors import EPOCH
 from annotation.serializers import CurationFiltersSerializer
 
@@ -82,17 +90,32 @@ def project_detail(request, pk: int):
                 messages.success(request, f"Import done: {report.summary}.")
         return redirect("project", pk=project.pk)
 
-    page = Paginator(selectors.pairs_for_project(project=project), 25).get_page(
-        request.GET.get("page")
-    )
+    filter_form = PairFilterForm(request.GET)
+    filters = filter_form.filters() if filter_form.is_valid() else PairFilters()
+    pairs = pairs_filtered(project=project, filters=filters)
+    page = CappedPaginator(pairs, 25).get_page(request.GET.get("page"))
     for pair in page:
-        pair.prompt_turns = render_prompt(pair.prompt)
+        pair.prompt_turns, pair.earlier_turns = prompt_preview(pair.prompt)
+        pair.preview_a, pair.preview_b = (
+            render_preview(pair.response_a),
+            render_preview(pair.response_b),
+        )
     context = {
         "project": project,
         "role": role,
         "page": page,
+        "filter_form": filter_form,
+        "query": filter_form.query(),
+        "yes_no": [
+            ("labelled", "Labelled", filters.labelled),
+            ("contested", "Contested", filters.contested),
+            ("decided", "Decided", filters.decided),
+            ("gold", "Gold", filters.gold),
+        ],
+        "chosen_difficulties": filters.difficulty,
+        "sources": pair_sources(project=project),
+        "difficulties": DIFFICULTIES,
         "formats": FORMATS,
-        "n_labels": Label.objects.filter(pair__project=project).count(),
         "import_errors": request.session.pop("import_errors", []),
     }
     return render(request, "annotation/project.html", context)
@@ -148,6 +171,11 @@ def dashboard(request, pk: int):
         ),
         "timeline_chart": charts.line(timeline, project.healthy_agreement) if timeline else None,
         "page": contested,
+        "first_undecided": pairs_filtered(
+            project=project, filters=PairFilters(contested=True, decided=False)
+        )
+        .values_list("id", flat=True)
+        .first(),
     }
     return render(request, "annotation/dashboard.html", context)
 
@@ -155,20 +183,26 @@ def dashboard(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def pair_review(request, pk: int, pair_pk: int):
-    """Every vote on a pair with its rationale and shown order; the lead's decision; gold."""
+    """Every vote on a pair with its rationale and shown order; the lead's decision; gold.
+    The pairs table's filters ride in the query string: previous and next follow them, and
+    recording a decision goes on to the next pair."""
     project, _ = project_for(request, pk, manage=True)
-    pair = get_object_or_404(Pair, pk=pair_pk, project=project)
+    pair = get_object_or_404(Pair.objects.select_related("consensus"), pk=pair_pk, project=project)
+    filter_form = PairFilterForm(request.GET)
+    filters = filter_form.filters() if filter_form.is_valid() else PairFilters()
+    query = f"?{filter_form.query()}" if filter_form.query() else ""
+    previous_id, next_id = pair_neighbours(project=project, filters=filters, pair=pair)
     if request.method == "POST":
         action = request.POST.get("action")
+        target = pair.pk
         try:
             if action == "decide":
+                choice = request.POST.get("choice", "")
                 services.pair_adjudicate(
-                    pair=pair,
-                    lead=request.user,
-                    choice=request.POST.get("choice", ""),
-                    note=request.POST.get("note", ""),
+                    pair=pair, lead=request.user, choice=choice, note=request.POST.get("note", "")
                 )
-                messages.success(request, "Decision recorded; it now overrides the majority.")
+                messages.success(request, f"Decided #{pair.pk}: {choice}.")
+                target = next_id or pair.pk
             elif action == "undecide":
                 services.pair_adjudication_clear(pair=pair)
                 messages.success(request, "Decision removed; the majority stands again.")
@@ -177,15 +211,18 @@ def pair_review(request, pk: int, pair_pk: int):
                 messages.success(request, "Gold answer saved.")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-        return redirect("pair-review", pk=project.pk, pair_pk=pair.pk)
+        return redirect(reverse("pair-review", args=[project.pk, target]) + query)
     labels = pair.labels.select_related("annotator").order_by("created_at")
     context = {
         "project": project,
         "pair": pair,
         "prompt_turns": render_prompt(pair.prompt),
         "labels": labels,
-        "consensus": PairConsensus.objects.filter(pair=pair).first(),
+        "consensus": getattr(pair, "consensus", None),
         "adjudication": Adjudication.objects.filter(pair=pair).select_related("decided_by").first(),
+        "query": query,
+        "previous_id": previous_id,
+        "next_id": next_id,
     }
     return render(request, "annotation/pair_review.html", context)
 

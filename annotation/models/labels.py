@@ -58,6 +58,7 @@ class Pair(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "-slots_taken", "id"], name="pair_queue_order"),
+            models.Index(fields=["project", "source", "id"], name="pair_by_source"),
         ]
 
     def __str__(self) -> str:
@@ -285,6 +286,9 @@ class PairConsensus(models.Model):
             models.Index(
                 fields=["project", "pair"], condition=Q(contested=True), name="consensus_contested"
             ),
+            # The pairs table's sorts by margin and agreement.
+            models.Index(fields=["project", "margin", "pair"], name="consensus_by_margin"),
+            models.Index(fields=["project", "agreement", "pair"], name="consensus_by_agreement"),
         ]
 
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     page.check("input[name=choice][value=b]")
     page.fill("input[name=note]", "B answers the question")
     page.click("#decide")
-    page.wait_for_selector("text=Decision recorded")
+    page.wait_for_selector(f"text=Decided #{pairs[3].pk}: b.")
 
     console_errors = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
@@ -58,3 +58,45 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     assert len(rows) == 4
     decided = next(r for r in rows if r["pair_id"] == pairs[3].external_id)
     assert decided["chosen"] == pairs[3].response_b  # the decision overrides the split vote
+
+
+def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_server, page):
+    lead = MembershipFactory(user__username="lee", role=Membership.Role.LEAD)
+    project = lead.project
+    pairs = PairFactory.create_batch(4, project=project)
+    pairs.append(PairFactory(project=project, response_a="Penguins **cannot** fly."))
+    for pair in pairs[1:]:  # every pair but the first split one vote each way
+        Label.objects.create(pair=pair, source="vendor-x", choice="a", strength=2)
+        Label.objects.create(pair=pair, source="vendor-y", choice="b", strength=2)
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, "lee")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+
+    page.fill("#pair-search", "penguins")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=1 pair matches")
+    assert page.inner_html(".pair-table tbody strong") == "cannot"  # rendered, not raw
+
+    page.fill("#pair-search", "")
+    page.select_option("select[name=contested]", "true")
+    page.select_option("select[name=decided]", "false")
+    page.click("#pair-filters button")
+    page.wait_for_selector("text=4 pairs match")
+    page.click(".pair-table tbody tr:first-child .pair-link")
+    page.wait_for_selector(f"h1:has-text('Pair #{pairs[1].pk}')")
+
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")  # records B and opens the next contested, undecided pair
+    page.wait_for_selector(f"h1:has-text('Pair #{pairs[2].pk}')")
+    assert f"Decided #{pairs[1].pk}: b." in page.inner_text(".flash")
+    page.keyboard.press("n")
+    page.wait_for_selector(f"h1:has-text('Pair #{pairs[3].pk}')")
+    page.keyboard.press("p")
+    page.wait_for_selector(f"h1:has-text('Pair #{pairs[2].pk}')")
+    page.keyboard.press("p")  # the decided pair left the filter: previous skips it
+    page.wait_for_selector("text=the first pair")
+    assert f"Pair #{pairs[2].pk}" in page.inner_text("h1")
+    page.keyboard.press("g")
+    page.wait_for_selector("text=3 pairs match")  # back to the table, filters kept
+    assert Label.objects.count() == 8 and pairs[1].adjudication.choice == "b"

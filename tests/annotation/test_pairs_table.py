@@ -1,0 +1,150 @@
+"""The pairs table: search, filters, sort, previews; previous and next on the review page."""
+
+import re
+
+import pytest
+from django.db import connection
+
+from annotation import pair_filters
+from annotation.models import Label, Pair
+from annotation.pair_filters import PairFilters, pair_neighbours, pairs_filtered
+from annotation.services import consensus_refresh, pair_adjudicate
+from tests.conftest import client_for, logged_in
+from tests.factories import PairFactory
+
+CHAT = [
+    {"role": "user", "content": "How do volcanoes form?"},
+    {"role": "assistant", "content": "Magma rises through the crust."},
+    {"role": "user", "content": "And why do they **erupt**?"},
+]
+
+
+@pytest.fixture
+def pairs(project):
+    """Five pairs: 0 unanimous for a, 1 contested, 2 split 2:1 for b, 3 unlabelled gold,
+    4 unlabelled, from another source, with a chat prompt."""
+    made = [
+        PairFactory(project=project, response_a="Paris is the capital.", source="web"),
+        PairFactory(project=project, response_b="I cannot say <b>bold</b> things.", source="web"),
+        PairFactory(project=project, prompt="Tell me about penguins", source="web"),
+        PairFactory(project=project, gold_choice="a", source="web"),
+        PairFactory(project=project, prompt=CHAT, source="forum", external_id="sha256:ea83"),
+    ]
+    votes = {0: ["a", "a", "a"], 1: ["a", "b"], 2: ["b", "b", "a"]}
+    for index, choices in votes.items():
+        for n, choice in enumerate(choices):
+            Label.objects.create(pair=made[index], source=f"vendor-{n}", choice=choice, strength=2)
+    consensus_refresh(pair_ids=[pair.pk for pair in made])
+    return made
+
+
+def found(project, **filters) -> list[int]:
+    return list(
+        pairs_filtered(project=project, filters=PairFilters(**filters)).values_list("id", flat=True)
+    )
+
+
+def test_search_finds_words_in_any_turn_and_either_response(project, pairs):
+    ids = [pair.pk for pair in pairs]
+    assert found(project, search="volcanoes") == [ids[4]]  # an early turn of the chat
+    assert found(project, search="capital paris") == [ids[0]]  # any order, any case
+    assert found(project, search="penguins") == [ids[2]]
+    assert found(project, search='"the capital"') == [ids[0]]
+    assert found(project, search="capital -paris") == []
+    assert found(project, search="nowhere-to-be-found") == []
+
+
+def test_search_uses_the_full_text_index(project, pairs):
+    if connection.vendor != "postgresql":
+        pytest.skip("the index is PostgreSQL's")
+    Pair.objects.bulk_create(
+        Pair(project=project, external_id=f"bulk-{n}", prompt=f"Question {n}", response_a="yes",
+             response_b="no")
+        for n in range(3000)
+    )  # fmt: skip
+    query = pairs_filtered(project=project, filters=PairFilters(search="penguins")).query
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_pair")
+        # What other tests left in the table can tip the planner to read it whole; the
+        # question here is whether the search expression matches the index's.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "annotation_pair_search" in plan, plan
+
+
+def test_filters_and_sorts(project, pairs):
+    ids = [pair.pk for pair in pairs]
+    assert found(project, source="forum") == [ids[4]]
+    assert found(project, labelled=True) == ids[:3]
+    assert found(project, labelled=False) == ids[3:]
+    assert found(project, contested=True) == [ids[1]]
+    assert found(project, contested=False) == [ids[0], ids[2], ids[3], ids[4]]
+    assert found(project, gold=True) == [ids[3]]
+    assert found(project, difficulty=("easy",)) == [ids[0]]
+    assert found(project, difficulty=("medium", "hard")) == [ids[1], ids[2]]
+    pair_adjudicate(pair=pairs[1], lead=None, choice="b")
+    assert found(project, decided=True) == [ids[1]]
+    assert found(project, decided=False) == [ids[0], ids[2], ids[3], ids[4]]
+    assert found(project, sort="-id") == ids[::-1]
+    # Sorted by margin: the labelled pairs, smallest margin first, ties by id.
+    margins = {pid: Pair.objects.get(pk=pid).consensus.margin for pid in ids[:3]}
+    assert found(project, sort="margin") == sorted(margins, key=lambda p: (margins[p], p))
+    assert found(project, sort="-margin") == sorted(margins, key=lambda p: (-margins[p], p))
+
+
+@pytest.mark.parametrize("sort", ["id", "-id", "margin", "-margin", "agreement"])
+def test_previous_and_next_walk_the_filtered_order(project, pairs, sort):
+    filters = PairFilters(labelled=True, sort=sort)
+    order = found(project, labelled=True, sort=sort)
+    walked = []
+    for pid in order:
+        pair = Pair.objects.select_related("consensus").get(pk=pid)
+        walked.append(pair_neighbours(project=project, filters=filters, pair=pair))
+    assert walked == [
+        (order[i - 1] if i else None, order[i + 1] if i + 1 < len(order) else None)
+        for i in range(len(order))
+    ]
+
+
+def test_the_table_renders_previews_once_escaped(project, pairs, lead):
+    page = logged_in(lead).get(f"/projects/{project.pk}/").content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "&amp;lt;" not in page
+    assert "How do volcanoes form?" in page and "<strong>erupt</strong>" in page
+    assert "sha256:ea83" not in page  # a content hash says nothing to a person
+    assert "5 pairs." in page
+
+    narrowed = logged_in(lead).get(f"/projects/{project.pk}/", {"q": "penguins", "gold": "false"})
+    shown = narrowed.content.decode()
+    assert "1 pair matches" in shown and "Tell me about penguins" in shown
+    review_link = re.search(r'href="(/projects/\d+/pairs/\d+/\?[^"]+)"', shown).group(1)
+    assert "q=penguins" in review_link and "gold=false" in review_link
+
+
+def test_the_count_stops_at_its_cap(project, pairs, lead, monkeypatch):
+    monkeypatch.setattr(pair_filters, "COUNT_CAP", 3)
+    page = logged_in(lead).get(f"/projects/{project.pk}/").content.decode()
+    assert "More than 3 pairs" in page and "Page 1 of 1" not in page
+
+
+def test_deciding_goes_on_to_the_next_pair_of_the_filter(project, pairs, lead):
+    client = logged_in(lead)
+    first, second = pairs[0], pairs[2]
+    url = f"/projects/{project.pk}/pairs/{first.pk}/?contested=false&labelled=true"
+    page = client.get(url).content.decode()
+    query = "?labelled=true&amp;contested=false"
+    assert f'href="/projects/{project.pk}/pairs/{second.pk}/{query}" id="next-pair"' in page
+    answer = client.post(url, {"action": "decide", "choice": "a"})
+    assert answer.status_code == 302
+    assert answer.url == f"/projects/{project.pk}/pairs/{second.pk}/?labelled=true&contested=false"
+    assert f"Decided #{first.pk}: a." in client.get(answer.url).content.decode()
+
+
+def test_the_api_reads_the_same_filters(project, pairs, lead):
+    api = client_for(lead)
+    answer = api.get(f"/api/projects/{project.pk}/pairs/", {"q": "penguins", "labelled": "1"})
+    assert [row["id"] for row in answer.json()["results"]] == [pairs[2].pk]
+    refused = api.get(f"/api/projects/{project.pk}/pairs/", {"sort": "length", "difficulty": "x"})
+    assert refused.status_code == 400
+    assert {"sort", "difficulty"} <= set(refused.json())
