@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/next_pair.py
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/pairs_table.py
 	$(BIN)/python benchmarks/export_dataset.py
 	$(BIN)/python benchmarks/judging.py
 

@@ -128,6 +128,16 @@ def line(points: list[tuple[str, float | None]], threshold: float | None = None)
     return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers
 
 
+def distinct_labels(ticks: tuple[float, ...]) -> list[str]:
+    """Tick labels with as few significant digits as tell them apart (a loss that moves
+    between 0.69312 and 0.69318 does not label its axis 0.693 three times)."""
+    for digits in range(3, 9):
+        labels = [f"{tick:.{digits}g}" for tick in ticks]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
 def curves(
     series: list[tuple[str, str, list[tuple[float, float]]]],
     *,
@@ -179,9 +189,10 @@ def curves(
         'stroke="#9ca3af"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
     ]
-    for tick in (y_range[0], (y_range[0] + y_range[1]) / 2, y_range[1]):
+    y_ticks = (y_range[0], (y_range[0] + y_range[1]) / 2, y_range[1])
+    for tick, text in zip(y_ticks, distinct_labels(y_ticks), strict=True):
         parts.append(
-            f'<text x="{left - 6}" y="{y_of(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+            f'<text x="{left - 6}" y="{y_of(tick) + 4:.1f}" text-anchor="end">{text}</text>'
         )
     for tick in sorted({x_low, x_high}):
         parts.append(

@@ -346,6 +346,17 @@ def dataset_rows(dataset: CuratedDataset) -> list[dict]:
     return [json.loads(line) for line in dataset_snapshot(dataset).splitlines()]
 
 
+def dataset_head(dataset: CuratedDataset, n: int) -> list[dict]:
+    """The version's first rows, read without loading the rest (for its page)."""
+    rows = []
+    with default_storage.open(dataset.snapshot, "rb") as stream:
+        for line in stream:
+            if len(rows) == n:
+                break
+            rows.append(json.loads(line))
+    return rows
+
+
 def dataset_table(dataset: CuratedDataset):
     """The version as an Arrow table, read by Arrow's own JSON reader (no Python rows)."""
     import pyarrow as pa

@@ -1,27 +1,20 @@
 """Reads of a project's pairs as leads browse them: search, filters, sort, and the pairs
 before and after one in that order (the review page's previous and next).
 
-On PostgreSQL, search uses the full-text index of migration 0006 (words, in any order;
-"quoted phrases" and -excluded words as in a web search); elsewhere it matches each word
-as a substring.
+On PostgreSQL, search reads the indexed words of migration 0006's `search_document`
+column (the prompt's turns and both responses): words in any order, "quoted phrases" and
+-excluded words as in a web search. A worker fills the column moments after pairs are
+written (annotation.services.pairs_search_index); until then search does not find them,
+and `unsearchable_pairs` counts them. Elsewhere search matches each word as a substring.
 """
 
 from dataclasses import dataclass
-from functools import cached_property
 
-from django.core.paginator import Paginator
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from annotation.models import Label, Pair, Project
-
-# The searched text of a pair: the prompt's strings (every turn) and both responses. The
-# index of migration 0006 is built on exactly this expression, so the query can use it.
-SEARCH_DOCUMENT_SQL = (
-    "(jsonb_to_tsvector('simple', {table}.prompt, '[\"string\"]')"
-    " || to_tsvector('simple', {table}.response_a || ' ' || {table}.response_b))"
-)
 
 # Sort name -> (label, the ordering fields); every ordering ends in the pair's id, so it is
 # total and previous/next are well defined. A sort on a consensus figure shows the pairs
@@ -52,7 +45,7 @@ class PairFilters:
 
 def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
     if connection.vendor == "postgresql":
-        document = SEARCH_DOCUMENT_SQL.format(table=Pair._meta.db_table)
+        document = f"{Pair._meta.db_table}.search_document"
         found = RawSQL(f"{document} @@ websearch_to_tsquery('simple', %s)", [text], BooleanField())
         return pairs.alias(found=found).filter(found=True)
     for word in text.split():
@@ -62,6 +55,15 @@ def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
             | Q(response_b__icontains=word)
         )
     return pairs
+
+
+def unsearchable_pairs(*, project: Project) -> int:
+    """Pairs of the project that search cannot find yet (up to COUNT_CAP + 1)."""
+    if connection.vendor != "postgresql":
+        return 0
+    waiting = RawSQL(f"{Pair._meta.db_table}.search_document IS NULL", [], BooleanField())
+    pairs = Pair.objects.filter(project=project).alias(waiting=waiting).filter(waiting=True)
+    return count_upto(pairs, COUNT_CAP) or 0
 
 
 def _consensus_flag(pairs: QuerySet[Pair], field: str, wanted: bool | None) -> QuerySet[Pair]:
@@ -100,16 +102,23 @@ def pairs_filtered(*, project: Project, filters: PairFilters) -> QuerySet[Pair]:
     )
 
 
-def _beyond(pair: Pair, ordering, *, before: bool) -> Q:
-    """Pairs strictly after `pair` in the ordering (before it, with before=True)."""
-    condition = Q(pk__in=[])
-    equal = Q()
-    for field, descending in ordering:
-        value = pair.pk if field == "id" else getattr(pair.consensus, field.split("__")[1])
+def _neighbour(pairs: QuerySet[Pair], pair: Pair, ordering, *, before: bool) -> int | None:
+    """The id of the pair just after `pair` in the ordering (just before it, with
+    before=True). Tried from the last ordering field to the first: the same values up to a
+    field and beyond it on that field, each try one range an index serves."""
+    values = [
+        pair.pk if field == "id" else getattr(pair.consensus, field.split("__")[1])
+        for field, _ in ordering
+    ]
+    for level in range(len(ordering) - 1, -1, -1):
+        field, descending = ordering[level]
         lookup = "lt" if descending != before else "gt"
-        condition |= equal & Q(**{f"{field}__{lookup}": value})
-        equal &= Q(**{field: value})
-    return condition
+        same = {name: value for (name, _), value in zip(ordering[:level], values, strict=False)}
+        found = pairs.filter(**same, **{f"{field}__{lookup}": values[level]})
+        found = (found.reverse() if before else found).values_list("id", flat=True).first()
+        if found is not None:
+            return found
+    return None
 
 
 def pair_neighbours(
@@ -124,11 +133,10 @@ def pair_neighbours(
     if sorted_by and (consensus is None or any(getattr(consensus, f) is None for f in sorted_by)):
         return None, None  # it has no place among the pairs sorted by a figure it lacks
     pairs = pairs_filtered(project=project, filters=filters)
-    after = pairs.filter(_beyond(pair, ordering, before=False)).values_list("id", flat=True)
-    before = (
-        pairs.filter(_beyond(pair, ordering, before=True)).reverse().values_list("id", flat=True)
+    return (
+        _neighbour(pairs, pair, ordering, before=True),
+        _neighbour(pairs, pair, ordering, before=False),
     )
-    return before.first(), after.first()
 
 
 SOURCES_SQL = """
@@ -156,16 +164,61 @@ def pair_sources(*, project: Project, limit: int = 200) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-# The pairs table counts at most this many matches: an exact count of a million pairs costs
-# more than the page itself. Beyond it the page says "10,000+" and search narrows.
-COUNT_CAP = 10_000
+# The pairs table counts its matches up to COUNT_CAP, and for at most COUNT_TIME_LIMIT_MS:
+# an exact count of a million pairs, or of the few that match a phrase of common words,
+# costs more than the page itself. Pages go on past the count while there are more rows.
+COUNT_CAP = 1000
+COUNT_TIME_LIMIT_MS = 40
 
 
-class CappedPaginator(Paginator):
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
+def count_upto(pairs: QuerySet[Pair], cap: int) -> int | None:
+    """How many rows, counting no further than cap + 1; None when the count ran out of time."""
+    if connection.vendor != "postgresql":
+        return pairs[: cap + 1].count()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {COUNT_TIME_LIMIT_MS}")
+            return pairs.order_by()[: cap + 1].count()
+    except OperationalError:  # cancelled at the time limit
+        return None
+
+
+PAGE_ROWS = 25
+
+
+@dataclass
+class TablePage:
+    rows: list[Pair]
+    number: int
+    has_next: bool
+    count: int | None  # the matches, up to cap + 1; None: not counted in time
+    cap: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
 
     @property
     def capped(self) -> bool:
-        return self.count > COUNT_CAP
+        return self.count is not None and self.count > self.cap
+
+    @property
+    def last_number(self) -> int | None:
+        """The last page's number, where the count says it."""
+        if self.count is None or self.capped:
+            return None
+        return max(1, -(-self.count // PAGE_ROWS))
+
+
+def table_page(pairs: QuerySet[Pair], number: str | None) -> TablePage:
+    """One page of the pairs table: its rows (one more is read to know whether a next page
+    exists) and the count of all matches as far as it is cheap."""
+    number = int(number) if number and number.isascii() and number.isdigit() else 1
+    number = max(1, number)
+    start = (number - 1) * PAGE_ROWS
+    rows = list(pairs[start : start + PAGE_ROWS + 1])
+    has_next = len(rows) > PAGE_ROWS
+    # On a first page that holds every match, those are the count.
+    cap = COUNT_CAP
+    count = len(rows) if number == 1 and not has_next else count_upto(pairs, cap)
+    return TablePage(rows[:PAGE_ROWS], number, has_next, count, cap)

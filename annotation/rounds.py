@@ -14,7 +14,7 @@ from django.db.models import Count
 
 from annotation.formats import RowError, content_id, parse_candidate_record, read_records
 from annotation.models import Candidate, Pair, Project, Round
-from annotation.services import ImportReport, collect_rows
+from annotation.services import ImportReport, collect_rows, search_index_soon
 
 
 def _key(value) -> str:
@@ -176,4 +176,6 @@ def pairs_from_round(
         for pair in new:
             pair.length_a, pair.length_b = len(pair.response_a), len(pair.response_b)
         Pair.objects.bulk_create(new, batch_size=5000)
+        if new:
+            transaction.on_commit(search_index_soon)
     return len(new)

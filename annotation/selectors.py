@@ -360,10 +360,48 @@ def contested_pairs(*, project: Project) -> QuerySet[PairConsensus]:
 # Dataset versions
 
 
+SAMPLE_ROWS = 5  # rows of a version shown on its page
+
+
+def _shown(value) -> str:
+    if value is None or value == []:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def dataset_context(*, dataset: CuratedDataset) -> dict:
     """What the dataset page shows; the training form re-renders it with its errors."""
+    from annotation.curation import dataset_head
+    from annotation.rendering import prompt_preview, render_preview
+
+    manifest = dataset.manifest
+    samples = []
+    for row in dataset_head(dataset, SAMPLE_ROWS):
+        turns, earlier = prompt_preview(row["prompt"])
+        chosen, rejected = (
+            text[-1]["content"] if isinstance(text, list) else text
+            for text in (row["chosen"], row["rejected"])
+        )
+        samples.append(
+            {
+                **row,
+                "prompt_turns": turns,
+                "earlier_turns": earlier,
+                "chosen_html": render_preview(chosen),
+                "rejected_html": render_preview(rejected),
+            }
+        )
+    considered = manifest.get("rows", 0) + sum(manifest.get("dropped", {}).values())
     return {
         "dataset": dataset,
         "project": dataset.project,
-        "manifest_json": json.dumps(dataset.manifest, indent=2),
+        "by_difficulty": manifest.get("by_difficulty", {}),
+        "by_source": sorted(manifest.get("by_label_source", {}).items(), key=lambda kv: -kv[1]),
+        "dropped": sorted(manifest.get("dropped", {}).items(), key=lambda kv: -kv[1]),
+        "considered": considered,
+        "filters": [(name, _shown(value)) for name, value in sorted(manifest["filters"].items())],
+        "samples": samples,
+        "manifest_json": json.dumps(manifest, indent=2),
     }

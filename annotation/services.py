@@ -3,6 +3,7 @@
 The annotation queue (assignments and the labels that answer them) is in queue.py."""
 
 import json
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.agreement import (
@@ -35,6 +36,9 @@ from annotation.models import Adjudication, Label, Pair, PairConsensus, Project
 
 IMPORT_BATCH = 5000
 MAX_REPORTED_ERRORS = 200
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,7 +130,22 @@ def pairs_import(
         if report.errors and not skip_invalid:
             raise ImportRejected(report.errors)  # and the transaction rolls back
         _pairs_insert(project, batch, default_source, label_source, report)
+        if report.imported:
+            transaction.on_commit(search_index_soon)
     return report
+
+
+SEARCH_INDEX_TASK = "annotation.index_search"
+
+
+def search_index_soon() -> None:
+    """Ask a worker to index new pairs for search now rather than at the next beat."""
+    from config.celery import BrokerUnavailable, enqueue
+
+    try:
+        enqueue(SEARCH_INDEX_TASK)
+    except BrokerUnavailable:
+        logger.warning("new pairs become searchable at the next scheduled indexing")
 
 
 def _pairs_insert(
@@ -335,6 +354,31 @@ CONSENSUS_INPUTS_SQL = """
     GROUP BY p.id, p.project_id, r.easy_min_strength, r.hard_below_agreement,
              r.hard_below_strength
 """
+
+
+# A pair's searchable words: the strings of its prompt (every turn) and both responses.
+SEARCH_DOCUMENT_SQL = (
+    "jsonb_to_tsvector('simple', prompt, '[\"string\"]')"
+    " || to_tsvector('simple', response_a || ' ' || response_b)"
+)
+SEARCH_INDEX_BATCH = 2000
+
+
+def pairs_search_index(*, limit: int = SEARCH_INDEX_BATCH) -> int:
+    """Index the words of up to `limit` pairs that search cannot find yet (PostgreSQL; see
+    migration 0006); returns how many. Workers running it at once take different pairs."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE annotation_pair SET search_document = {SEARCH_DOCUMENT_SQL}
+            WHERE id IN (SELECT id FROM annotation_pair WHERE search_document IS NULL
+                         ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+            """,
+            [limit],
+        )
+        return cursor.rowcount
 
 
 def consensus_refresh(*, pair_ids: Iterable[int]) -> None:

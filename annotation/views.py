@@ -24,11 +24,12 @@ from annotation.models import (
     Project,
 )
 from annotation.pair_filters import (
-    CappedPaginator,
     PairFilters,
     pair_neighbours,
     pair_sources,
     pairs_filtered,
+    table_page,
+    unsearchable_pairs,
 )
 from annotation.rendering import prompt_preview, render_preview, render_prompt
 from annotation.selectors import EPOCH
@@ -93,8 +94,8 @@ def project_detail(request, pk: int):
     filter_form = PairFilterForm(request.GET)
     filters = filter_form.filters() if filter_form.is_valid() else PairFilters()
     pairs = pairs_filtered(project=project, filters=filters)
-    page = CappedPaginator(pairs, 25).get_page(request.GET.get("page"))
-    for pair in page:
+    page = table_page(pairs, request.GET.get("page"))
+    for pair in page.rows:
         pair.prompt_turns, pair.earlier_turns = prompt_preview(pair.prompt)
         pair.preview_a, pair.preview_b = (
             render_preview(pair.response_a),
@@ -106,6 +107,7 @@ def project_detail(request, pk: int):
         "page": page,
         "filter_form": filter_form,
         "query": filter_form.query(),
+        "unsearchable": unsearchable_pairs(project=project) if filters.search else 0,
         "yes_no": [
             ("labelled", "Labelled", filters.labelled),
             ("contested", "Contested", filters.contested),
@@ -171,6 +173,7 @@ def dashboard(request, pk: int):
         ),
         "timeline_chart": charts.line(timeline, project.healthy_agreement) if timeline else None,
         "page": contested,
+        "too_fast": _too_fast(summary["annotators"], project.fast_label_seconds),
         "first_undecided": pairs_filtered(
             project=project, filters=PairFilters(contested=True, decided=False)
         )
@@ -178,6 +181,18 @@ def dashboard(request, pk: int):
         .first(),
     }
     return render(request, "annotation/dashboard.html", context)
+
+
+def _too_fast(annotators: list[dict], threshold: float) -> list[str]:
+    """People whose median time per label is below the project's threshold: too fast to
+    have read both responses (clicking through, or a script)."""
+    return [
+        entry["name"]
+        for entry in annotators
+        if entry["kind"] == "annotator"
+        and entry["median_seconds"] is not None
+        and entry["median_seconds"] < threshold
+    ]
 
 
 @login_required
@@ -255,6 +270,25 @@ def _curate_from_form(request, project: Project) -> CuratedDataset:
     )
 
 
+CURATE_DEFAULTS = {
+    "name": "", "min_votes": "1", "min_agreement": "0", "min_annotator_kappa": "",
+    "test_fraction": "0.1", "seed": "0",
+}  # fmt: skip
+
+
+def _curate_values(posted) -> dict:
+    """What the curate form shows: the defaults, or after an error every value as sent."""
+    if posted is None:
+        return {**CURATE_DEFAULTS, "difficulty": list(DIFFICULTIES), "exclude_sources": []}
+    return {
+        **{name: posted.get(name, default) for name, default in CURATE_DEFAULTS.items()},
+        "exclude_contested": bool(posted.get("exclude_contested")),
+        "exclude_ties": bool(posted.get("exclude_ties")),
+        "difficulty": posted.getlist("difficulty"),
+        "exclude_sources": posted.getlist("exclude_sources"),
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def curate(request, pk: int):
@@ -277,7 +311,8 @@ def curate(request, pk: int):
         "project": project,
         "sources": list(sources),
         "datasets": project.datasets.all()[:50],
-        "form": request.POST,
+        "form": _curate_values(request.POST if request.method == "POST" else None),
+        "difficulties": DIFFICULTIES,
     }
     return render(request, "annotation/curate.html", context)
 

@@ -231,12 +231,14 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery beat (`celery -A workers beat`; make run embeds it in its worker): retraining by
-# the label count, and retrainings moved on if an event was lost with a worker.
+# the label count, retrainings moved on if an event was lost with a worker, search indexing.
 CELERY_BEAT_SCHEDULE = {
     "retrain-due": {
         "task": "rewardmodels.retrain_due",
         "schedule": float(os.environ.get("RETRAIN_CHECK_SECONDS", "300")),
     },
+    # Pairs made other than by import (rounds, the admin) become searchable within a minute.
+    "index-search": {"task": "annotation.index_search", "schedule": 60.0},
 }
 # A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
 # worker dies every time (out of memory) is marked failed on the delivery after this many.

@@ -47,6 +47,11 @@ class TrainingRunForm(ServiceErrors, forms.ModelForm):
             "lora_target_modules": "LoRA target modules",
         }
 
+    @classmethod
+    def label_of(cls, name: str) -> str:
+        """A setting's name as the form shows it, for the pages that list settings."""
+        return cls.Meta.labels.get(name) or TrainingRun._meta.get_field(name).verbose_name
+
     def basic_fields(self):
         return [self[name] for name in TRAINING_BASIC]
 
@@ -107,7 +112,10 @@ class FilterForm(ServiceErrors, forms.ModelForm):
         help_text="JSONL, CSV or Parquet: a prompt with its 'responses' list, or one "
         "{prompt, response} per row.",
     )
-    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")
+    # HH-RLHF files hold pairs, not candidates to filter.
+    format = forms.ChoiceField(
+        choices=[(name, label) for name, label in FORMAT_CHOICES if name != "hh"], initial="auto"
+    )
 
     field_order = ["candidates", "format", "keep_top", "threshold", "normalize"]
 

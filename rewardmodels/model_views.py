@@ -1,6 +1,8 @@
 """Server-rendered pages for reward models: lineage and held-out figures, promotion,
 evaluations and filter runs (launched and followed), and the comparison of models."""
 
+import json
+from itertools import islice
 from pathlib import Path
 
 from django.contrib import messages
@@ -14,10 +16,11 @@ from django.views.decorators.http import require_POST
 
 from annotation.formats import FileRejected
 from annotation.models import CuratedDataset
+from annotation.rendering import prompt_preview, render_preview
 from annotation.selectors import ADMIN
 from rewardmodels import charts, selectors
 from rewardmodels.formats import RowsRejected
-from rewardmodels.forms import EvaluationForm, FilterForm
+from rewardmodels.forms import EvaluationForm, FilterForm, TrainingRunForm
 from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingRun
 from rewardmodels.services import (
     evaluation_create,
@@ -245,10 +248,31 @@ def evaluation_progress(request, pk: int):
     return _job_json(_job_for(request, EvaluationRun, pk))
 
 
+KEPT_SHOWN = 20  # kept rows the filter page shows; the download has them all
+
+
+def _kept_head(job: FilterRun) -> list[dict]:
+    """The first kept rows (best first within each prompt), rendered for the page; a row's
+    prompt is shown where it changes."""
+    path = Path(job.output_file) if job.output_file else None
+    if job.status != FilterRun.Status.SUCCEEDED or path is None or not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as stream:
+        rows = [json.loads(line) for line in islice(stream, KEPT_SHOWN)]
+    previous = object()
+    for row in rows:
+        row["new_prompt"] = row["prompt"] != previous
+        previous = row["prompt"]
+        row["prompt_turns"], row["earlier_turns"] = prompt_preview(row["prompt"])
+        row["response_html"] = render_preview(row["response"])
+    return rows
+
+
 @login_required
 def filter_detail(request, pk: int):
     job = _job_for(request, FilterRun, pk)
-    return render(request, "rewardmodels/filter.html", {**_job_context(job), "filter_run": job})
+    context = {**_job_context(job), "filter_run": job, "kept": _kept_head(job)}
+    return render(request, "rewardmodels/filter.html", context)
 
 
 @login_required
@@ -323,6 +347,7 @@ def model_compare(request):
         for k, reward_model in enumerate(chosen)
     ]
     series = [(c["model"].identifier, c["colour"], c["figures"]) for c in columns if c["figures"]]
+    differing = _differing_settings(chosen)
     context = {
         "visible": visible[:MAX_PICKED_FROM],
         "chosen": {m.identifier for m in chosen},
@@ -333,5 +358,22 @@ def model_compare(request):
         "own": OWN_TEST_SPLIT,
         "difficulty_chart": charts.difficulty_chart(series) if series else None,
         "length_chart": charts.length_chart(series) if series else None,
+        "differing": differing,
     }
     return render(request, "rewardmodels/compare.html", context)
+
+
+def _differing_settings(chosen: list[RewardModel]) -> list[tuple[str, list]]:
+    """The training settings (and the version trained on) in which the models' runs differ,
+    each with a value per model ('–' for a registered model, which has no run)."""
+    if len(chosen) < 2:
+        return []
+    rows = [("dataset version", [m.dataset.identifier if m.dataset_id else "–" for m in chosen])]
+    for name in TrainingRun.SETTINGS:
+        rows.append(
+            (
+                TrainingRunForm.label_of(name),
+                [getattr(m.run, name) if m.run_id else "–" for m in chosen],
+            )
+        )
+    return [(label, values) for label, values in rows if len(set(map(str, values))) > 1]

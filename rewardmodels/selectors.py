@@ -355,15 +355,20 @@ def evaluation_latest(
 def model_figures(
     *, reward_model: RewardModel, dataset: CuratedDataset | None
 ) -> tuple[dict, EvaluationRun | None]:
-    """The figures to compare a model by: on `dataset`'s test split, its latest succeeded
-    evaluation there; with no dataset, its own test split, where training's final figures
-    stand unless they are missing. Empty figures when there are none yet (always, for a
-    registered model's own split: it has none)."""
-    if dataset is None:
-        if reward_model.run_id and reward_model.run.final_metrics:
-            return reward_model.run.final_metrics, None
-        dataset = reward_model.dataset
-        if dataset is None:
-            return {}, None
-    evaluation = evaluation_latest(reward_model=reward_model, dataset=dataset)
-    return (evaluation.metrics if evaluation else {}), evaluation
+    """The figures to compare a model by. With no `dataset`, on its own version's test split:
+    the final figures its run measured there, else its latest succeeded evaluation there.
+    On a chosen version's test split: its latest evaluation there, else, when that version
+    is its own, its run's final figures (an evaluation of those very pairs). Empty figures
+    when there are none yet (always, for a registered model's own split: it has none)."""
+    final = reward_model.run.final_metrics if reward_model.run_id else {}
+    if dataset is None and final:
+        return final, None
+    target = dataset or reward_model.dataset
+    if target is None:
+        return {}, None
+    evaluation = evaluation_latest(reward_model=reward_model, dataset=target)
+    if evaluation:
+        return evaluation.metrics, evaluation
+    if final and target.pk == reward_model.dataset_id:
+        return final, None
+    return {}, None

@@ -116,7 +116,7 @@ def run_detail(request, pk: int):
         "finished": run.status in selectors.FINISHED,
         "reward_model": RewardModel.objects.filter(run=run).first(),
         "settings": [
-            (TrainingRun._meta.get_field(name).verbose_name, getattr(run, name))
+            (TrainingRunForm.label_of(name), getattr(run, name))
             for name in TrainingRunForm.Meta.fields
         ],
     }

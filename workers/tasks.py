@@ -203,6 +203,27 @@ def _execute(run, lease: "Lease") -> None:
     log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
 
 
+SEARCH_INDEX_SECONDS = 60
+
+
+@app.task(name="annotation.index_search")
+def index_search() -> int:
+    """Make new pairs searchable (annotation.services.pairs_search_index), a batch per
+    transaction, for at most SEARCH_INDEX_SECONDS; what is left goes on in a new task, so a
+    million imported pairs do not hold a worker. Imports send it on commit; beat sends it
+    every minute for pairs made elsewhere. Returns how many pairs it indexed."""
+    from annotation.services import pairs_search_index, search_index_soon
+
+    done, deadline = 0, time.monotonic() + SEARCH_INDEX_SECONDS
+    while time.monotonic() < deadline:
+        indexed = pairs_search_index()
+        done += indexed
+        if not indexed:
+            return done
+    search_index_soon()
+    return done
+
+
 @app.task(name="rewardmodels.retrain_due")
 def retrain_due() -> list[int]:
     """On Celery beat's schedule: move on retrainings under way (an event lost with a killed

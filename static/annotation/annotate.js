@@ -6,7 +6,7 @@
   if (!root) return;
   const projectId = root.dataset.project;
   const tiesAllowed = root.dataset.ties === "1";
-  const strengthAsked = root.dataset.strength === "1";
+  const strengthAsked = root.dataset.askStrength === "1";
   const el = (id) => document.getElementById(id);
   const statusLine = el("status");
   const rationale = el("rationale");
@@ -82,7 +82,7 @@
   function render() {
     document.querySelectorAll("[data-choice]").forEach((b) =>
       b.classList.toggle("selected", b.dataset.choice === choice));
-    document.querySelectorAll("[data-strength]").forEach((b) =>
+    document.querySelectorAll("button[data-strength]").forEach((b) =>
       b.classList.toggle("selected", Number(b.dataset.strength) === strength));
     el("left").classList.toggle("chosen", choice === "left");
     el("right").classList.toggle("chosen", choice === "right");
@@ -310,7 +310,7 @@
 
   document.querySelectorAll("[data-choice]").forEach((b) =>
     b.addEventListener("click", () => choose(b.dataset.choice)));
-  document.querySelectorAll("[data-strength]").forEach((b) =>
+  document.querySelectorAll("button[data-strength]").forEach((b) =>
     b.addEventListener("click", () => setStrength(Number(b.dataset.strength))));
   el("submit").addEventListener("click", submit);
   el("skip").addEventListener("click", skip);

@@ -1,6 +1,8 @@
-"""Server-side SVG charts: grouped bars."""
+"""Server-side SVG charts: grouped bars, curves."""
 
-from annotation.charts import grouped_bars
+import re
+
+from annotation.charts import curves, grouped_bars
 
 
 def test_grouped_bars_draw_one_bar_per_known_value_and_escape_names():
@@ -22,3 +24,12 @@ def test_grouped_bars_hang_negative_values_below_zero():
     height = float(bar.split('height="')[1].split('"')[0])
     zero = float(svg.split('y1="')[2].split('"')[0])  # the second axis line is the zero line
     assert abs(y - zero) < 0.01 and height > 0
+
+
+def test_a_loss_that_barely_moves_labels_its_axis_with_distinct_ticks():
+    svg = str(
+        curves([("loss", "#000", [(1, 0.69312), (2, 0.69315), (3, 0.69318)])], x_label="step")
+    )
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+    assert len(ticks) == 3 and len(set(ticks)) == 3, ticks
+    assert svg.count(">step</text>") == 1

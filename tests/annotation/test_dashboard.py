@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -159,6 +160,16 @@ def test_curate_form_and_dataset_page(project, votes, lead):
     )
     page = response.content.decode()
     assert "form-set@v1" in page and "sha256" in page
+    # The manifest summarised: what was kept by difficulty and source, what was left out and
+    # why, and the first rows, rendered.
+    assert "2 of the 3 pairs considered" in page
+    summary = page.split('id="by-difficulty"')[1].split("</table>")[0]
+    assert "<td>easy</td><td>2</td><td>100%</td>" in summary
+    assert "<td>vendor-x</td><td>2</td>" in page
+    left_out = page.split('id="left-out"')[1].split("</table>")[0]
+    assert "<td>no majority (contested, not adjudicated)</td><td>1</td>" in left_out
+    samples = page.split('id="samples"')[1]
+    assert votes[0].response_a in samples and votes[0].response_b in samples
     download = client.get("/datasets/form-set@v1/download/jsonl/")
     assert download.status_code == 200 and b'"chosen"' in b"".join(download.streaming_content)
     assert Pair.objects.count() == 3
@@ -200,3 +211,40 @@ def test_admin_pages_list_every_model(admin_user, votes):
         "adjudication", "consistencycheck", "curateddataset",
     ):  # fmt: skip
         assert client.get(f"/admin/annotation/{model}/").status_code == 200, model
+
+
+def test_an_implausibly_fast_annotator_is_flagged(project, lead, annotator, other_annotator):
+    pairs = PairFactory.create_batch(3, project=project)
+    for pair in pairs:
+        for person, ms in ((annotator, 150), (other_annotator, 6000)):
+            Label.objects.create(pair=pair, annotator=person, choice="a", strength=2,
+                                 duration_ms=ms, shown_left="a")  # fmt: skip
+    from annotation.services import consensus_refresh
+
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+    url = f"/projects/{project.pk}/dashboard/"
+    page = logged_in(lead).get(url).content.decode()
+    assert "1 annotator labels faster than 2 s per label (median): ann." in page
+    assert page.count("too fast</span>") == 1
+    project.fast_label_seconds = 0  # the lead turns the flag off
+    project.save()
+    assert 'id="too-fast"' not in logged_in(lead).get(url).content.decode()
+
+
+def test_after_an_error_the_curate_form_keeps_every_value(project, votes, lead):
+    sent = {
+        "name": "keep-me", "min_votes": "0", "min_agreement": "0.5", "exclude_ties": "1",
+        "difficulty": ["hard"], "exclude_sources": ["vendor-y"], "min_annotator_kappa": "0.2",
+        "test_fraction": "0.3", "seed": "7",
+    }  # fmt: skip
+    page = logged_in(lead).post(f"/projects/{project.pk}/curate/", sent).content.decode()
+    assert "Min votes: Ensure this value is greater than or equal to 1." in page
+    form = page.split('id="curate-form"')[1].split("</form>")[0]
+    for name in ("name", "min_votes", "min_agreement", "min_annotator_kappa", "test_fraction",
+                 "seed"):  # fmt: skip
+        assert re.search(rf'name="{name}"[^>]*value="{re.escape(sent[name])}"', form), name
+    assert re.search(r'name="exclude_ties" value="1" checked', form)
+    assert not re.search(r'name="exclude_contested" value="1" checked', form)
+    assert re.search(r'value="hard" checked', form) and not re.search(r'value="easy" checked', form)
+    assert re.search(r'value="vendor-y" checked', form)
+    assert not re.search(r'value="vendor-x" checked', form)

@@ -1,5 +1,6 @@
 """The pairs table: search, filters, sort, previews; previous and next on the review page."""
 
+import json
 import re
 
 import pytest
@@ -8,7 +9,12 @@ from django.db import connection
 from annotation import pair_filters
 from annotation.models import Label, Pair
 from annotation.pair_filters import PairFilters, pair_neighbours, pairs_filtered
-from annotation.services import consensus_refresh, pair_adjudicate
+from annotation.services import (
+    consensus_refresh,
+    pair_adjudicate,
+    pairs_import,
+    pairs_search_index,
+)
 from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory
 
@@ -35,6 +41,7 @@ def pairs(project):
         for n, choice in enumerate(choices):
             Label.objects.create(pair=made[index], source=f"vendor-{n}", choice=choice, strength=2)
     consensus_refresh(pair_ids=[pair.pk for pair in made])
+    pairs_search_index()  # what a worker does moments after pairs are written
     return made
 
 
@@ -54,24 +61,27 @@ def test_search_finds_words_in_any_turn_and_either_response(project, pairs):
     assert found(project, search="nowhere-to-be-found") == []
 
 
-def test_search_uses_the_full_text_index(project, pairs):
-    if connection.vendor != "postgresql":
-        pytest.skip("the index is PostgreSQL's")
-    Pair.objects.bulk_create(
-        Pair(project=project, external_id=f"bulk-{n}", prompt=f"Question {n}", response_a="yes",
-             response_b="no")
-        for n in range(3000)
-    )  # fmt: skip
-    query = pairs_filtered(project=project, filters=PairFilters(search="penguins")).query
-    sql, params = query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE annotation_pair")
-        # What other tests left in the table can tip the planner to read it whole; the
-        # question here is whether the search expression matches the index's.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "annotation_pair_search" in plan, plan
+def test_imported_pairs_become_searchable_once_a_worker_indexed_them(
+    project, lead, tmp_path, eager, django_capture_on_commit_callbacks
+):
+    rows = [{"prompt": [{"role": "user", "content": "Which bird swims?"}],
+             "chosen": "Penguins swim.", "rejected": "Sparrows swim."}]  # fmt: skip
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with django_capture_on_commit_callbacks() as sent, path.open("rb") as stream:
+        pairs_import(project=project, stream=stream, filename=path.name)
+    if connection.vendor == "postgresql":
+        assert found(project, search="penguins") == []
+        page = logged_in(lead).get(f"/projects/{project.pk}/", {"q": "penguins"})
+        assert "1 pair was written moments ago and is not searchable yet" in page.content.decode()
+    for callback in sent:  # the import asked a worker to index its pairs (inline here)
+        callback()
+    assert len(found(project, search="penguins")) == 1
+    assert len(found(project, search="bird sparrows")) == 1
+    assert (
+        'id="unsearchable"'
+        not in logged_in(lead).get(f"/projects/{project.pk}/", {"q": "penguins"}).content.decode()
+    )
 
 
 def test_filters_and_sorts(project, pairs):
@@ -122,10 +132,26 @@ def test_the_table_renders_previews_once_escaped(project, pairs, lead):
     assert "q=penguins" in review_link and "gold=false" in review_link
 
 
-def test_the_count_stops_at_its_cap(project, pairs, lead, monkeypatch):
+def test_the_count_stops_at_its_cap_and_pages_go_on(project, pairs, lead, monkeypatch):
     monkeypatch.setattr(pair_filters, "COUNT_CAP", 3)
-    page = logged_in(lead).get(f"/projects/{project.pk}/").content.decode()
-    assert "More than 3 pairs" in page and "Page 1 of 1" not in page
+    PairFactory.create_batch(30, project=project)
+    client = logged_in(lead)
+    first = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "More than 3 pairs." in first and "Page 1</span>" in first and 'rel="next"' in first
+    second = client.get(f"/projects/{project.pk}/", {"page": "2"}).content.decode()
+    assert "Page 2</span>" in second and 'rel="next"' not in second
+    assert second.count('class="pair-link"') == 10
+    beyond = client.get(f"/projects/{project.pk}/", {"page": "9"}).content.decode()
+    assert "No pairs on this page" in beyond
+
+
+def test_a_count_that_runs_out_of_time_says_so(project, pairs):
+    if connection.vendor != "postgresql":
+        pytest.skip("the time limit is PostgreSQL's")
+    slow = Pair.objects.filter(project=project).extra(where=["pg_sleep(0.1) IS NOT NULL"])
+    assert pair_filters.count_upto(slow, 1000) is None
+    assert pair_filters.count_upto(Pair.objects.filter(project=project), 3) == 4
+    assert Pair.objects.filter(project=project).count() == 5  # the connection still works
 
 
 def test_deciding_goes_on_to_the_next_pair_of_the_filter(project, pairs, lead):

@@ -150,3 +150,40 @@ def test_label_export_imports_back(tmp_path):
     exported = sorted(Label.objects.filter(pair__project=project).values_list("choice", "strength"))
     imported = sorted(Label.objects.filter(pair__project=copy).values_list("choice", "strength"))
     assert exported == imported
+
+
+@pytest.mark.django_db
+def test_kept_rows_of_a_filter_feed_another_filter_and_a_round(tmp_path):
+    """A filter's download (prompt, response, reward, rank; chat prompts too) is a candidates
+    file: for another filter run, and for a round of policy outputs."""
+    import numpy as np
+
+    from annotation.rounds import candidates_import
+    from rewardmodels.formats import read_candidates, write_jsonl
+    from workers.ml.selection import filter_rows
+
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Name a fruit."}]  # fmt: skip
+    candidates = [
+        {"prompt": prompt, "response": response, "group": group}
+        for group, prompt in enumerate(["Name a colour.", chat])
+        for response in ("one", "two", "three", "four")
+    ]
+    rewards = np.arange(len(candidates), dtype=float)
+    kept = filter_rows(candidates, rewards, np.ones(len(candidates)), 0.5, None)
+    kept_file = tmp_path / "filter-1-kept.jsonl"
+    write_jsonl(kept_file, kept)
+
+    with kept_file.open("rb") as stream:
+        again = read_candidates(stream, kept_file.name)
+    assert [(r["prompt"], r["response"]) for r in again] == [
+        (r["prompt"], r["response"]) for r in kept
+    ]
+    assert len({r["group"] for r in again}) == 2  # rows of one prompt stay one group
+
+    project = Project.objects.create(name="loop")
+    with kept_file.open("rb") as stream:
+        report = candidates_import(
+            project=project, stream=stream, filename=kept_file.name, round_name="r1"
+        )
+    assert report.errors == [] and project.rounds.get().n_candidates == len(kept) == 4

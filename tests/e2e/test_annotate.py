@@ -183,3 +183,36 @@ def test_laptop_screen_by_keyboard_with_back(live_server, page):
     changed = Label.objects.get(assignment_id=int(second))
     assert changed.choice == changed.shown_left and changed.strength == 3
     assert Label.objects.filter(annotator=membership.user).count() == 2
+
+
+def test_phone_screen_by_touch(live_server, page):
+    """390x844, the same long pair: the responses stack, both start on screen, the answer
+    panel covers neither and fits the width, and taps label the pair."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    membership = MembershipFactory(user__username="kim")
+    project = membership.project
+    for n in range(2):
+        PairFactory(
+            project=project,
+            prompt=LONG_TURNS,
+            response_a=f"Answer A{n}. " + "The moon pulls the sea. " * 200,
+            response_b=f"Answer B{n}. " + "The sun pulls too. " * 200,
+        )
+    log_in(page, live_server, "kim")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    first = wait_for_new_pair(page, "")
+
+    left, right = box(page, "#left"), box(page, "#right")
+    assert right["top"] >= left["bottom"] - 1  # stacked, one above the other
+    for side in (left, right):
+        assert side["top"] < 844 and side["right"] <= 390 + 1
+    answer = box(page, ".answer")
+    assert answer["top"] >= right["bottom"] - 1 and answer["right"] <= 390 + 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+
+    page.click("[data-choice=left]")
+    page.click("[data-strength='2']")
+    page.click("#submit")
+    wait_for_new_pair(page, first)
+    label = Label.objects.get(annotator=membership.user)
+    assert label.choice == label.shown_left and label.strength == 2

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from annotation.models import Label, Membership
-from annotation.services import consensus_refresh
+from annotation.services import consensus_refresh, pairs_search_index
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_annotate import log_in
 from tests.factories import MembershipFactory, PairFactory
@@ -69,6 +69,7 @@ def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_serv
         Label.objects.create(pair=pair, source="vendor-x", choice="a", strength=2)
         Label.objects.create(pair=pair, source="vendor-y", choice="b", strength=2)
     consensus_refresh(pair_ids=[p.pk for p in pairs])
+    pairs_search_index()  # a worker's part, moments after pairs are written
     page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, live_server, "lee")
     page.goto(f"{live_server.url}/projects/{project.pk}/")

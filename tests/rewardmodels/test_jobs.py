@@ -59,6 +59,10 @@ def test_an_admin_filters_candidates_to_the_top_quartile_and_downloads_them(
     kept = [json.loads(line) for line in b"".join(download.streaming_content).splitlines()]
     assert len(kept) == 6 and all(r["response"].startswith("Gladly") for r in kept)
     assert all(r["rank"] == 1 and isinstance(r["reward"], float) for r in kept)
+    page = client.get(f"/filters/{job.pk}/").content.decode()
+    shown = page.split('id="kept"')[1].split("</table>")[0]
+    assert shown.count("Gladly! pear.") == 6 and "No. plum" not in shown
+    assert f"{kept[0]['reward']:.3f}" in shown  # each kept row with its reward
 
 
 @pytest.mark.django_db(transaction=True)

@@ -223,7 +223,14 @@ def test_compare_shows_both_models_side_by_side_on_one_version(lead, first, seco
 
 
 def test_compare_on_own_test_splits_uses_training_figures(lead, first, second):
+    second.run.learning_rate, second.run.lora_rank = 5e-5, 32
+    second.run.save()
     page = logged_in(lead).get(f"/models/compare/?m={first}&m={second}").content.decode()
+    differences = page.split('id="differences"')[1].split("</table>")[0]
+    assert [row.split("</th>")[0] for row in differences.split("<tr><th>")[2:]] == [
+        "dataset version", "learning rate", "LoRA rank",
+    ]  # fmt: skip
+    assert "<code>fruit@v1</code>" in differences and "<code>32</code>" in differences
     table = page.split('id="comparison"')[1].split("</table>")[0]
     assert "75.0%" in table and "81.2%" in table
     assert f'href="/runs/{first.run_id}/"' in table
@@ -236,7 +243,9 @@ def test_compare_offers_to_queue_a_missing_evaluation(
     url = f"/models/compare/?models={first},{second}&data=fruit@v1"
     client = logged_in(lead)
     page = client.get(url).content.decode()
-    assert page.count("No evaluation on fruit@v1 yet.") == 2
+    # The first was trained on v1: its run's final figures are an evaluation of that split.
+    assert page.count("No evaluation on fruit@v1 yet.") == 1
+    assert f'href="/runs/{first.run_id}/"' in page
     assert f'action="/models/{second}/evaluate/"' in page
 
     with django_capture_on_commit_callbacks() as queued:
@@ -253,7 +262,7 @@ def test_compare_offers_to_queue_a_missing_evaluation(
     assert len(queued) == 1
     page = client.get(url).content.decode()
     assert f"evaluation {queued_run.pk}</a> on fruit@v1 is queued" in page
-    assert page.count("No evaluation on fruit@v1 yet.") == 1
+    assert page.count("No evaluation on fruit@v1 yet.") == 0
 
 
 def test_compare_refuses_a_next_url_elsewhere(lead, first, v1):
@@ -378,7 +387,9 @@ def test_kept_rows_download_only_once_succeeded(lead, filter_run, tmp_path):
     client = logged_in(lead)
     url = f"/filters/{filter_run.pk}/kept.jsonl"
     output = tmp_path / "kept.jsonl"
-    output.write_text('{"prompt": "Name a fruit.", "response": "Apple.", "reward": 1.5}\n')
+    output.write_text(
+        '{"prompt": "Name a fruit.", "response": "<b>Apple</b>.", "reward": 1.5, "rank": 1}\n'
+    )
     filter_run.output_file = str(output)
     filter_run.save()
     assert client.get(url).status_code == 404  # queued: not ready even if a file is there
@@ -396,6 +407,7 @@ def test_kept_rows_download_only_once_succeeded(lead, filter_run, tmp_path):
     assert b"".join(response.streaming_content) == output.read_bytes()
     page = client.get(f"/filters/{filter_run.pk}/").content.decode()
     assert f'href="{url}"' in page and 'data-finished="1"' in page
+    assert "&lt;b&gt;Apple&lt;/b&gt;." in page and "<td>1.500</td>" in page  # inert, scored
 
     output.unlink()
     assert client.get(url).status_code == 404

@@ -274,6 +274,21 @@ def test_commands_evaluate_score_and_filter(trained_model, tmp_path):
     assert len(kept) == 5 and all(r["response"].startswith("Gladly") for r in kept)
     assert {r["rank"] for r in kept} == {"1"}
 
+    # What the commands write, they read back: a scored file (here Parquet, rewards in a
+    # list) is a candidates file to filter, and kept rows (CSV) are rows to score again.
+    call_command("score", model, str(candidates), "--out", str(tmp_path / "s.parquet"),
+                 stdout=StringIO())  # fmt: skip
+    call_command("filter", model, str(tmp_path / "s.parquet"), "--keep-top", "0.25", "--out",
+                 str(tmp_path / "again.jsonl"), stdout=StringIO())  # fmt: skip
+    again = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
+    assert [r["response"] for r in again] == [r["response"] for r in kept]
+    call_command("score", model, str(tmp_path / "kept.csv"), "--out",
+                 str(tmp_path / "rescored.jsonl"), stdout=StringIO())  # fmt: skip
+    rescored = [json.loads(line) for line in (tmp_path / "rescored.jsonl").read_text().splitlines()]
+    assert len(rescored) == 5
+    for first, second in zip(again, rescored, strict=True):
+        assert second["reward"] == pytest.approx(first["reward"], abs=1e-3)
+
 
 @pytest.mark.django_db
 def test_commands_refuse_bad_input_clearly(trained_model, tmp_path):
