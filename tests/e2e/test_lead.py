@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from annotation.models import Label, Membership
+from annotation.models import Label, Membership, Pair
 from annotation.services import consensus_refresh, pairs_search_index
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_annotate import log_in
@@ -101,3 +101,39 @@ def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_serv
     page.keyboard.press("g")
     page.wait_for_selector("text=3 pairs match")  # back to the table, filters kept
     assert Label.objects.count() == 8 and pairs[1].adjudication.choice == "b"
+
+
+def test_a_curated_export_imports_back_through_the_page(live_server, page, tmp_path):
+    """A version of chat pairs (TRL's conversational rows), downloaded from its page and
+    uploaded on another project's import form at 1366x768, arrives whole and labelled."""
+    from annotation.curation import CurationFilters, dataset_curate
+
+    lead = MembershipFactory(user__username="lee", role=Membership.Role.LEAD)
+    other = MembershipFactory(user=lead.user, role=Membership.Role.LEAD).project
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Name a fruit."}]  # fmt: skip
+    pairs = PairFactory.create_batch(3, project=lead.project, prompt=chat)
+    for pair in pairs:
+        Label.objects.create(pair=pair, source="vendor-x", choice="b", strength=2)
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+    dataset = dataset_curate(project=lead.project, name="chats", user=None,
+                             filters=CurationFilters(test_fraction=0.0))  # fmt: skip
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, "lee")
+    page.goto(f"{live_server.url}/datasets/{dataset.identifier}/")
+    with page.expect_download() as download:
+        page.click("text=JSONL")
+    saved = tmp_path / download.value.suggested_filename  # as the browser names it
+    download.value.save_as(saved)
+    assert (
+        saved.suffix == ".jsonl" and json.loads(saved.read_text().splitlines()[0])["prompt"] == chat
+    )
+
+    page.goto(f"{live_server.url}/projects/{other.pk}/")
+    page.set_input_files("input[name=file]", str(saved))
+    page.click(".import-form button")
+    page.wait_for_selector("text=Import done: imported 3")
+    back = Pair.objects.filter(project=other).order_by("id")
+    assert [p.prompt for p in back] == [chat] * 3
+    labels = Label.objects.filter(pair__project=other).select_related("pair")
+    assert {label.pair.response(label.choice) for label in labels} == {p.response_b for p in pairs}
