@@ -76,7 +76,7 @@ def detect_format(filename: str, fmt: str) -> str:
     if ext not in by_extension:
         raise FileRejected(
             f"cannot tell the format of {filename!r} from its extension; "
-            "pass --format jsonl, csv, parquet or hh"
+            "name its format (jsonl, csv, parquet or hh)"
         )
     return by_extension[ext]
 

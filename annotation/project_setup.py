@@ -1,5 +1,8 @@
 """Writes of a project's setup: creating it, changing its settings, and its members."""
 
+import logging
+from functools import partial
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -8,6 +11,8 @@ from django.db.models import Q
 
 from annotation.models import Membership, PairConsensus, Project
 from annotation.services import consensus_refresh
+
+logger = logging.getLogger(__name__)
 
 # Pairs whose consensus rows are recomputed per statement when the difficulty rule changes.
 REFRESH_BATCH = 5000
@@ -27,8 +32,8 @@ def project_create(*, fields: dict, lead: AbstractBaseUser | None = None) -> Pro
 
 def project_update(*, project: Project, fields: dict) -> list[str]:
     """Save changed settings; returns the names of those that changed. A new difficulty rule
-    re-grades every labelled pair of the project, so that its dashboard, review pages and
-    curation filters agree with the rule on screen."""
+    has a worker re-grade every labelled pair of the project (project_regrade), so that its
+    dashboard, review pages and curation filters follow the rule on screen."""
     before = project.difficulty_rule
     changed = [name for name, value in fields.items() if getattr(project, name) != value]
     for name in changed:
@@ -37,12 +42,35 @@ def project_update(*, project: Project, fields: dict) -> list[str]:
     with transaction.atomic():
         project.save()
         if project.difficulty_rule != before:
-            pair_ids = list(
-                PairConsensus.objects.filter(project=project).values_list("pair_id", flat=True)
-            )
-            for start in range(0, len(pair_ids), REFRESH_BATCH):
-                consensus_refresh(pair_ids=pair_ids[start : start + REFRESH_BATCH])
+            transaction.on_commit(partial(_regrade_soon, project.pk))
     return changed
+
+
+REGRADE_TASK = "annotation.regrade"
+
+
+def _regrade_soon(project_id: int) -> None:
+    from config.celery import BrokerUnavailable, enqueue
+
+    try:
+        enqueue(REGRADE_TASK, project_id)
+    except BrokerUnavailable:  # slower here, but the figures must follow the rule
+        logger.warning("no broker: re-grading project %s in the web process", project_id)
+        project_regrade(project_id=project_id)
+
+
+def project_regrade(*, project_id: int) -> int:
+    """Recompute the consensus rows (difficulty included) of every labelled pair of the
+    project, REFRESH_BATCH pairs a statement; each batch reads the rule as it is then.
+    Returns how many pairs were re-graded."""
+    pair_ids = list(
+        PairConsensus.objects.filter(project_id=project_id)
+        .order_by("pair_id")
+        .values_list("pair_id", flat=True)
+    )
+    for start in range(0, len(pair_ids), REFRESH_BATCH):
+        consensus_refresh(pair_ids=pair_ids[start : start + REFRESH_BATCH])
+    return len(pair_ids)
 
 
 def _user_named(identifier: str) -> AbstractBaseUser:

@@ -128,7 +128,13 @@ def project_settings(request, pk: int):
 def _saved(changed: list[str]) -> str:
     if not changed:
         return "Nothing changed."
-    return f"Saved: {', '.join(name.replace('_', ' ') for name in changed)}."
+    saved = f"Saved: {', '.join(name.replace('_', ' ') for name in changed)}."
+    if set(changed) & REGRADED_BY:
+        saved += " A worker is re-grading the labelled pairs by the new rule."
+    return saved
+
+
+REGRADED_BY = {"easy_min_strength", "hard_below_agreement", "hard_below_strength"}
 
 
 @login_required

@@ -203,6 +203,15 @@ def _execute(run, lease: "Lease") -> None:
     log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
 
 
+@app.task(name="annotation.regrade", acks_late=True, reject_on_worker_lost=True)
+def regrade(project_id: int) -> int:
+    """Re-grade a project's labelled pairs after its difficulty rule changed (idempotent: a
+    redelivered task grades them again by the rule as it is then)."""
+    from annotation.project_setup import project_regrade
+
+    return project_regrade(project_id=project_id)
+
+
 SEARCH_INDEX_SECONDS = 60
 
 

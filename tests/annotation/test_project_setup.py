@@ -77,7 +77,9 @@ def test_a_lead_changes_settings_and_bad_values_change_nothing(project, lead):
     )  # fmt: skip
 
 
-def test_a_new_difficulty_rule_regrades_labelled_pairs(project, lead):
+def test_a_new_difficulty_rule_regrades_labelled_pairs(
+    project, lead, eager, django_capture_on_commit_callbacks
+):
     people = [MembershipFactory(project=project).user for _ in range(2)]
     pair = PairFactory(project=project)
     for person in people:
@@ -85,8 +87,15 @@ def test_a_new_difficulty_rule_regrades_labelled_pairs(project, lead):
     assert PairConsensus.objects.get(pair=pair).difficulty == "easy"  # unanimous at 2 >= 2.0
     client = logged_in(lead)
     url = f"/projects/{project.pk}/settings/"
-    client.post(url, settings_fields(project, easy_min_strength=2.5))
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        saved = client.post(url, settings_fields(project, easy_min_strength=2.5), follow=True)
+    assert len(sent) == 1  # the re-grade went to a worker (inline here)
+    assert "A worker is re-grading the labelled pairs" in saved.content.decode()
     assert PairConsensus.objects.get(pair=pair).difficulty == "medium"
+    project.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        client.post(url, settings_fields(project, healthy_agreement=0.8))
+    assert sent == []  # other settings leave the grades alone
     refused = client.post(url, settings_fields(project, easy_min_strength=0.5))
     assert "Easy pairs need at least the strength" in refused.content.decode()
 
