@@ -1,6 +1,6 @@
 """LLM judges: saving one (its key encrypted, or named), the pairs a judging job takes, the
 requests each pair becomes, the labels its verdicts become, and queueing jobs. The requests
-themselves go out from a worker (workers/tasks.py with workers/llm.py)."""
+themselves go out from a worker (workers/tasks/ with workers/llm.py)."""
 
 import os
 import random

@@ -1,7 +1,7 @@
 """The Celery app, and the one way the web side hands work to workers: by task name.
 
 Workers run `celery -A workers worker` (workers/celery.py names this app); the task bodies
-live in workers/tasks.py, which the web process never imports, so it never loads torch.
+live in workers/tasks/, which the web process never imports, so it never loads torch.
 """
 
 import os

@@ -226,6 +226,11 @@ CELERY_TASK_ROUTES = {
     "rewardmodels.train": {"queue": "gpu"},
     "rewardmodels.evaluate": {"queue": "scoring"},
     "rewardmodels.filter": {"queue": "scoring"},
+    "rewardmodels.score_chunk": {"queue": "scoring"},
+    "rewardmodels.gather_scores": {"queue": "scoring"},
+    # Where the result backend has no native chords (the embedded filesystem one), Celery
+    # polls for a scored job's parts with this task: on the queue whose workers score them.
+    "celery.chord_unlock": {"queue": "scoring"},
     "rewardmodels.score": {"queue": "scoring"},
     "rewardmodels.score_candidates": {"queue": "scoring"},
 }
@@ -240,6 +245,9 @@ CELERY_BEAT_SCHEDULE = {
     # Pairs made other than by import (rounds, the admin) become searchable within a minute.
     "index-search": {"task": "annotation.index_search", "schedule": 60.0},
 }
+# Evaluations and filters are scored in parts of this many rows, spread over every worker on
+# the scoring queue (workers/tasks/scoring.py).
+SCORING_CHUNK_ROWS = int(os.environ.get("SCORING_CHUNK_ROWS", "4096"))
 # A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
 # worker dies every time (out of memory) is marked failed on the delivery after this many.
 TRAINING_MAX_DELIVERIES = int(os.environ.get("TRAINING_MAX_DELIVERIES", "3"))

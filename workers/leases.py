@@ -1,6 +1,6 @@
 """A worker's claim on a training run, kept in the database (TrainingRun.lease_owner and
 lease_expires_at), and the recovery sweep every worker runs: together they make a run the
-database's, not the broker's. The training task (workers/tasks.py) holds a Lease while it
+database's, not the broker's. The training task (workers/tasks/) holds a Lease while it
 trains; the sweep sends again the runs nobody holds (rewardmodels.services)."""
 
 import logging

@@ -5,7 +5,7 @@ OpenRouter) and the `anthropic` client for Anthropic's Messages API.
 The clients retry 429 and 5xx answers themselves, backing off and honouring Retry-After;
 a timeout ends a request as a failure after those retries. Here: a concurrency limit, a
 requests-per-minute limit, retries of answers that do not parse, and a pair's two orders
-judged together. Nothing of Django: the judging task (workers/tasks.py) feeds it pairs and
+judged together. Nothing of Django: the judging task (workers/tasks/) feeds it pairs and
 writes what comes back; it runs its event loop in a thread of its own.
 """
 

@@ -104,3 +104,71 @@ def test_a_filter_needs_a_share_or_a_threshold(reward_model):
         filter_create(reward_model=reward_model, user=None, upload=upload("c.jsonl", rows),
                       keep_top=None)  # fmt: skip
     assert not FilterRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scored_in_parts_as_in_one(reward_model, eager, settings):
+    """Scored in parts of 3 rows (7 parts) or in one, an evaluation has the same figures and
+    a filter keeps the same rows in the same order; the parts' files are gone after."""
+    pairs = separable_rows(20, seed=5)
+    candidates = [{"prompt": f"Question {i}: name some fruit.",
+                   "responses": ["No. plum", "Gladly! pear, thank you.", f"No. {i} figs"]}
+                  for i in range(7)]  # fmt: skip
+    results = {}
+    for rows_per_part in (3, 10_000):
+        settings.SCORING_CHUNK_ROWS = rows_per_part
+        evaluation = evaluation_create(reward_model=reward_model, user=None,
+                                       upload=upload("pairs.jsonl", pairs))  # fmt: skip
+        job = filter_create(reward_model=reward_model, user=None, keep_top=0.34,
+                            upload=upload("c.jsonl", candidates))  # fmt: skip
+        evaluation.refresh_from_db()
+        job.refresh_from_db()
+        assert evaluation.status == job.status == "succeeded", (evaluation.error, job.error)
+        assert (evaluation.done, job.done) == (40, 21)
+        results[rows_per_part] = (evaluation.metrics, Path(job.output_file).read_text())
+    (figures, kept), (whole_figures, whole_kept) = results.values()
+    kept, whole_kept = (
+        [json.loads(line) for line in text.splitlines()] for text in (kept, whole_kept)
+    )
+    assert [(r["prompt"], r["response"], r["rank"]) for r in kept] == [
+        (r["prompt"], r["response"], r["rank"]) for r in whole_kept
+    ]  # the batches differ, so the rewards agree to float precision, not to the bit
+    assert [r["reward"] for r in kept] == pytest.approx([r["reward"] for r in whole_kept], abs=1e-5)
+    assert figures["by_difficulty"] == whole_figures["by_difficulty"]
+    for name in ("accuracy", "n", "loss", "mean_margin", "ece", "reward_mean", "reward_std"):
+        assert figures[name] == pytest.approx(whole_figures[name], abs=1e-6), name
+    assert figures["length"] == pytest.approx(whole_figures["length"], abs=1e-6)
+    assert {r["response"] for r in kept if r["rank"] == 1} == {"Gladly! pear, thank you."}
+    assert not list((Path(settings.MEDIA_ROOT) / "scoring").iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_part_that_fails_is_tried_again_alone(reward_model, eager, settings, monkeypatch):
+    from workers.ml import scoring
+
+    settings.SCORING_CHUNK_ROWS = 2
+    calls, real_score = [], scoring.Scorer.score
+
+    def flaky(self, prompts, responses, progress=None):
+        calls.append(list(responses))
+        if len(calls) == 2:
+            raise RuntimeError("the device went away for a moment")
+        return real_score(self, prompts, responses, progress)
+
+    monkeypatch.setattr(scoring.Scorer, "score", flaky)
+    rows = [{"prompt": f"Question {i}?", "responses": ["No.", "Yes, gladly."]} for i in range(3)]
+    job = filter_create(reward_model=reward_model, user=None, keep_top=0.5,
+                        upload=upload("c.jsonl", rows))  # fmt: skip
+    job.refresh_from_db()
+    assert job.status == FilterRun.Status.SUCCEEDED, job.error
+    assert len(calls) == 4 and calls[1] == calls[2]  # three parts; the second scored twice
+    assert job.n_kept == 3
+
+    def broken(self, prompts, responses, progress=None):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(scoring.Scorer, "score", broken)
+    job = filter_create(reward_model=reward_model, user=None, keep_top=0.5,
+                        upload=upload("c.jsonl", rows))  # fmt: skip
+    job.refresh_from_db()
+    assert job.status == FilterRun.Status.FAILED and "out of memory" in job.error

@@ -9,7 +9,7 @@ does it with a real worker."""
 import pytest
 
 from rewardmodels.models import TrainingRun
-from workers import tasks
+from workers.tasks import training as tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -106,7 +106,7 @@ def test_training_run_create_records_when_it_was_sent(dataset, broker):
 
 def test_a_run_cancelled_while_queued_is_never_trained(dataset):
     from rewardmodels.services import training_run_cancel
-    from workers import tasks
+    from workers.tasks import training as tasks
 
     run = a_run(dataset)
     training_run_cancel(run=run)

@@ -1,19 +1,48 @@
 """Scoring has a queue of its own: with one worker per queue on a GPU machine, a score
 request is answered while a training run holds the gpu worker for hours."""
 
+import json
 import time
+from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config.celery import enqueue
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import TRAIN_TASK, training_run_cancel
+from rewardmodels.services import TRAIN_TASK, filter_create, training_run_cancel
 from tests.conftest import client_for
 from tests.workers.conftest import redis_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
+
+
+def candidates_upload(rows: list[dict]) -> SimpleUploadedFile:
+    return SimpleUploadedFile("c.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+@pytest.fixture
+def eager_copy_of_filter(reward_model, settings):
+    """Twelve prompts of three candidates, and what a filter in one piece keeps of them
+    (inline, in this process): (prompt, response, rank) in order."""
+    from config.celery import app
+    from rewardmodels.models import FilterRun
+
+    rows = [{"prompt": f"Question {i}: name some fruit.",
+             "responses": ["No. plum", POLITE, f"No. {i} figs"]} for i in range(12)]  # fmt: skip
+    app.conf.task_always_eager = True
+    try:
+        job = filter_create(reward_model=reward_model, user=None, keep_top=0.34,
+                            upload=candidates_upload(rows))  # fmt: skip
+    finally:
+        app.conf.task_always_eager = False
+    job.refresh_from_db()
+    assert job.status == FilterRun.Status.SUCCEEDED, job.error
+    kept = [json.loads(line) for line in Path(job.output_file).read_text().splitlines()]
+    job.delete()
+    return rows, [(r["prompt"], r["response"], r["rank"]) for r in kept]
 
 
 @pytest.mark.parametrize(
@@ -23,6 +52,8 @@ POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
         ("rewardmodels.score", "scoring"),
         ("rewardmodels.evaluate", "scoring"),
         ("rewardmodels.filter", "scoring"),
+        ("rewardmodels.score_chunk", "scoring"),
+        ("rewardmodels.gather_scores", "scoring"),
     ],
 )
 def test_training_alone_goes_to_the_gpu_queue(task, queue):
@@ -82,3 +113,30 @@ def test_scores_come_back_while_a_run_trains(
         return run.status == TrainingRun.Status.CANCELLED
 
     wait_for(cancelled, "the run to stop on cancel", workers.logs, timeout=30)
+
+
+def test_a_filter_is_scored_in_parts_across_two_workers(
+    results_in_redis, workers, reward_model, eager_copy_of_filter
+):
+    """Twelve parts on two scoring workers: both take parts, and the kept rows are those of
+    a run in one piece, in the same order."""
+    from rewardmodels.models import FilterRun
+
+    env = {"CELERY_RESULT_BACKEND": redis_url(), "SCORING_CHUNK_ROWS": "3"}
+    started = [workers("scoring", **env) for _ in range(2)]
+    wait_for(
+        lambda: all("ready." in log.read_text() for log in workers.logs),
+        "both workers to be ready", workers.logs,
+    )  # fmt: skip
+    assert len(started) == 2
+    rows, expected = eager_copy_of_filter
+    job = filter_create(reward_model=reward_model, user=None, keep_top=0.34,
+                        upload=candidates_upload(rows))  # fmt: skip
+    wait_for(lambda: FilterRun.objects.get(pk=job.pk).finished, "the filter", workers.logs, 180)
+    job.refresh_from_db()
+    assert job.status == FilterRun.Status.SUCCEEDED, job.error
+    assert (job.done, job.total) == (36, 36)
+    kept = [json.loads(line) for line in Path(job.output_file).read_text().splitlines()]
+    assert [(r["prompt"], r["response"], r["rank"]) for r in kept] == expected
+    for log in workers.logs:  # every worker scored some of the parts
+        assert "rewardmodels.score_chunk" in log.read_text() and "succeeded" in log.read_text()

@@ -1,6 +1,6 @@
 """The ML core: encoding, packing, the training loop and its loss, checkpoints, scoring,
 metrics and selection. It imports torch, transformers and peft, and nothing of Django or the
-apps, so it runs on its own (benchmarks/ use it without a database); workers/tasks.py is the
+apps, so it runs on its own (benchmarks/ use it without a database); workers/tasks/ is the
 bridge that loads rows, calls it and writes results back.
 
     config.py       TrainConfig: a training run's settings

@@ -140,22 +140,36 @@ def scorer_for(path: str, exact: bool = False) -> Scorer:
 # What callers ask for
 
 
-def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
-    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected."""
+def pair_scores(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
+    """What the held-out figures need of each row of prompt / chosen / rejected: both
+    rewards, both responses' tokens, and whether either was cut to fit. Arrays in row order,
+    so the scores of a file's parts, made apart, join up into the whole file's."""
     prompts = [r["prompt"] for r in rows]
     responses = [response_text(r[side]) for side in ("chosen", "rejected") for r in rows]
     sequences = scorer.encode(prompts + prompts, responses)
     rewards = scorer.rewards(sequences, progress)
-    tokens = np.array([s.response_tokens for s in sequences])
+    tokens = np.array([s.response_tokens for s in sequences], dtype=np.int64)
+    truncated = np.array([s.truncated for s in sequences], dtype=bool)
     n = len(rows)
+    return {
+        "chosen": rewards[:n], "rejected": rewards[n:], "chosen_tokens": tokens[:n],
+        "rejected_tokens": tokens[n:], "truncated": truncated[:n] | truncated[n:],
+    }  # fmt: skip
+
+
+def pair_figures(rows: list[dict], scores: dict) -> dict:
+    """The held-out figures of workers.ml.metrics from the rows and their pair_scores."""
     metrics = preference_metrics(
-        rewards[:n], rewards[n:], tokens[:n], tokens[n:],
-        [r.get("difficulty") or "" for r in rows],
+        scores["chosen"], scores["rejected"], scores["chosen_tokens"],
+        scores["rejected_tokens"], [r.get("difficulty") or "" for r in rows],
     )  # fmt: skip
-    metrics["truncated_pairs"] = sum(
-        sequences[i].truncated or sequences[n + i].truncated for i in range(n)
-    )
+    metrics["truncated_pairs"] = int(np.sum(scores["truncated"]))
     return metrics
+
+
+def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
+    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected."""
+    return pair_figures(rows, pair_scores(scorer, rows, progress))
 
 
 def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:

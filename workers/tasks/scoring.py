@@ -1,0 +1,204 @@
+"""Using trained models on the scoring queue: evaluation, filtering, scoring."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from config.celery import app
+from workers.tasks.rows import job_fail
+from workers.tasks.training import advance_retraining
+
+# Evaluations and filters are scored in parts (chunks of SCORING_CHUNK_ROWS rows): a Celery
+# group of score_chunk tasks, one per part, that every worker on the scoring queue takes
+# from, then gather_scores (the chord's callback) joins the parts in order and finishes the
+# job. Each part's input and scores are files in the job's folder, so a part scored once is
+# never scored again: a redelivered or retried part, or a job sent twice, redoes only what
+# has no scores yet. Each task loads its model through workers.ml.scoring.scorer_for, which
+# keeps recently used models in the worker's memory.
+
+CHUNK_RETRIES = 2  # a part that fails is tried again this many times, alone
+
+
+def _job_model(kind: str):
+    from rewardmodels.models import EvaluationRun, FilterRun
+
+    return {"evaluation": EvaluationRun, "filter": FilterRun}[kind]
+
+
+def _parts_folder(kind: str, pk: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "scoring" / f"{kind}-{pk}"
+
+
+def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
+    """Write the job's rows in parts and send one score_chunk task per part, with
+    gather_scores to run when all are scored."""
+    from celery import chord
+
+    from rewardmodels.formats import write_jsonl
+
+    folder = _parts_folder(kind, pk)
+    size = max(1, settings.SCORING_CHUNK_ROWS)
+    parts = [rows[start : start + size] for start in range(0, len(rows), size)] or [[]]
+    for index, part in enumerate(parts):
+        write_jsonl(folder / f"{index:05d}.jsonl", part)
+    responses_per_row = 2 if kind == "evaluation" else 1
+    _job_model(kind).objects.filter(pk=pk).update(done=0, total=len(rows) * responses_per_row)
+    chord(score_chunk.s(kind, pk, index) for index in range(len(parts)))(gather_scores.s(kind, pk))
+
+
+@app.task(name="rewardmodels.evaluate", acks_late=True, reject_on_worker_lost=True)
+def evaluate_reward_model(evaluation_id: int) -> None:
+    from annotation.curation import dataset_rows
+    from rewardmodels.formats import read_jsonl
+    from rewardmodels.models import EvaluationRun
+
+    evaluation = EvaluationRun.objects.select_related("dataset").filter(pk=evaluation_id).first()
+    if evaluation is None or evaluation.finished:
+        return
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(status=EvaluationRun.Status.RUNNING)
+    try:
+        if evaluation.dataset_id:
+            rows = [r for r in dataset_rows(evaluation.dataset) if r["split"] == "test"]
+        else:
+            rows = read_jsonl(evaluation.pairs_file)
+        _scatter("evaluation", evaluation.pk, rows)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        job_fail(EvaluationRun, evaluation.pk, exc)
+        advance_retraining(evaluation=evaluation)
+
+
+@app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
+def filter_candidates(filter_id: int) -> None:
+    from rewardmodels.formats import read_jsonl
+    from rewardmodels.models import FilterRun
+
+    job = FilterRun.objects.filter(pk=filter_id).first()
+    if job is None or job.finished:
+        return
+    FilterRun.objects.filter(pk=job.pk).update(status=FilterRun.Status.RUNNING)
+    try:
+        _scatter("filter", job.pk, read_jsonl(job.candidates_file))
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        job_fail(FilterRun, job.pk, exc)
+
+
+@app.task(
+    name="rewardmodels.score_chunk", bind=True, acks_late=True, reject_on_worker_lost=True,
+    ignore_result=False, max_retries=CHUNK_RETRIES,
+)  # fmt: skip
+def score_chunk(self, kind: str, pk: int, index: int) -> int:
+    """Score one part of an evaluation or a filter into its scores file; returns its index."""
+    from rewardmodels.formats import read_jsonl
+    from workers.ml import scoring
+
+    model = _job_model(kind)
+    job = model.objects.select_related("reward_model").filter(pk=pk).first()
+    scores_file = _parts_folder(kind, pk) / f"{index:05d}.npz"
+    if job is None or job.finished or scores_file.exists():
+        return index
+    try:
+        rows = read_jsonl(scores_file.with_suffix(".jsonl"))
+        if kind == "evaluation":
+            scorer = scoring.scorer_for(job.reward_model.artifact, exact=True)
+            scores = scoring.pair_scores(scorer, rows)
+        else:
+            scorer = scoring.scorer_for(job.reward_model.artifact)
+            rewards, tokens = scorer.score(
+                [r["prompt"] for r in rows], [r["response"] for r in rows]
+            )
+            scores = {"rewards": rewards, "tokens": tokens}
+        partial = scores_file.with_suffix(".part")
+        with partial.open("wb") as stream:
+            np.savez(stream, **scores)
+        partial.replace(scores_file)  # whole or absent
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            job_fail(model, pk, exc)
+            raise
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    responses_per_row = 2 if kind == "evaluation" else 1
+    model.objects.filter(pk=pk).update(done=F("done") + len(rows) * responses_per_row)
+    return index
+
+
+@app.task(name="rewardmodels.gather_scores", acks_late=True, reject_on_worker_lost=True)
+def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
+    """Join a job's scored parts in order and finish it: an evaluation's figures, or a
+    filter's kept rows."""
+    from rewardmodels.formats import read_jsonl, write_jsonl
+    from workers.ml import scoring
+    from workers.ml.selection import filter_rows
+
+    model = _job_model(kind)
+    job = model.objects.select_related("reward_model").filter(pk=pk).first()
+    if job is None or job.finished:
+        return
+    folder = _parts_folder(kind, pk)
+    try:
+        inputs = sorted(folder.glob("*.jsonl"))
+        rows = [row for path in inputs for row in read_jsonl(path)]
+        parts = [np.load(path.with_suffix(".npz")) for path in inputs]
+        scores = {key: np.concatenate([part[key] for part in parts]) for key in parts[0].files}
+        if kind == "evaluation":
+            figures = {"metrics": scoring.pair_figures(rows, scores)}
+        else:
+            slope = scoring.training_record(job.reward_model.artifact)
+            slope = ((slope.get("metrics") or {}).get("length") or {}).get("reward_per_token")
+            kept = filter_rows(rows, scores["rewards"], scores["tokens"], job.keep_top,
+                               job.threshold, job.normalize, slope)  # fmt: skip
+            output = job.output_path()
+            write_jsonl(output, kept)
+            figures = {"n_kept": len(kept), "output_file": str(output)}
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        job_fail(model, pk, exc)
+    else:
+        model.objects.filter(pk=pk).update(
+            status=model.Status.SUCCEEDED, done=F("total"), finished_at=timezone.now(), **figures
+        )
+    shutil.rmtree(folder, ignore_errors=True)
+    if kind == "evaluation":
+        advance_retraining(evaluation=job)
+
+
+@app.task(name="rewardmodels.score", ignore_result=False)
+def score_responses(
+    model_path: str, prompts: list, responses: list[str], normalize: str | None = None
+) -> dict:
+    """Rewards and response lengths for the API, with the model's fitted reward per token
+    (None when its training did not record one). With `normalize` ("none" or "length") the
+    responses are also ranked, best first (workers.ml.selection.rank). The caller waits."""
+    from workers.ml import scoring
+    from workers.ml.selection import rank
+
+    scorer = scoring.scorer_for(model_path)
+    rewards, tokens = scorer.score(prompts, responses)
+    result = {
+        "rewards": rewards.tolist(),
+        "tokens": tokens.tolist(),
+        "reward_per_token": scorer.reward_per_token,
+    }
+    if normalize is not None:
+        result["ranked"] = rank(rewards, tokens, normalize, scorer.reward_per_token)
+    return result
+
+
+@app.task(name="rewardmodels.score_candidates", acks_late=True, ignore_result=False)
+def score_candidates(round_id: int, model_key: str, model_path: str) -> int:
+    """Rewards from one model for a round's candidates that have none from it yet, stored
+    under the model's identifier (Candidate.scores). Returns how many were scored."""
+    from annotation.models import Candidate
+    from workers.ml import scoring
+
+    todo = [c for c in Candidate.objects.filter(round_id=round_id) if model_key not in c.scores]
+    if not todo:
+        return 0
+    scorer = scoring.scorer_for(model_path)
+    rewards, _ = scorer.score([c.prompt for c in todo], [c.response for c in todo])
+    for candidate, reward in zip(todo, rewards.tolist(), strict=True):
+        candidate.scores = {**candidate.scores, model_key: reward}
+    Candidate.objects.bulk_update(todo, ["scores"], batch_size=1000)
+    return len(todo)

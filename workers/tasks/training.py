@@ -1,0 +1,215 @@
+"""Training runs on the gpu queue, and the retraining loop's schedule."""
+
+import logging
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.celery import app
+from workers.leases import Lease
+
+logger = logging.getLogger(__name__)
+LOG_LINES = 200
+
+
+def run_folder(run_id: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)
+
+
+@app.task(
+    name="rewardmodels.train",
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and resumes
+)
+def train_reward_model(run_id: int) -> None:
+    from rewardmodels.models import TrainingRun
+
+    run = TrainingRun.objects.select_related("dataset").filter(pk=run_id).first()
+    if run is None:
+        return
+    # Done already or held by another worker (a message sent twice does no harm), or
+    # trained now: either way, a retraining waiting on the run moves on.
+    lease = Lease(run.pk)
+    if lease.take():
+        try:
+            if _count_delivery(run):
+                _execute(run, lease)
+        finally:
+            lease.release()
+    advance_retraining(training_run=run.pk)
+
+
+def advance_retraining(*, training_run: int | None = None, evaluation=None) -> None:
+    """A retraining waiting on this run or evaluation moves on (rewardmodels.retraining)."""
+    from rewardmodels.models import Retraining
+    from rewardmodels.retraining import retraining_advance
+
+    if evaluation is not None:
+        retraining_id = evaluation.retraining_id
+    else:
+        retraining_id = (
+            Retraining.objects.filter(run_id=training_run).values_list("pk", flat=True).first()
+        )
+    if retraining_id is not None:
+        retraining_advance(retraining_id)
+
+
+def _count_delivery(run) -> bool:
+    """Count this delivery of the run; False (and the run FAILED) when it has already been
+    delivered TRAINING_MAX_DELIVERIES times without finishing.
+
+    A delivery that finds the run unfinished means every earlier one lost its worker (an
+    ended task records its outcome): a run killed each time, out of memory say, would
+    otherwise come back forever and hold a gpu worker. The count is an F() update, so two
+    workers handed the same message (a visibility timeout passing) both count."""
+    from rewardmodels.models import TrainingRun
+
+    TrainingRun.objects.filter(pk=run.pk).update(deliveries=F("deliveries") + 1)
+    run.refresh_from_db(fields=["deliveries"])
+    limit = settings.TRAINING_MAX_DELIVERIES
+    if run.deliveries <= limit:
+        return True
+    error = (
+        f"Gave up: the worker running it stopped {limit} time{'s' * (limit != 1)} without "
+        "finishing (out of memory? try a smaller batch size or max length, or gradient "
+        "checkpointing). TRAINING_MAX_DELIVERIES sets how many times a run is tried."
+    )
+    logger.error("training run %s: %s", run.pk, error)
+    lines = [*run.log_tail.splitlines()[-(LOG_LINES - 1) :], f"{timezone.now():%H:%M:%S} {error}"]
+    TrainingRun.objects.filter(pk=run.pk).exclude(
+        status__in=(TrainingRun.Status.SUCCEEDED, TrainingRun.Status.CANCELLED)
+    ).update(
+        status=TrainingRun.Status.FAILED, error=error, log_tail="\n".join(lines),
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    return False
+
+
+def _execute(run, lease: "Lease") -> None:
+    import transformers
+
+    from annotation.curation import dataset_rows
+    from rewardmodels.models import RewardModel, TrainingRun
+    from workers.ml import training
+    from workers.ml.config import TrainConfig
+    from workers.ml.models import model_card
+
+    transformers.logging.set_verbosity_error()
+    live = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+    started = (
+        lease.mine()
+        .filter(status__in=live)
+        .update(
+            status=TrainingRun.Status.RUNNING, started_at=run.started_at or timezone.now(), error=""
+        )
+    )
+    if not started:
+        return  # cancelled while it waited
+    lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
+    last_write = [0.0]
+
+    def log(line: str) -> None:
+        lines.append(f"{timezone.now():%H:%M:%S} {line}")
+        del lines[:-LOG_LINES]
+        lease.mine().update(log_tail="\n".join(lines))
+
+    def progress(step: int, total: int, metrics: dict) -> None:
+        # A resumed run trains again the steps after its checkpoint: keep one entry a step.
+        while run.metrics and run.metrics[-1].get("step", 0) >= step:
+            run.metrics.pop()
+        run.metrics.append(metrics)
+        now = time.monotonic()
+        if "eval" in metrics or step == total or now - last_write[0] > 2.0:
+            last_write[0] = now
+            lease.mine().update(
+                step=step, total_steps=total, eta_seconds=metrics.get("eta_seconds"),
+                metrics=run.metrics,
+            )  # fmt: skip
+        if "eval" in metrics:
+            accuracy = metrics["eval"].get("accuracy") or 0.0
+            if step == 0:  # the untrained model, measured before the first step
+                log(f"untrained model: held-out accuracy {accuracy:.3f}")
+            else:
+                log(
+                    f"step {step}/{total}: loss {metrics['loss']:.4f}, "
+                    f"held-out accuracy {accuracy:.3f}"
+                )
+
+    def should_stop() -> bool:
+        return lease.lost.is_set() or lease.mine().filter(cancel_requested=True).exists()
+
+    config = TrainConfig(**run.train_settings())
+    rows = dataset_rows(run.dataset)
+    folder = run_folder(run.pk)
+    try:
+        final = training.train(
+            config,
+            [r for r in rows if r["split"] == "train"],
+            [r for r in rows if r["split"] == "test"],
+            folder,
+            training.Reporter(progress=progress, log=log, should_stop=should_stop),
+        )
+    except training.Cancelled as exc:
+        if lease.lost.is_set():
+            return  # another worker has the run now: leave it every row
+        log(str(exc))
+        lease.mine().update(status=TrainingRun.Status.CANCELLED, finished_at=timezone.now())
+        return
+    except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
+        logger.exception("training run %s failed", run.pk)
+        lease.mine().update(
+            status=TrainingRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
+            finished_at=timezone.now(),
+        )
+        return
+    artifact = folder / "model"
+    chosen = final["settings"]  # the method and learning rate, where "auto" left them open
+    card = model_card(replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256)
+    (artifact / "README.md").write_text(card)
+    # Together: a worker lost between the two would leave a succeeded run, which is never
+    # trained again, without its reward model.
+    with transaction.atomic():
+        finished = lease.mine().update(
+            status=TrainingRun.Status.SUCCEEDED,
+            method=chosen["method"],
+            learning_rate=chosen["learning_rate"],
+            final_metrics=final,
+            artifact=str(artifact),
+            finished_at=timezone.now(),
+            step=F("total_steps"),
+        )
+        if not finished:
+            return  # the lease was lost at the last moment: the new holder registers it
+        RewardModel.objects.get_or_create(
+            run=run,
+            defaults={
+                "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
+                "project_id": run.dataset.project_id,
+                "dataset": run.dataset,
+                "base_model": run.base_model,
+                "artifact": str(artifact),
+            },
+        )
+    log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
+
+
+@app.task(name="rewardmodels.retrain_due")
+def retrain_due() -> list[int]:
+    """On Celery beat's schedule: move on retrainings under way (an event lost with a killed
+    worker would otherwise leave one waiting) and start those the label count asks for.
+    Returns the ids of the retrainings started."""
+    from rewardmodels import retraining
+    from rewardmodels.models import Retraining
+
+    under_way = Retraining.objects.filter(status__in=retraining.UNDER_WAY)
+    for retraining_id in under_way.values_list("pk", flat=True):
+        retraining.retraining_advance(retraining_id)
+    return [started.pk for started in retraining.retrain_due()]
