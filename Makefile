@@ -43,6 +43,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/pairs_table.py
 	$(BIN)/python benchmarks/export_dataset.py
 	$(BIN)/python benchmarks/judging.py
+	$(BIN)/python benchmarks/sharded_scoring.py
 
 # The trainer against TRL and the scorer against transformers' pipeline, on HH pairs.
 HH ?= ../shared/data/hh-rlhf-harmless-dev.jsonl

@@ -97,11 +97,12 @@ class ProjectSettingsForm(forms.ModelForm):
     """Everything a lead sets on a project, in the sections of PROJECT_SECTIONS; the
     assignment timeout in minutes."""
 
-    assignment_timeout = forms.IntegerField(
+    assignment_timeout = forms.FloatField(
         label="Assignment timeout (minutes)",
-        min_value=1,
+        min_value=0.5,
         max_value=7 * 24 * 60,
         help_text="An unanswered assignment goes back to the pool after this long.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
     )
 
     class Meta:
@@ -127,9 +128,8 @@ class ProjectSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:  # a new project shows the model's default
-            self.initial["assignment_timeout"] = round(
-                self.instance.assignment_timeout.total_seconds() / 60
-            )
+            minutes = self.instance.assignment_timeout.total_seconds() / 60
+            self.initial["assignment_timeout"] = int(minutes) if minutes.is_integer() else minutes
         for name, (low, high) in _BOUNDS.items():
             field = self.fields[name]
             field.validators += [MinValueValidator(low), MaxValueValidator(high)]
@@ -171,11 +171,12 @@ class PairFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=500, strip=True, label="Search")
     source = forms.CharField(required=False, max_length=200)
     external_id = forms.CharField(required=False, max_length=255)
-    labelled = forms.NullBooleanField(required=False)
+    # Read as typed (true/false, 1/0): the select widget of NullBooleanField has its own codes.
+    labelled = forms.NullBooleanField(required=False, widget=forms.TextInput)
     difficulty = forms.MultipleChoiceField(required=False, choices=PairConsensus.Difficulty.choices)
-    contested = forms.NullBooleanField(required=False)
-    gold = forms.NullBooleanField(required=False)
-    decided = forms.NullBooleanField(required=False)
+    contested = forms.NullBooleanField(required=False, widget=forms.TextInput)
+    gold = forms.NullBooleanField(required=False, widget=forms.TextInput)
+    decided = forms.NullBooleanField(required=False, widget=forms.TextInput)
     sort = forms.ChoiceField(
         required=False, choices=[(name, label) for name, (label, _) in PAIR_SORTS.items()]
     )

@@ -8,6 +8,7 @@ written (annotation.services.pairs_search_index); until then search does not fin
 and `unsearchable_pairs` counts them. Elsewhere search matches each word as a substring.
 """
 
+import re
 from dataclasses import dataclass
 
 from django.db import OperationalError, connection, transaction
@@ -48,12 +49,15 @@ def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
         document = f"{Pair._meta.db_table}.search_document"
         found = RawSQL(f"{document} @@ websearch_to_tsquery('simple', %s)", [text], BooleanField())
         return pairs.alias(found=found).filter(found=True)
-    for word in text.split():
-        pairs = pairs.filter(
-            Q(prompt__icontains=word)
-            | Q(response_a__icontains=word)
-            | Q(response_b__icontains=word)
-        )
+    # As a web search reads it: words and "quoted phrases" must be there, -words must not.
+    for term in re.findall(r'-?"[^"]*"|\S+', text):
+        excluded = term.startswith("-") and len(term) > 1
+        phrase = term.lstrip("-").strip('"') if excluded else term.strip('"')
+        if not phrase:
+            continue
+        found = Q(prompt__icontains=phrase) | Q(response_a__icontains=phrase)
+        found |= Q(response_b__icontains=phrase)
+        pairs = pairs.exclude(found) if excluded else pairs.filter(found)
     return pairs
 
 
@@ -178,12 +182,16 @@ def count_upto(pairs: QuerySet[Pair], cap: int) -> int | None:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {COUNT_TIME_LIMIT_MS}")
-            return pairs.order_by()[: cap + 1].count()
-    except OperationalError:  # cancelled at the time limit
+            count = pairs.order_by()[: cap + 1].count()
+            # The limit would outlive this savepoint inside a caller's transaction.
+            cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+            return count
+    except OperationalError:  # cancelled at the time limit; the rollback undoes the limit
         return None
 
 
 PAGE_ROWS = 25
+MAX_PAGE = 100_000  # 2.5M rows in: past that, search and filters are the way
 
 
 @dataclass
@@ -214,7 +222,7 @@ def table_page(pairs: QuerySet[Pair], number: str | None) -> TablePage:
     """One page of the pairs table: its rows (one more is read to know whether a next page
     exists) and the count of all matches as far as it is cheap."""
     number = int(number) if number and number.isascii() and number.isdigit() else 1
-    number = max(1, number)
+    number = min(max(1, number), MAX_PAGE)
     start = (number - 1) * PAGE_ROWS
     rows = list(pairs[start : start + PAGE_ROWS + 1])
     has_next = len(rows) > PAGE_ROWS

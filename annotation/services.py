@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from annotation.agreement import (
@@ -364,21 +364,43 @@ SEARCH_DOCUMENT_SQL = (
 SEARCH_INDEX_BATCH = 2000
 
 
+UNSEARCHED_IDS_SQL = (
+    "SELECT id FROM annotation_pair WHERE search_document IS NULL ORDER BY id LIMIT %s "
+    "FOR UPDATE SKIP LOCKED"
+)
+
+
 def pairs_search_index(*, limit: int = SEARCH_INDEX_BATCH) -> int:
     """Index the words of up to `limit` pairs that search cannot find yet (PostgreSQL; see
     migration 0006); returns how many. Workers running it at once take different pairs."""
     if connection.vendor != "postgresql":
         return 0
+    update = f"UPDATE annotation_pair SET search_document = {SEARCH_DOCUMENT_SQL} WHERE id "
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE annotation_pair SET search_document = {SEARCH_DOCUMENT_SQL}
-            WHERE id IN (SELECT id FROM annotation_pair WHERE search_document IS NULL
-                         ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
-            """,
-            [limit],
-        )
-        return cursor.rowcount
+        try:
+            with transaction.atomic():
+                cursor.execute(f"{update} IN ({UNSEARCHED_IDS_SQL})", [limit])
+                return cursor.rowcount
+        except DatabaseError:
+            # A pair past PostgreSQL's limits for a text search document (1 MB) fails the
+            # batch: index this batch a pair at a time, such a pair with no words, so that
+            # it does not stop every pair after it from being indexed.
+            pass
+        count = 0
+        with transaction.atomic():
+            cursor.execute(UNSEARCHED_IDS_SQL, [limit])
+            for (pair_id,) in cursor.fetchall():
+                try:
+                    with transaction.atomic():
+                        cursor.execute(f"{update} = %s", [pair_id])
+                except DatabaseError:
+                    logger.warning("pair %s has too many words to search", pair_id)
+                    cursor.execute(
+                        "UPDATE annotation_pair SET search_document = ''::tsvector WHERE id = %s",
+                        [pair_id],
+                    )
+                count += 1
+        return count
 
 
 def consensus_refresh(*, pair_ids: Iterable[int]) -> None:

@@ -1,6 +1,8 @@
 """Pages that set a project up: admins and leads create projects; leads change their
 settings, guidelines and members."""
 
+from dataclasses import fields
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import selectors
+from annotation.agreement import DifficultyRule
 from annotation.forms import MemberForm, ProjectSettingsForm, add_service_errors
 from annotation.models import Membership, Project
 from annotation.project_setup import (
@@ -94,7 +97,7 @@ def project_settings(request, pk: int):
         elif action in ("role", "remove"):
             membership = get_object_or_404(
                 Membership.objects.select_related("user"),
-                pk=request.POST.get("membership") or 0,
+                pk=_id(request.POST.get("membership")),
                 project=project,
             )
             name = membership.user.get_username()
@@ -125,6 +128,11 @@ def project_settings(request, pk: int):
     return render(request, "annotation/project_settings.html", context, status=status)
 
 
+def _id(value: str | None) -> int:
+    """A posted row id; 0 (no such row) for anything that is not one."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
+
+
 def _saved(changed: list[str]) -> str:
     if not changed:
         return "Nothing changed."
@@ -134,7 +142,7 @@ def _saved(changed: list[str]) -> str:
     return saved
 
 
-REGRADED_BY = {"easy_min_strength", "hard_below_agreement", "hard_below_strength"}
+REGRADED_BY = {field.name for field in fields(DifficultyRule)}
 
 
 @login_required

@@ -174,3 +174,21 @@ def test_the_api_reads_the_same_filters(project, pairs, lead):
     refused = api.get(f"/api/projects/{project.pk}/pairs/", {"sort": "length", "difficulty": "x"})
     assert refused.status_code == 400
     assert {"sort", "difficulty"} <= set(refused.json())
+
+
+def test_a_pair_too_wordy_to_index_does_not_stop_the_others(project):
+    if connection.vendor != "postgresql":
+        pytest.skip("the index is PostgreSQL's")
+    wordy = " ".join(f"w{n:07d}" for n in range(150_000))  # past the 1 MB a tsvector holds
+    PairFactory(project=project, response_a=wordy)
+    after = PairFactory(project=project, response_a="Penguins swim.")
+    assert pairs_search_index() == 2
+    assert found(project, search="penguins") == [after.pk]
+
+
+def test_bad_paging_and_yes_no_values_answer_calmly(project, pairs, lead):
+    client = logged_in(lead)
+    assert client.get(f"/projects/{project.pk}/", {"page": "9" * 30}).status_code == 200
+    api = client_for(lead)
+    unlabelled = api.get(f"/api/projects/{project.pk}/pairs/", {"labelled": "0"}).json()
+    assert [row["id"] for row in unlabelled["results"]] == [pairs[3].pk, pairs[4].pk]

@@ -148,3 +148,17 @@ def test_the_guidelines_preview_is_inert(lead):
     ).json()["html"]
     assert "<strong>Be kind</strong>" in html and "<script>" not in html
     assert client.get("/markdown-preview/").status_code == 405
+
+
+def test_odd_posts_and_short_timeouts(project, lead):
+    client = logged_in(lead)
+    url = f"/projects/{project.pk}/settings/"
+    for value in ("abc", "1.5", ""):
+        assert client.post(url, {"action": "remove", "membership": value}).status_code == 404
+    project.assignment_timeout = timedelta(seconds=20)  # set elsewhere, below a minute
+    project.save()
+    assert 'value="0.3333' in client.get(url).content.decode()
+    saved = client.post(url, settings_fields(project, assignment_timeout="0.5", gold_rate=0.2))
+    assert saved.status_code == 302
+    project.refresh_from_db()
+    assert project.assignment_timeout == timedelta(seconds=30) and project.gold_rate == 0.2

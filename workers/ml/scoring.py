@@ -64,11 +64,7 @@ class Scorer:
         self.max_length = (record.get("config") or {}).get("max_length") or min(
             self.tokenizer.model_max_length, DEFAULT_MAX_LENGTH
         )
-        # The slope of reward on response length over the held-out responses at the end of
-        # training, which length-adjusted ranking subtracts; None for a model trained before
-        # it was recorded (or not by us), whose rewards are then ranked as they are.
-        length = ((record.get("metrics") or {}).get("length")) or {}
-        self.reward_per_token: float | None = length.get("reward_per_token")
+        self.reward_per_token = reward_per_token(record)
 
     def encode(self, prompts: list, responses: list[str]) -> list[Sequence]:
         return encode(
@@ -116,6 +112,13 @@ def training_record(path: str) -> dict:
     metrics); empty for a model that was not trained here."""
     record = Path(path, "training.json")
     return json.loads(record.read_text()) if record.is_file() else {}
+
+
+def reward_per_token(record: dict) -> float | None:
+    """The slope of reward on response length over the held-out responses at the end of
+    training (from a training_record), which length-adjusted ranking subtracts; None for a
+    model trained before it was recorded (or not by us), whose rewards are ranked as they are."""
+    return (((record.get("metrics") or {}).get("length")) or {}).get("reward_per_token")
 
 
 _loaded: "OrderedDict[tuple[str, bool, float], Scorer]" = OrderedDict()

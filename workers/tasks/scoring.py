@@ -1,6 +1,7 @@
 """Using trained models on the scoring queue: evaluation, filtering, scoring."""
 
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,23 @@ def _parts_folder(kind: str, pk: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "scoring" / f"{kind}-{pk}"
 
 
+def _scores(kind: str, pk: int, index: int) -> Path:
+    return _parts_folder(kind, pk) / f"{index:05d}.npz"
+
+
+# Responses scored per row: an evaluation's rows are pairs.
+RESPONSES_PER_ROW = {"evaluation": 2, "filter": 1}
+
+
+def _give_up(kind: str, pk: int, exc: Exception) -> None:
+    """A job that cannot finish: failed with the reason, its parts removed, and a retraining
+    waiting on an evaluation moved on."""
+    job_fail(_job_model(kind), pk, exc)
+    shutil.rmtree(_parts_folder(kind, pk), ignore_errors=True)
+    if kind == "evaluation":
+        advance_retraining(evaluation=_job_model(kind).objects.get(pk=pk))
+
+
 def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
     """Write the job's rows in parts and send one score_chunk task per part, with
     gather_scores to run when all are scored."""
@@ -45,8 +63,10 @@ def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
     parts = [rows[start : start + size] for start in range(0, len(rows), size)] or [[]]
     for index, part in enumerate(parts):
         write_jsonl(folder / f"{index:05d}.jsonl", part)
-    responses_per_row = 2 if kind == "evaluation" else 1
-    _job_model(kind).objects.filter(pk=pk).update(done=0, total=len(rows) * responses_per_row)
+    # Sent again (its worker died after sending), parts scored already keep their count.
+    scored = sum(len(part) for index, part in enumerate(parts) if _scores(kind, pk, index).exists())
+    per_row = RESPONSES_PER_ROW[kind]
+    _job_model(kind).objects.filter(pk=pk).update(done=scored * per_row, total=len(rows) * per_row)
     chord(score_chunk.s(kind, pk, index) for index in range(len(parts)))(gather_scores.s(kind, pk))
 
 
@@ -67,8 +87,7 @@ def evaluate_reward_model(evaluation_id: int) -> None:
             rows = read_jsonl(evaluation.pairs_file)
         _scatter("evaluation", evaluation.pk, rows)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        job_fail(EvaluationRun, evaluation.pk, exc)
-        advance_retraining(evaluation=evaluation)
+        _give_up("evaluation", evaluation.pk, exc)
 
 
 @app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
@@ -83,7 +102,7 @@ def filter_candidates(filter_id: int) -> None:
     try:
         _scatter("filter", job.pk, read_jsonl(job.candidates_file))
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        job_fail(FilterRun, job.pk, exc)
+        _give_up("filter", job.pk, exc)
 
 
 @app.task(
@@ -97,7 +116,7 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
 
     model = _job_model(kind)
     job = model.objects.select_related("reward_model").filter(pk=pk).first()
-    scores_file = _parts_folder(kind, pk) / f"{index:05d}.npz"
+    scores_file = _scores(kind, pk, index)
     if job is None or job.finished or scores_file.exists():
         return index
     try:
@@ -111,17 +130,18 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
                 [r["prompt"] for r in rows], [r["response"] for r in rows]
             )
             scores = {"rewards": rewards, "tokens": tokens}
-        partial = scores_file.with_suffix(".part")
+        # Written aside under a name of its own, then renamed: whole or absent, also when
+        # two deliveries of the part run at once.
+        partial = scores_file.with_suffix(f".{uuid.uuid4().hex}.part")
         with partial.open("wb") as stream:
             np.savez(stream, **scores)
-        partial.replace(scores_file)  # whole or absent
+        partial.replace(scores_file)
     except Exception as exc:
         if self.request.retries >= self.max_retries:
-            job_fail(model, pk, exc)
+            _give_up(kind, pk, exc)
             raise
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
-    responses_per_row = 2 if kind == "evaluation" else 1
-    model.objects.filter(pk=pk).update(done=F("done") + len(rows) * responses_per_row)
+    model.objects.filter(pk=pk).update(done=F("done") + len(rows) * RESPONSES_PER_ROW[kind])
     return index
 
 
@@ -146,19 +166,18 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
         if kind == "evaluation":
             figures = {"metrics": scoring.pair_figures(rows, scores)}
         else:
-            slope = scoring.training_record(job.reward_model.artifact)
-            slope = ((slope.get("metrics") or {}).get("length") or {}).get("reward_per_token")
+            slope = scoring.reward_per_token(scoring.training_record(job.reward_model.artifact))
             kept = filter_rows(rows, scores["rewards"], scores["tokens"], job.keep_top,
                                job.threshold, job.normalize, slope)  # fmt: skip
             output = job.output_path()
             write_jsonl(output, kept)
             figures = {"n_kept": len(kept), "output_file": str(output)}
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        job_fail(model, pk, exc)
-    else:
-        model.objects.filter(pk=pk).update(
-            status=model.Status.SUCCEEDED, done=F("total"), finished_at=timezone.now(), **figures
-        )
+        _give_up(kind, pk, exc)
+        return
+    model.objects.filter(pk=pk).update(
+        status=model.Status.SUCCEEDED, done=F("total"), finished_at=timezone.now(), **figures
+    )
     shutil.rmtree(folder, ignore_errors=True)
     if kind == "evaluation":
         advance_retraining(evaluation=job)
