@@ -11,8 +11,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import BasePagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -21,7 +23,7 @@ from annotation.agreement import DIFFICULTIES
 from annotation.formats import FileRejected
 from annotation.forms import PairFilterForm
 from annotation.models import Assignment, CuratedDataset, Label, Pair, Project
-from annotation.pair_filters import PAIR_SORTS, pairs_filtered
+from annotation.pair_filters import PAIR_SORTS, pairs_filtered, table_page
 from annotation.permissions import IsProjectLead, IsProjectMember
 from annotation.serializers import (
     AdjudicationSerializer,
@@ -96,12 +98,52 @@ class ProjectDetail(ProjectScopedView):
         return Response(ProjectSerializer(project, context={"roles": {project.pk: role}}).data)
 
 
+class PairPages(BasePagination):
+    """The pairs table's paging: `count` stops at COUNT_CAP + 1 (`count_capped` says so) and
+    is null when counting ran out of time; `next` is there while more pairs are."""
+
+    page_size = 50
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page = table_page(queryset, request.query_params.get("page"), self.page_size)
+        return self.page.rows
+
+    def _link(self, number: int) -> str:
+        return replace_query_param(self.request.build_absolute_uri(), "page", number)
+
+    def get_paginated_response(self, data):
+        page = self.page
+        return Response({
+            "count": page.count, "count_capped": page.capped,
+            "next": self._link(page.number + 1) if page.has_next else None,
+            "previous": self._link(page.number - 1) if page.has_previous else None,
+            "results": data,
+        })  # fmt: skip
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer", "nullable": True},
+                "count_capped": {"type": "boolean"},
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [{"name": "page", "required": False, "in": "query", "schema": {"type": "integer"}}]
+
+
 class PairList(ProjectScopedView, generics.ListAPIView):
-    """A project's pairs, for leads and admins, with the pairs table's search, filters and
-    sort."""
+    """A project's pairs, for leads and admins, with the pairs table's search, filters, sort
+    and paging (a count that stops at 1,000 matches)."""
 
     permission_classes = [IsProjectLead]
     serializer_class = PairSerializer
+    pagination_class = PairPages
 
     @extend_schema(
         parameters=[

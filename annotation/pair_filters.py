@@ -218,15 +218,15 @@ class TablePage:
         return max(1, -(-self.count // PAGE_ROWS))
 
 
-def table_page(pairs: QuerySet[Pair], number: str | None) -> TablePage:
-    """One page of the pairs table: its rows (one more is read to know whether a next page
-    exists) and the count of all matches as far as it is cheap."""
+def table_page(pairs: QuerySet[Pair], number: str | None, size: int = PAGE_ROWS) -> TablePage:
+    """One page of the pairs table (or the API's pair list): its rows (one more is read to
+    know whether a next page exists) and the count of all matches as far as it is cheap."""
     number = int(number) if number and number.isascii() and number.isdigit() else 1
     number = min(max(1, number), MAX_PAGE)
-    start = (number - 1) * PAGE_ROWS
-    rows = list(pairs[start : start + PAGE_ROWS + 1])
-    has_next = len(rows) > PAGE_ROWS
+    start = (number - 1) * size
+    rows = list(pairs[start : start + size + 1])
+    has_next = len(rows) > size
     # On a first page that holds every match, those are the count.
     cap = COUNT_CAP
     count = len(rows) if number == 1 and not has_next else count_upto(pairs, cap)
-    return TablePage(rows[:PAGE_ROWS], number, has_next, count, cap)
+    return TablePage(rows[:size], number, has_next, count, cap)

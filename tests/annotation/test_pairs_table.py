@@ -192,3 +192,17 @@ def test_bad_paging_and_yes_no_values_answer_calmly(project, pairs, lead):
     api = client_for(lead)
     unlabelled = api.get(f"/api/projects/{project.pk}/pairs/", {"labelled": "0"}).json()
     assert [row["id"] for row in unlabelled["results"]] == [pairs[3].pk, pairs[4].pk]
+
+
+def test_the_api_pages_like_the_table(project, pairs, lead, monkeypatch):
+    monkeypatch.setattr(pair_filters, "COUNT_CAP", 60)
+    PairFactory.create_batch(70, project=project)
+    api = client_for(lead)
+    first = api.get(f"/api/projects/{project.pk}/pairs/").json()
+    assert (first["count"], first["count_capped"], first["previous"]) == (61, True, None)
+    assert len(first["results"]) == 50 and "page=2" in first["next"]
+    second = api.get(first["next"]).json()
+    assert len(second["results"]) == 25 and second["next"] is None
+    assert {r["id"] for r in first["results"]}.isdisjoint(r["id"] for r in second["results"])
+    one = api.get(f"/api/projects/{project.pk}/pairs/", {"gold": "true"}).json()
+    assert (one["count"], one["count_capped"], one["next"]) == (1, False, None)
