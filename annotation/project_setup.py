@@ -32,8 +32,9 @@ def project_create(*, fields: dict, lead: AbstractBaseUser | None = None) -> Pro
 
 def project_update(*, project: Project, fields: dict) -> list[str]:
     """Save changed settings; returns the names of those that changed. A new difficulty rule
-    has a worker re-grade every labelled pair of the project (project_regrade), so that its
-    dashboard, review pages and curation filters follow the rule on screen."""
+    has a worker (the web process, with no broker) re-grade every labelled pair of the project
+    (project_regrade), so that its dashboard, review pages and curation filters follow the
+    rule on screen."""
     before = project.difficulty_rule
     changed = [name for name, value in fields.items() if getattr(project, name) != value]
     for name in changed:

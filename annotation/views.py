@@ -205,7 +205,8 @@ def pair_review(request, pk: int, pair_pk: int):
     pair = get_object_or_404(Pair.objects.select_related("consensus"), pk=pair_pk, project=project)
     filter_form = PairFilterForm(request.GET)
     filters = filter_form.filters() if filter_form.is_valid() else PairFilters()
-    query = f"?{filter_form.query()}" if filter_form.query() else ""
+    query = filter_form.query()
+    query = f"?{query}" if query else ""
     previous_id, next_id = pair_neighbours(project=project, filters=filters, pair=pair)
     if request.method == "POST":
         action = request.POST.get("action")

@@ -114,23 +114,28 @@ def box(page, selector: str) -> dict:
     return page.eval_on_selector(selector, "el => el.getBoundingClientRect().toJSON()")
 
 
+def label_long_pairs(page, live_server, n: int):
+    """n pairs with the five-turn prompt and long responses, and their annotator on the
+    labelling page: (membership, the first assignment's id)."""
+    membership = MembershipFactory(user__username="kim")
+    for k in range(n):
+        PairFactory(
+            project=membership.project,
+            prompt=LONG_TURNS,
+            response_a=f"Answer A{k}. " + "The moon pulls the sea. " * 200,
+            response_b=f"Answer B{k}. " + "The sun pulls too. " * 200,
+        )
+    log_in(page, live_server, "kim")
+    page.goto(f"{live_server.url}/projects/{membership.project.pk}/annotate/")
+    return membership, wait_for_new_pair(page, "")
+
+
 def test_laptop_screen_by_keyboard_with_back(live_server, page):
     """1366x768, a five-turn prompt and long responses: both responses start on screen, the
     answer panel covers neither, every key works after Ctrl+Enter, and Backspace goes back
     to change the last answer."""
     page.set_viewport_size({"width": 1366, "height": 768})
-    membership = MembershipFactory(user__username="kim")
-    project = membership.project
-    for n in range(3):
-        PairFactory(
-            project=project,
-            prompt=LONG_TURNS,
-            response_a=f"Answer A{n}. " + "The moon pulls the sea. " * 200,
-            response_b=f"Answer B{n}. " + "The sun pulls too. " * 200,
-        )
-    log_in(page, live_server, "kim")
-    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
-    first = wait_for_new_pair(page, "")
+    membership, first = label_long_pairs(page, live_server, 3)
 
     # Only the last user turn shows, the rest one key away.
     assert page.locator("#prompt .turn").count() == 1
@@ -189,18 +194,7 @@ def test_phone_screen_by_touch(live_server, page):
     """390x844, the same long pair: the responses stack, both start on screen, the answer
     panel covers neither and fits the width, and taps label the pair."""
     page.set_viewport_size({"width": 390, "height": 844})
-    membership = MembershipFactory(user__username="kim")
-    project = membership.project
-    for n in range(2):
-        PairFactory(
-            project=project,
-            prompt=LONG_TURNS,
-            response_a=f"Answer A{n}. " + "The moon pulls the sea. " * 200,
-            response_b=f"Answer B{n}. " + "The sun pulls too. " * 200,
-        )
-    log_in(page, live_server, "kim")
-    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
-    first = wait_for_new_pair(page, "")
+    membership, first = label_long_pairs(page, live_server, 2)
 
     left, right = box(page, "#left"), box(page, "#right")
     assert right["top"] >= left["bottom"] - 1  # stacked, one above the other
