@@ -34,3 +34,11 @@ if wanted score; then  # the scorer against transformers' pipeline, same model a
     | grep -v -i warn
 fi
 bench train_16k 150 --only prefhub --tokens-per-batch 16384 --steps 20 --warmup 4  # more work for each step
+# Several GPUs: both trainers on every GPU, each GPU with the 16 pairs a step it had alone.
+GPUS=$(nvidia-smi -L | wc -l)
+if [ "$GPUS" -ge 2 ]; then
+  bench train_gpus 400 --processes "$GPUS" --batch-size $((16 * GPUS))
+  bench train_gpus_ckpt 300 --processes "$GPUS" --batch-size $((16 * GPUS)) --gradient-checkpointing
+elif wanted train_gpus; then
+  echo "one GPU here: the several-GPU comparison (train_gpus) needs two or more"
+fi

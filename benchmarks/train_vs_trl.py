@@ -23,6 +23,11 @@ folder with the tokenizer files when the packaged model is not installed.
     python3 benchmarks/train_vs_trl.py --settings matched --data hh.jsonl \
         --model qwen2.5-0.5b-shaped --steps 40
 
+`--processes N` trains on N GPUs: the trainer in N processes (its `processes` setting), TRL
+under torchrun, the global batch the same as on one. Each result gives model FLOPs
+utilisation (MFU: 6 x parameters + 12 x layers x width x sequence length FLOPs a real
+token, over the GPUs' dense bf16 peak) where the GPU's peak is known.
+
 Needs `trl` (the `bench` extra). The trainer needs torch and transformers only, not Django
 or Celery, so the GPU machine needs no more than TRL and its `datasets`.
 """
@@ -115,8 +120,35 @@ def rate(marks: list[tuple[int, float, int]], warmup: int) -> tuple[float, float
     return (end[2] - start[2]) / seconds, (end[0] - start[0]) / seconds
 
 
+# Dense bf16 matrix throughput of each GPU, FLOP/s, by a part of its name.
+BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12}
+
+
+def model_flops_per_token(path: str, tokens_per_sequence: float) -> float:
+    """Training FLOPs a token: 6 per weight (forward and backward) and attention's
+    12 x layers x width x sequence length, the usual MFU count (recomputation not counted)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(path, num_labels=1)
+    with torch.device("meta"):
+        weights = sum(
+            p.numel() for p in AutoModelForSequenceClassification.from_config(config).parameters()
+        )
+    return 6 * weights + 12 * config.num_hidden_layers * config.hidden_size * tokens_per_sequence
+
+
+def device_peak() -> tuple[str, float | None]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", None
+    name = torch.cuda.get_device_name()
+    return name, next((peak for part, peak in BF16_PEAK.items() if part in name), None)
+
+
 def run_ours(args, train_rows, test_rows) -> dict:
-    from workers.ml import training
+    from workers.ml import launch, training
     from workers.ml.config import TrainConfig
 
     if args.settings == "defaults":  # what `train NAME@vN --epochs E` does with nothing else
@@ -132,18 +164,21 @@ def run_ours(args, train_rows, test_rows) -> dict:
             checkpoint_every=10**9, gradient_checkpointing=args.gradient_checkpointing,
             warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
             tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
+            processes=args.processes,
         )  # fmt: skip
     if args.steps:  # the first pairs, as TRL gets them (max_pairs would draw a sample)
         train_rows = train_rows[: (args.steps + args.profile_steps) * args.batch_size]
-    marks, lines, profiler = [], [], None
+    marks, lines, profiler, peak = [], [], None, [0.0]
 
     def progress(step, total, metrics):
         nonlocal profiler
         if step == 0:  # the untrained model's evaluation, before the first step
             return
+        peak[0] = max(peak[0], metrics.get("peak_memory_gib", 0.0))  # rank 0's, on a GPU
         if profiler is None:
             marks.append((step, metrics["train_seconds"], metrics["tokens"]))
-            if args.profile_steps and step == args.steps:  # the steps after the timed ones
+            profile = args.profile_steps and args.processes == 1  # in this process only
+            if profile and step == args.steps:  # the steps after the timed ones
                 profiler = start_profiler()
         elif step == args.steps + args.profile_steps:
             profiler.stop()
@@ -152,10 +187,11 @@ def run_ours(args, train_rows, test_rows) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as output:
         reporter = training.Reporter(progress=progress, log=lines.append)
-        final = training.train(config, train_rows, test_rows, Path(output), reporter)
-    from torch._dynamo.utils import counters
+        final = launch.run_training(config, train_rows, test_rows, Path(output), reporter)
+    if args.processes == 1:
+        from torch._dynamo.utils import counters
 
-    lines.append(f"compiler: {dict(counters['stats'])}")
+        lines.append(f"compiler: {dict(counters['stats'])}")
     tokens_per_second, steps_per_second = rate(marks, args.warmup)
     pairs = args.steps * args.batch_size if args.steps else len(train_rows)
     return {
@@ -164,7 +200,8 @@ def run_ours(args, train_rows, test_rows) -> dict:
         "real_tokens_per_second": tokens_per_second,
         "pairs_per_second": pairs / marks[-1][1],
         "steps": len(marks),
-        "peak_memory_gib": peak_memory_gib(),
+        "peak_memory_gib": peak[0] or peak_memory_gib(),
+        "tokens_per_pair": marks[-1][2] / (marks[-1][0] * args.batch_size),
         "accuracy": final["accuracy"],
         "untrained_accuracy": final["untrained"]["accuracy"],
         "pairs_trained": pairs,
@@ -227,7 +264,7 @@ def run_trl(args, train_rows, test_rows) -> dict:
         )  # fmt: skip
     else:
         config = RewardConfig(
-            output_dir=output, per_device_train_batch_size=args.batch_size,
+            output_dir=output, per_device_train_batch_size=args.batch_size // args.processes,
             learning_rate=args.learning_rate, num_train_epochs=args.epochs, max_length=None,
             gradient_checkpointing=args.gradient_checkpointing, bf16=torch.cuda.is_available(),
             lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=10**6,
@@ -271,12 +308,13 @@ def run_trl(args, train_rows, test_rows) -> dict:
             "method": "full",
             "learning_rate": config.learning_rate,
             "epochs": config.num_train_epochs,
-            "batch_size": config.per_device_train_batch_size,
+            "batch_size": config.per_device_train_batch_size * args.processes,
         },
         "real_tokens_per_second": tokens_per_second,
         "pairs_per_second": kept * config.num_train_epochs / train_seconds,
         "steps": len(marks),
         "peak_memory_gib": peak_memory_gib(),
+        "tokens_per_pair": marks[-1][2] / (marks[-1][0] * args.batch_size),
         "accuracy": trl_accuracy(trainer.model, tokenizer, test_rows, args, max_length),
         "untrained_accuracy": untrained,
         "pairs_trained": kept,
@@ -319,7 +357,8 @@ def child(args) -> None:
     train_rows, test_rows = split(hh_rows(Path(args.data)))
     test_rows = test_rows[: args.test_pairs or None]
     result = (run_trl if args.one == "trl" else run_ours)(args, train_rows, test_rows)
-    print("RESULT " + json.dumps(result))
+    if os.environ.get("RANK", "0") == "0":  # TRL under torchrun: its first process
+        print("RESULT " + json.dumps(result))
 
 
 def main() -> None:
@@ -357,6 +396,10 @@ def main() -> None:
         "--profile-steps", type=int, default=0,
         help="Profile this many steps after the timed ones and print where the time went",
     )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="GPUs to train on, one process each, the global batch the same",
+    )  # fmt: skip
     parser.add_argument("--only", choices=["trl", "prefhub"], help="Run one trainer")
     parser.add_argument("--json-out", help="Also write the results here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -368,6 +411,9 @@ def main() -> None:
     results = []
     for name in [args.only] if args.only else ["trl", "prefhub"]:
         command = [sys.executable, __file__, *sys.argv[1:], "--one", name]
+        if name == "trl" and args.processes > 1:  # TRL's own way: torchrun runs the script
+            command[1:1] = ["-m", "torch.distributed.run", "--standalone",
+                            f"--nproc-per-node={args.processes}"]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
         if done.returncode or not lines:
@@ -378,15 +424,21 @@ def main() -> None:
     from workers.ml.metrics import wilson_interval
 
     n_test = args.test_pairs or len(split(hh_rows(Path(args.data)))[1])
+    device, peak = device_peak()
+    print(f"{device}, {args.processes} process{'es' * (args.processes > 1)} a trainer")
     print(
-        f"{'trainer':8} {'real tok/s':>10} {'pairs/s':>8} {'peak GiB':>8} {'wall s':>7} "
+        f"{'trainer':8} {'real tok/s':>10} {'pairs/s':>8} {'peak GiB':>8} {'MFU':>6} {'wall s':>7} "
         f"{'accuracy (95% CI)':>22} {'untrained':>9} steps settings"
     )
     for r in results:
         low, high = wilson_interval(round(r["accuracy"] * n_test), n_test)
+        per_token = model_flops_per_token(base_model(args), r["tokens_per_pair"] / 2)
+        flops = per_token * r["real_tokens_per_second"]
+        r["mfu"] = flops / (peak * args.processes) if peak else None
+        mfu = f"{100 * r['mfu']:5.1f}%" if peak else "   n/a"
         print(
             f"{r['trainer']:8} {r['real_tokens_per_second']:10.0f} {r['pairs_per_second']:8.2f} "
-            f"{r['peak_memory_gib']:8.2f} {r['wall_seconds']:7.0f} "
+            f"{r['peak_memory_gib']:8.2f} {mfu} {r['wall_seconds']:7.0f} "
             f"{r['accuracy']:8.3f} [{low:.3f}, {high:.3f}] {r['untrained_accuracy']:9.3f} "
             f"{r['steps']:5} {json.dumps(r['settings'])}"
         )

@@ -119,6 +119,12 @@ class TrainingRun(RequestedWork):
         default=False, help_text="Recompute activations in the backward pass: less memory, slower."
     )
     seed = models.IntegerField(default=0, help_text="Seeds the sampling, order and weights.")
+    processes = models.PositiveIntegerField(
+        default=0,
+        help_text="Training processes, one per GPU; 0: every GPU of the worker that takes the "
+        "run (one process on a CPU). Each scores its share of every batch; models too large "
+        "for one GPU are sharded across them (FSDP).",
+    )
 
     # The training settings above, in the order the form shows them.
     SETTINGS = (
@@ -126,6 +132,7 @@ class TrainingRun(RequestedWork):
         "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "margin_loss",
         "center_rewards", "length_penalty", "gradient_accumulation", "warmup_ratio",
         "max_length", "eval_every", "checkpoint_every", "gradient_checkpointing", "seed",
+        "processes",
     )  # fmt: skip
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -107,9 +107,15 @@ def test_a_filter_needs_a_share_or_a_threshold(reward_model):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_scored_in_parts_as_in_one(reward_model, eager, settings):
+def test_scored_in_parts_as_in_one(reward_model, eager, settings, monkeypatch):
     """Scored in parts of 3 rows (7 parts) or in one, an evaluation has the same figures and
-    a filter keeps the same rows in the same order; the parts' files are gone after."""
+    a filter keeps the same rows in the same order; the parts' files are gone after. In
+    fp32: on a CPU with bf16 units a filter scores in bf16, where batches of other shapes
+    round differently (by about 2e-4 here)."""
+    from workers.ml import scoring
+
+    monkeypatch.setattr(scoring, "cpu_has_bf16_units", lambda: False)
+    monkeypatch.setattr(scoring, "_loaded", type(scoring._loaded)())
     pairs = separable_rows(20, seed=5)
     candidates = [{"prompt": f"Question {i}: name some fruit.",
                    "responses": ["No. plum", "Gladly! pear, thank you.", f"No. {i} figs"]}

@@ -32,6 +32,7 @@ def launch(client, dataset, **fields):
         "eval_every": "10",
         "checkpoint_every": "100",
         "seed": "0",
+        "processes": "0",
         **fields,
     }
     return client.post(f"/datasets/{dataset.identifier}/train/", data)

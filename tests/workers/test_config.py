@@ -10,7 +10,7 @@ from rewardmodels.forms import TrainingRunForm
 from rewardmodels.models import TrainingRun
 from workers.ml.config import TrainConfig
 
-CHOSEN_BY_THE_WORKER = {"packing", "tokens_per_batch", "compile"}
+CHOSEN_BY_THE_WORKER = {"packing", "tokens_per_batch", "compile", "sharded"}
 FROM_THE_RUNS_START = {"init_from"}  # TrainingRun.start_from's folder
 
 

@@ -82,7 +82,7 @@ def test_a_broker_outage_loses_no_run_and_says_so(dataset, admin_user, broker, m
         "method": "auto", "batch_size": 16, "epochs": 1, "lora_rank": 16, "lora_alpha": 32,
         "lora_dropout": 0.05, "center_rewards": 0, "length_penalty": 0,
         "gradient_accumulation": 1, "warmup_ratio": 0.05, "max_length": 512,
-        "eval_every": 50, "checkpoint_every": 100, "seed": 0},
+        "eval_every": 50, "checkpoint_every": 100, "seed": 0, "processes": 0},
     )  # fmt: skip
     assert page.status_code == 503 and time.monotonic() - started < 15
     assert "cannot be reached" in page.content.decode()

@@ -34,11 +34,11 @@ FINISHED = {TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def queue_run(dataset, broker) -> TrainingRun:
+def queue_run(dataset, broker, **settings) -> TrainingRun:
     """About 36 steps (4 epochs of 9 batches), a checkpoint every 3: seconds on a CPU."""
     run = training_run_create(
         dataset=dataset, user=None, max_length=64, batch_size=4, epochs=4,
-        learning_rate=1e-3, checkpoint_every=3, eval_every=1000,
+        learning_rate=1e-3, checkpoint_every=3, eval_every=1000, **settings,
     )  # fmt: skip
     assert broker.llen(QUEUE) == 1, "the run's task did not reach the test's Redis database"
     return run
@@ -141,6 +141,26 @@ def test_a_killed_pool_child_is_replaced_and_the_run_resumes(dataset, broker, wo
     assert worker.poll() is None, "the worker's main process should have survived"
     (child,) = psutil.Process(worker.pid).children()
     assert child.pid != killed.pid
+
+
+def test_a_two_process_run_outlives_its_killed_pool_child(dataset, broker, workers):
+    """The task of a run in two processes is killed: the launcher and both training
+    processes stop by themselves (nothing trains the run twice), and the new pool child
+    starts them again from the checkpoint."""
+    run = queue_run(dataset, broker, processes=2)
+    worker = workers()
+    killed_at = wait_for_checkpoint(run, worker, workers.logs)
+    (child,) = psutil.Process(worker.pid).children()
+    launched = child.children(recursive=True)
+    ranks = [p for p in launched if "workers.ml.launch" in " ".join(p.cmdline())]
+    assert len(ranks) == 3, [p.cmdline() for p in launched]  # the launcher and two processes
+    child.send_signal(signal.SIGKILL)
+
+    gone, alive = psutil.wait_procs(launched, timeout=60)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}\n{report(run, workers.logs)}"
+    wait_until_finished(run, broker, workers.logs)
+    assert_resumed_and_registered(run, workers.logs, killed_at)
+    assert "2 processes (DDP, a whole copy in each)" in run.log_tail
 
 
 def test_a_killed_worker_leaves_the_run_to_a_fresh_worker(dataset, broker, workers):

@@ -10,6 +10,8 @@ bridge that loads rows, calls it and writes results back.
     losses.py       the Bradley-Terry loss and its optional terms
     checkpoints.py  saving and resuming a run exactly
     training.py     the loop
+    distributed.py  the loop in several processes: shares of each batch, DDP or FSDP
+    launch.py       starting a run's processes (torchrun) and following them
     scoring.py      using a saved model: score, evaluate, best-of-N
     metrics.py      held-out figures (pure numpy)
     selection.py    ranking and rejection-sampling filters (pure numpy)

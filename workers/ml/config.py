@@ -42,9 +42,15 @@ class TrainConfig:
     eval_every: int = 50
     checkpoint_every: int = 100
     gradient_checkpointing: bool = False
+    # Training processes, one per GPU (torch.distributed); 0: every GPU the worker host
+    # has, one process on a CPU. The global batch is batch_size whatever the number.
+    processes: int = 0
     # Not offered in the app (the worker chooses; benchmarks set them): the rest are
     # TrainingRun.SETTINGS, which tests/workers/test_config.py holds to these fields.
     packing: bool | None = None  # None: on for decoders on a GPU, where it pays
     tokens_per_batch: int = 0  # packed batches; 0: batch_size pairs' worth on average
     compile: bool = True  # the layers, when packing on a GPU (every batch has one shape)
+    # With several processes, FSDP (sharded weights, gradients and optimizer state) rather
+    # than DDP; None: when the model's training state would crowd one GPU.
+    sharded: bool | None = None
     seed: int = 0

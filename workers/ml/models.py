@@ -56,7 +56,7 @@ def load_base_model(config: TrainConfig, tokenizer):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()  # non-reentrant: works under DDP and FSDP
     return model
 
 

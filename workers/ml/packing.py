@@ -113,6 +113,20 @@ def packed_rewards(model, batch: dict, ends: torch.Tensor) -> torch.Tensor:
     return base.score(hidden[0, ends]).squeeze(-1).float()
 
 
+class Rewards(torch.nn.Module):
+    """The model as one module that returns rewards, of padded or (with `ends`) packed
+    batches: what DDP and FSDP wrap, so that their hooks run on every forward pass."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict, ends: torch.Tensor | None = None) -> torch.Tensor:
+        if ends is None:
+            return rewards(self.model, batch)
+        return packed_rewards(self.model, batch, ends)
+
+
 def packing_agrees(model, items: list[Encoded], pad_id: int) -> bool:
     """Packed and padded scores of a few pairs match: the guard before training packed."""
     device = next(model.parameters()).device

@@ -15,7 +15,13 @@ import numpy as np
 import torch
 from transformers.optimization import get_cosine_schedule_with_warmup
 
-from workers.ml.checkpoints import CHECKPOINT, load_checkpoint, save_checkpoint
+from workers.ml import distributed
+from workers.ml.checkpoints import (
+    find_checkpoint,
+    load_checkpoint,
+    remove_checkpoints,
+    save_checkpoint,
+)
 from workers.ml.config import TrainConfig
 from workers.ml.encoding import Encoded, encode_rows
 from workers.ml.losses import bradley_terry_loss
@@ -32,13 +38,12 @@ from workers.ml.models import (
     with_lora,
 )
 from workers.ml.packing import (
+    Rewards,
     choose_packing,
     collate,
     collate_packed,
     default_token_budget,
     length_grouped_batches,
-    packed_rewards,
-    rewards,
     token_budget_batches,
 )
 
@@ -57,34 +62,41 @@ class Reporter:
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, items: list[Encoded], batch_size: int, pack_budget: int = 0) -> dict:
-    """The figures of workers.ml.metrics on held-out pairs; packed like training when it is."""
+def evaluate(
+    net: Rewards, tokenizer, items: list[Encoded], batch_size: int, pack_budget: int = 0
+) -> dict:
+    """The figures of workers.ml.metrics on held-out pairs; packed like training when it is.
+    In a run of several processes, they score the batches in turns and share the scores."""
     if not items:
         return {}
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
     chosen, rejected = [], []
     if pack_budget:
         batches = token_budget_batches(items, pack_budget, seed=0)
     else:
         batches = length_grouped_batches(items, batch_size * 2, seed=0)
-    for batch_ids in batches:
+    for batch_ids, counts in distributed.evaluation_turns(batches):
         batch_items = [items[i] for i in batch_ids]
         with (
             torch.no_grad(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
         ):
             if pack_budget:
-                batch = collate_packed(batch_items, pack_budget, tokenizer.pad_token_id, device)
-                scores = packed_rewards(model, *batch)
+                scores = net(*collate_packed(batch_items, pack_budget, tokenizer.pad_token_id,
+                                             device))  # fmt: skip
             else:
-                scores = rewards(model, collate(batch_items, tokenizer.pad_token_id, device))
-        half = len(batch_items)
-        values = scores.tolist()  # one wait for the device per batch
-        chosen += zip(batch_ids, values[:half], strict=True)
-        rejected += zip(batch_ids, values[half : 2 * half], strict=True)
-    model.train(was_training)
+                scores = net(collate(batch_items, tokenizer.pad_token_id, device))
+        if counts:
+            half = len(batch_items)
+            values = scores.tolist()  # one wait for the device per batch
+            chosen += zip(batch_ids, values[:half], strict=True)
+            rejected += zip(batch_ids, values[half : 2 * half], strict=True)
+    net.train(was_training)
+    shared = distributed.gather_objects((chosen, rejected))
+    chosen = [pair for part, _ in shared for pair in part]
+    rejected = [pair for _, part in shared for pair in part]
     return preference_metrics(
         [s for _, s in sorted(chosen)],
         [s for _, s in sorted(rejected)],
@@ -164,7 +176,8 @@ def train(
     A checkpoint in output_dir from an earlier, interrupted attempt is resumed from.
     Returns the final held-out metrics, with the untrained model's under "untrained" and the
     method and learning rate used (chosen for the base model where left open) under
-    "settings".
+    "settings". Called by every process of a run of several (workers/ml/launch.py), it
+    trains the same model the one-process run would, and rank 0 alone writes.
     """
     reporter = reporter or Reporter()
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +193,12 @@ def train(
         reporter.log(f"starting from the reward model in {config.init_from}")
     if config.method == "lora":
         model = with_lora(model, config)
-    model = model.to(device)
+    processes = distributed.world_size()
+    sharded = processes > 1 and (
+        config.sharded if config.sharded is not None else distributed.needs_sharding(model, device)
+    )
+    if not sharded:
+        model = model.to(device)  # FSDP moves each process's shards there itself
     decoder = reads_last_token(model)
     train_rows = sample_rows(train_rows, config.max_pairs, config.seed)
     train_items = encode_rows(tokenizer, train_rows, config.max_length, decoder=decoder)
@@ -192,9 +210,14 @@ def train(
     )
 
     pack = choose_packing(config, model, train_items, tokenizer.pad_token_id, device)
+    pack = not distributed.any_process(not pack, device)  # every process batches alike
     budget = config.tokens_per_batch or default_token_budget(train_items, config.batch_size)
     if pack:
         reporter.log(f"packed batches of {budget} tokens, no padding")
+    if processes > 1:
+        how = "FSDP, sharded" if sharded else "DDP, a whole copy in each"
+        reporter.log(f"{processes} processes ({how}); each scores its share of every batch")
+    net = distributed.wrap(Rewards(model), repeated_blocks(model), sharded, device)
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         if pack:
@@ -208,7 +231,7 @@ def train(
         micro_batches += batches[: max(1, round(len(batches) * share))]
     windows = accumulation_windows(len(micro_batches), config.gradient_accumulation)
     total_steps = len(windows)
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    parameters = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         parameters, lr=config.learning_rate, fused=device.type == "cuda"
     )  # fused: one kernel for the whole update on a GPU
@@ -217,11 +240,11 @@ def train(
     )
 
     def held_out() -> dict:
-        return evaluate(model, tokenizer, test_items, config.batch_size, budget if pack else 0)
+        return evaluate(net, tokenizer, test_items, config.batch_size, budget if pack else 0)
 
     step = 0
-    checkpoint = output_dir / CHECKPOINT
-    if checkpoint.exists():
+    checkpoint = find_checkpoint(output_dir)
+    if checkpoint is not None:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler, device)
         step, untrained = state["step"], state["untrained"]
         reporter.log(f"resumed from the checkpoint at step {step}")
@@ -230,52 +253,70 @@ def train(
         untrained = held_out()
         reporter.progress(0, total_steps, {"step": 0, "eval": untrained})
 
-    def batch_loss(items: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def shares(batch_ids: list[int]) -> list[list[int]]:
+        tokens = [train_items[i].tokens for i in batch_ids] if pack else None
+        return distributed.split_batch(batch_ids, tokens)
+
+    # Each process packs its share into a row of its own, of one length for the whole run
+    # (compiled layers see one shape): the longest share, where one process packs it all.
+    row = budget
+    if pack and processes > 1:
+        longest = max(sum(train_items[i].tokens for i in share)
+                      for batch_ids in micro_batches for share in shares(batch_ids))  # fmt: skip
+        row = math.ceil(longest / 256) * 256
+        reporter.log(f"each process packs its share into rows of {row} tokens")
+
+    def batch_loss(batch_ids: list[int]) -> tuple[torch.Tensor, ...]:
+        """The micro-batch's loss and rewards, all of its pairs', and what this process
+        back-propagates: the loss through its own share's rewards."""
+        split = shares(batch_ids)
+        items = [train_items[i] for i in distributed.own_share(split)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             if pack:
-                scores = packed_rewards(
-                    model, *collate_packed(items, budget, tokenizer.pad_token_id, device)
-                )
+                scores = net(*collate_packed(items, row, tokenizer.pad_token_id, device))
             else:
-                scores = rewards(model, collate(items, tokenizer.pad_token_id, device))
-        half = len(items)
-        chosen, rejected = scores[:half], scores[half:]
+                scores = net(collate(items, tokenizer.pad_token_id, device))
+        sizes = [len(share) for share in split]
+        own_chosen, own_rejected = scores[: len(items)], scores[len(items) :]
+        chosen, rejected = distributed.gather_rewards(own_chosen, own_rejected, sizes)
+        whole = [train_items[i] for share in split for i in share]
         loss = bradley_terry_loss(
             chosen,
             rejected,
-            margin=torch.tensor([it.margin for it in items], device=device)
+            margin=torch.tensor([it.margin for it in whole], device=device)
             if config.margin_loss
             else None,
             center_rewards=config.center_rewards,
             length_penalty=config.length_penalty,
-            chosen_tokens=torch.tensor([it.chosen.response_tokens for it in items], device=device),
+            chosen_tokens=torch.tensor([it.chosen.response_tokens for it in whole], device=device),
             rejected_tokens=torch.tensor(
-                [it.rejected.response_tokens for it in items], device=device
+                [it.rejected.response_tokens for it in whole], device=device
             ),
         )
-        return loss, chosen, rejected
+        own = sizes[distributed.rank()]
+        return loss, chosen, rejected, distributed.scaled_for_averaging(loss, own_chosen, own)
 
-    model.train()
+    net.train()
     if config.compile and pack and device.type == "cuda":
         reporter.log("compiling the layers (about a minute on a fresh machine)")
         started = time.perf_counter()
-        sample = [train_items[i] for i in micro_batches[0]]
-        if compile_blocks(model, lambda: batch_loss(sample)[0].backward(), reporter.log):
+        trial = lambda: batch_loss(micro_batches[0])[3].backward()  # noqa: E731
+        if compile_blocks(model, trial, reporter.log):
             reporter.log(f"compiled the layers in {time.perf_counter() - started:.0f} s")
 
     first_step, tokens, train_seconds = step, 0, 0.0
     window_start = sum(windows[:step])  # the first micro-batch after the checkpoint
     while step < total_steps:
-        if reporter.should_stop():
+        if distributed.any_process(reporter.should_stop(), device):
             raise Cancelled(f"cancelled at step {step}")
         started = time.perf_counter()
         window = micro_batches[window_start : window_start + windows[step]]
         window_start += windows[step]
-        for batch_ids in window:
-            items = [train_items[i] for i in batch_ids]
-            tokens += sum(it.tokens for it in items)
-            loss, chosen, rejected = batch_loss(items)
-            (loss / len(window)).backward()
+        for position, batch_ids in enumerate(window, 1):
+            tokens += sum(train_items[i].tokens for i in batch_ids)
+            with distributed.without_sync(net, last=position == len(window)):
+                loss, chosen, rejected, backward = batch_loss(batch_ids)
+                (backward / len(window)).backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         scheduler.step()
@@ -295,21 +336,45 @@ def train(
         }
         train_seconds += time.perf_counter() - started
         metrics.update(
-            tokens=tokens,  # real (non-pad) tokens since this attempt started
+            tokens=tokens,  # real (non-pad) tokens since this attempt started, all processes'
             train_seconds=train_seconds,
             tokens_per_second=tokens / train_seconds,
             eta_seconds=train_seconds / (step - first_step) * (total_steps - step),
         )
+        if device.type == "cuda":  # rank 0's, with several processes
+            metrics["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % config.eval_every == 0 or step == total_steps:
             metrics["eval"] = held_out()
         reporter.progress(step, total_steps, metrics)
         if step % config.checkpoint_every == 0 and step < total_steps:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, step, untrained)
+            save_checkpoint(output_dir, model, optimizer, scheduler, step, untrained, sharded)
 
     final = held_out()
     final["truncated_pairs"] = cut
     final["untrained"] = untrained
     final["settings"] = {"method": config.method, "learning_rate": config.learning_rate}
-    save_model(model, tokenizer, config, output_dir, final)
-    checkpoint.unlink(missing_ok=True)
+    whole_model = gathered_model(model, config, tokenizer) if sharded else model
+    if distributed.is_main():
+        save_model(whole_model, tokenizer, config, output_dir, final)
+        remove_checkpoints(output_dir)
     return final
+
+
+def gathered_model(model, config: TrainConfig, tokenizer):
+    """On rank 0, a whole copy of a sharded model on the CPU: the base model built again (by
+    the same seed, as the run built it) with the trained weights gathered into it; None on
+    the other processes. Every process must call it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+    trained = get_model_state_dict(model, options=options)
+    if not distributed.is_main():
+        return None
+    torch.manual_seed(config.seed)
+    whole = load_base_model(config, tokenizer)
+    if config.method == "lora":
+        whole = with_lora(whole, config)
+    _, unexpected = whole.load_state_dict(trained, strict=False)
+    if unexpected:
+        raise ValueError(f"gathered weights the model does not have: {unexpected[:3]}")
+    return whole

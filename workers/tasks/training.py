@@ -96,7 +96,7 @@ def _execute(run, lease: "Lease") -> None:
 
     from annotation.curation import dataset_rows
     from rewardmodels.models import RewardModel, TrainingRun
-    from workers.ml import training
+    from workers.ml import launch, training
     from workers.ml.config import TrainConfig
     from workers.ml.models import model_card
 
@@ -148,7 +148,7 @@ def _execute(run, lease: "Lease") -> None:
     rows = dataset_rows(run.dataset)
     folder = run_folder(run.pk)
     try:
-        final = training.train(
+        final = launch.run_training(
             config,
             [r for r in rows if r["split"] == "train"],
             [r for r in rows if r["split"] == "test"],
