@@ -24,4 +24,5 @@
       if (link) window.location.assign(link.href);
     }
   });
+  form.dataset.keys = "on";  // the keys work from here (browser tests wait for it)
 })();

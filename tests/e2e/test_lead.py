@@ -60,6 +60,12 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     assert decided["chosen"] == pairs[3].response_b  # the decision overrides the split vote
 
 
+def on_pair(page, pair) -> None:
+    """Until the review page of `pair` is open and its keys work."""
+    page.wait_for_selector(f"h1:has-text('Pair #{pair.pk}')")
+    page.wait_for_selector("#decision-form[data-keys=on]", state="attached")
+
+
 def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_server, page):
     lead = MembershipFactory(user__username="lee", role=Membership.Role.LEAD)
     project = lead.project
@@ -85,16 +91,16 @@ def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_serv
     page.click("#pair-filters button")
     page.wait_for_selector("text=4 pairs match")
     page.click(".pair-table tbody tr:first-child .pair-link")
-    page.wait_for_selector(f"h1:has-text('Pair #{pairs[1].pk}')")
+    on_pair(page, pairs[1])
 
     page.keyboard.press("b")
     page.keyboard.press("Enter")  # records B and opens the next contested, undecided pair
-    page.wait_for_selector(f"h1:has-text('Pair #{pairs[2].pk}')")
+    on_pair(page, pairs[2])
     assert f"Decided #{pairs[1].pk}: b." in page.inner_text(".flash")
     page.keyboard.press("n")
-    page.wait_for_selector(f"h1:has-text('Pair #{pairs[3].pk}')")
+    on_pair(page, pairs[3])
     page.keyboard.press("p")
-    page.wait_for_selector(f"h1:has-text('Pair #{pairs[2].pk}')")
+    on_pair(page, pairs[2])
     page.keyboard.press("p")  # the decided pair left the filter: previous skips it
     page.wait_for_selector("text=the first pair")
     assert f"Pair #{pairs[2].pk}" in page.inner_text("h1")

@@ -201,3 +201,6 @@ def test_an_error_in_a_process_fails_the_run_with_its_message(base, tmp_path):
     with pytest.raises(RuntimeError, match="no modules named no_such_layer"):
         run(cfg, tmp_path / "run")
     assert not launched_processes()
+    (attempt,) = (tmp_path / "run" / launch.ATTEMPTS).iterdir()  # kept to read, rows removed
+    assert sorted(p.name for p in attempt.iterdir()) == ["config.json", "events.jsonl",
+                                                         "output.log"]  # fmt: skip

@@ -159,7 +159,7 @@ def wrap(net: torch.nn.Module, blocks, sharded: bool, device: torch.device) -> t
 
     return DistributedDataParallel(
         net,
-        device_ids=[device.index] if device.type == "cuda" else None,
+        device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None,
         broadcast_buffers=False,  # nothing in these models updates a buffer
     )
 

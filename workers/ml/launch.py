@@ -88,6 +88,8 @@ def run_training(
         final = _follow(process, attempt, reporter)
     finally:
         _end(process)
+        for name in ("train.jsonl", "test.jsonl"):
+            (attempt / name).unlink()
         for earlier in (output_dir / ATTEMPTS).iterdir():
             if earlier != attempt:  # an earlier attempt's processes have stopped by now
                 shutil.rmtree(earlier, ignore_errors=True)
