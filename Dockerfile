@@ -7,7 +7,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY . .
 RUN pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -e '.[ml]'
-RUN useradd --create-home prefhub && mkdir -p /srv/media && chown prefhub /srv/media
+RUN useradd --create-home prefhub && mkdir -p /srv/media var && chown prefhub /srv/media var
 USER prefhub
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi", "-b", "0.0.0.0:8000", "-w", "4", "--timeout", "150"]

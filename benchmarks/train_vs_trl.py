@@ -200,7 +200,8 @@ def run_ours(args, train_rows, test_rows) -> dict:
         "real_tokens_per_second": tokens_per_second,
         "pairs_per_second": pairs / marks[-1][1],
         "steps": len(marks),
-        "peak_memory_gib": peak[0] or peak_memory_gib(),
+        # Several processes: rank 0's GPU memory; on a CPU, not measured (None).
+        "peak_memory_gib": peak[0] or (peak_memory_gib() if args.processes == 1 else None),
         "tokens_per_pair": marks[-1][2] / (marks[-1][0] * args.batch_size),
         "accuracy": final["accuracy"],
         "untrained_accuracy": final["untrained"]["accuracy"],
@@ -269,6 +270,8 @@ def run_trl(args, train_rows, test_rows) -> dict:
             gradient_checkpointing=args.gradient_checkpointing, bf16=torch.cuda.is_available(),
             lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=10**6,
             report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0,
+            # Under torchrun on a CPU the Trainer needs gloo named to train as one (DDP).
+            ddp_backend="gloo" if args.processes > 1 and not torch.cuda.is_available() else None,
         )  # fmt: skip
     max_length = config.max_length or args.max_length
     # Tokenized and filtered as RewardTrainer does (text + end-of-sequence token, pairs over
@@ -313,7 +316,9 @@ def run_trl(args, train_rows, test_rows) -> dict:
         "real_tokens_per_second": tokens_per_second,
         "pairs_per_second": kept * config.num_train_epochs / train_seconds,
         "steps": len(marks),
-        "peak_memory_gib": peak_memory_gib(),
+        "peak_memory_gib": (
+            peak_memory_gib() if args.processes == 1 or torch.cuda.is_available() else None
+        ),  # several processes on a CPU: one process's RSS says little, as for the trainer
         "tokens_per_pair": marks[-1][2] / (marks[-1][0] * args.batch_size),
         "accuracy": trl_accuracy(trainer.model, tokenizer, test_rows, args, max_length),
         "untrained_accuracy": untrained,
@@ -352,7 +357,7 @@ def trl_accuracy(model, tokenizer, test_rows, args, max_length: int) -> float:
 def child(args) -> None:
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and "WORLD_SIZE" not in os.environ:  # torchrun: one each
         torch.set_num_threads(os.cpu_count() or 1)
     train_rows, test_rows = split(hh_rows(Path(args.data)))
     test_rows = test_rows[: args.test_pairs or None]
@@ -438,16 +443,21 @@ def main() -> None:
         mfu = f"{100 * r['mfu']:5.1f}%" if peak else "   n/a"
         print(
             f"{r['trainer']:8} {r['real_tokens_per_second']:10.0f} {r['pairs_per_second']:8.2f} "
-            f"{r['peak_memory_gib']:8.2f} {mfu} {r['wall_seconds']:7.0f} "
+            f"{r['peak_memory_gib'] or float('nan'):8.2f} {mfu} {r['wall_seconds']:7.0f} "
             f"{r['accuracy']:8.3f} [{low:.3f}, {high:.3f}] {r['untrained_accuracy']:9.3f} "
             f"{r['steps']:5} {json.dumps(r['settings'])}"
         )
     if len(results) == 2:
         trl, ours = results
+        memory = (
+            f"{ours['peak_memory_gib'] / trl['peak_memory_gib']:.2f}x peak memory"
+            if ours["peak_memory_gib"] and trl["peak_memory_gib"]
+            else "peak memory not measured"
+        )
         print(
             f"prefhub / trl: {ours['real_tokens_per_second'] / trl['real_tokens_per_second']:.2f}x "
             f"real tokens/s, {ours['wall_seconds'] / trl['wall_seconds']:.2f}x wall time, "
-            f"{ours['peak_memory_gib'] / trl['peak_memory_gib']:.2f}x peak memory, "
+            f"{memory}, "
             f"accuracy {100 * (ours['accuracy'] - trl['accuracy']):+.1f} points; TRL dropped "
             f"{trl['pairs_dropped']} pairs over {args.max_length} tokens, prefhub shortened "
             f"{ours['pairs_shortened']} prompts"
