@@ -248,6 +248,9 @@ CELERY_BEAT_SCHEDULE = {
 # Evaluations and filters are scored in parts of this many rows, spread over every worker on
 # the scoring queue (workers/tasks/scoring.py).
 SCORING_CHUNK_ROWS = int(os.environ.get("SCORING_CHUNK_ROWS", "4096"))
+# A part whose worker dies is redelivered; one whose worker dies every time (out of memory)
+# fails its job once it has been started this many times without finishing.
+SCORING_MAX_DELIVERIES = int(os.environ.get("SCORING_MAX_DELIVERIES", "3"))
 # A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
 # worker dies every time (out of memory) is marked failed on the delivery after this many.
 TRAINING_MAX_DELIVERIES = int(os.environ.get("TRAINING_MAX_DELIVERIES", "3"))

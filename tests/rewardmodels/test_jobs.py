@@ -148,6 +148,39 @@ def test_scored_in_parts_as_in_one(reward_model, eager, settings, monkeypatch):
     assert not list((Path(settings.MEDIA_ROOT) / "scoring").iterdir())
 
 
+class WorkerKilled(BaseException):
+    """What SIGKILL does to a task: it stops where it is, and no handler of its runs."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_part_whose_worker_dies_every_time_fails_its_job(reward_model, eager, settings,
+                                                           monkeypatch):  # fmt: skip
+    from workers.ml import scoring
+    from workers.tasks.scoring import score_chunk
+
+    def killed(self, prompts, responses, progress=None):
+        raise WorkerKilled
+
+    settings.SCORING_CHUNK_ROWS = 2
+    monkeypatch.setattr(scoring.Scorer, "score", killed)
+    rows = [{"prompt": f"Question {i}?", "responses": ["No.", "Yes, gladly."]} for i in range(3)]
+    with pytest.raises(WorkerKilled):
+        filter_create(reward_model=reward_model, user=None, keep_top=0.5,
+                      upload=upload("c.jsonl", rows))  # fmt: skip
+    job = FilterRun.objects.get()
+    for _ in range(2):  # delivered again, killed again
+        with pytest.raises(WorkerKilled):
+            score_chunk.apply(args=("filter", job.pk, 0))
+        job.refresh_from_db()
+        assert job.status == FilterRun.Status.RUNNING
+
+    score_chunk.apply(args=("filter", job.pk, 0))  # the fourth start gives up
+    job.refresh_from_db()
+    assert job.status == FilterRun.Status.FAILED
+    assert "scoring part 1 stopped 3 times without finishing (out of memory?" in job.error
+    assert not (Path(settings.MEDIA_ROOT) / "scoring" / f"filter-{job.pk}").exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_part_that_fails_is_tried_again_alone(reward_model, eager, settings, monkeypatch):
     from workers.ml import scoring

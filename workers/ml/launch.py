@@ -117,13 +117,15 @@ def _follow(process: subprocess.Popen, attempt: Path, reporter: training.Reporte
         if exited:
             break
         now = time.monotonic()
-        if stop_asked is None and reporter.should_stop():
-            (attempt / "stop").touch()
-            stop_asked = now
-        elif terminated is None and stop_asked and now - stop_asked > STOP_GRACE_SECONDS:
-            process.send_signal(signal.SIGTERM)  # the launcher stops every process
-            terminated = now
-        elif terminated and now - terminated > KILL_GRACE_SECONDS:
+        if stop_asked is None:
+            if reporter.should_stop():
+                (attempt / "stop").touch()
+                stop_asked = now
+        elif terminated is None:
+            if now - stop_asked > STOP_GRACE_SECONDS:
+                process.send_signal(signal.SIGTERM)  # the launcher stops every process
+                terminated = now
+        elif now - terminated > KILL_GRACE_SECONDS:
             process.kill()
         time.sleep(POLL_SECONDS)
     if "error" in outcome:

@@ -18,7 +18,8 @@ from workers.tasks.training import advance_retraining
 # from, then gather_scores (the chord's callback) joins the parts in order and finishes the
 # job. Each part's input and scores are files in the job's folder, so a part scored once is
 # never scored again: a redelivered or retried part, or a job sent twice, redoes only what
-# has no scores yet. Each task loads its model through workers.ml.scoring.scorer_for, which
+# has no scores yet; a part whose worker dies SCORING_MAX_DELIVERIES times in the middle
+# fails the job. Each task loads its model through workers.ml.scoring.scorer_for, which
 # keeps recently used models in the worker's memory.
 
 CHUNK_RETRIES = 2  # a part that fails is tried again this many times, alone
@@ -40,6 +41,15 @@ def _scores(kind: str, pk: int, index: int) -> Path:
 
 # Responses scored per row: an evaluation's rows are pairs.
 RESPONSES_PER_ROW = {"evaluation": 2, "filter": 1}
+
+
+def _lost_starts(scores_file: Path) -> int:
+    """Mark the part as being scored; returns how many earlier starts left their mark (their
+    worker died in the middle: a start that ends, well or not, removes it)."""
+    mark = scores_file.with_suffix(".running")
+    lost = int(mark.read_text() or 0) + 1 if mark.exists() else 0
+    mark.write_text(str(lost))
+    return lost
 
 
 def _give_up(kind: str, pk: int, exc: Exception) -> None:
@@ -119,6 +129,14 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
     scores_file = _scores(kind, pk, index)
     if job is None or job.finished or scores_file.exists():
         return index
+    lost = _lost_starts(scores_file)
+    if lost >= settings.SCORING_MAX_DELIVERIES:
+        _give_up(kind, pk, RuntimeError(
+            f"Gave up: the worker scoring part {index + 1} stopped {lost} times without "
+            "finishing (out of memory? a smaller SCORING_CHUNK_ROWS makes smaller parts)."
+        ))  # fmt: skip
+        return index
+    running = scores_file.with_suffix(".running")
     try:
         rows = read_jsonl(scores_file.with_suffix(".jsonl"))
         if kind == "evaluation":
@@ -137,10 +155,12 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
             np.savez(stream, **scores)
         partial.replace(scores_file)
     except Exception as exc:
+        running.unlink(missing_ok=True)
         if self.request.retries >= self.max_retries:
             _give_up(kind, pk, exc)
             raise
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    running.unlink()
     model.objects.filter(pk=pk).update(done=F("done") + len(rows) * RESPONSES_PER_ROW[kind])
     return index
 
