@@ -75,10 +75,11 @@ def save_checkpoint(
     output_dir: Path, model, optimizer, scheduler, step: int, untrained: dict, sharded: bool
 ) -> None:
     """Called by every process of the run."""
+    by_rank = distributed.gather_objects(_rng_state())
     shared = {
         "scheduler": scheduler.state_dict(),
-        "rng": _rng_state(),
-        "rng_by_rank": distributed.gather_objects(_rng_state()),
+        "rng": by_rank[0],  # what a run of another number of processes resumes with
+        "rng_by_rank": by_rank,
         "step": step,
         "untrained": untrained,
     }

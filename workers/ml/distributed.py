@@ -76,9 +76,7 @@ def gather_rewards(
     pieces = [torch.empty_like(local) for _ in range(world)]
     dist.all_gather(pieces, local)
     whole = [
-        torch.cat([chosen[:own], rejected[:own]]).view(2, own)
-        if r == mine
-        else pieces[r][:, : sizes[r]]
+        torch.stack([chosen[:own], rejected[:own]]) if r == mine else pieces[r][:, : sizes[r]]
         for r in range(world)
     ]
     return torch.cat([w[0] for w in whole]), torch.cat([w[1] for w in whole])

@@ -43,10 +43,9 @@ def _scores(kind: str, pk: int, index: int) -> Path:
 RESPONSES_PER_ROW = {"evaluation": 2, "filter": 1}
 
 
-def _lost_starts(scores_file: Path) -> int:
+def _lost_starts(mark: Path) -> int:
     """Mark the part as being scored; returns how many earlier starts left their mark (their
     worker died in the middle: a start that ends, well or not, removes it)."""
-    mark = scores_file.with_suffix(".running")
     lost = int(mark.read_text() or 0) + 1 if mark.exists() else 0
     mark.write_text(str(lost))
     return lost
@@ -129,14 +128,14 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
     scores_file = _scores(kind, pk, index)
     if job is None or job.finished or scores_file.exists():
         return index
-    lost = _lost_starts(scores_file)
+    running = scores_file.with_suffix(".running")
+    lost = _lost_starts(running)
     if lost >= settings.SCORING_MAX_DELIVERIES:
         _give_up(kind, pk, RuntimeError(
             f"Gave up: the worker scoring part {index + 1} stopped {lost} times without "
             "finishing (out of memory? a smaller SCORING_CHUNK_ROWS makes smaller parts)."
         ))  # fmt: skip
         return index
-    running = scores_file.with_suffix(".running")
     try:
         rows = read_jsonl(scores_file.with_suffix(".jsonl"))
         if kind == "evaluation":
