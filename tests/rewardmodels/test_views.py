@@ -133,6 +133,15 @@ def test_form_limits_come_from_the_model(dataset, admin_user):
     assert not TrainingRun.objects.exists()
 
 
+def test_the_form_refuses_settings_that_would_crash_the_worker(dataset, admin_user):
+    client = logged_in(admin_user)
+    page = launch(client, dataset, learning_rate="1e308", eval_every="0").content.decode()
+    assert "A learning rate above 1 makes every run diverge." in page
+    assert "greater than or equal to 1" in page
+    assert launch(client, dataset, max_length="1").status_code == 400
+    assert not TrainingRun.objects.exists()
+
+
 def test_a_service_error_on_an_advanced_field_opens_the_advanced_part(
     dataset, admin_user, monkeypatch
 ):

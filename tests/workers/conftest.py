@@ -17,7 +17,9 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_DB = 7  # the worker tests' own Redis database: flushed before and after
+# The worker tests' own Redis database, flushed before and after (two checkouts testing at
+# once each set their own).
+REDIS_DB = int(os.environ.get("PREFHUB_TEST_REDIS_DB", "7"))
 QUEUE = "gpu"  # training runs'; scoring, evaluations and filters go to "scoring"
 
 

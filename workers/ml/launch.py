@@ -41,12 +41,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def process_count(requested: int) -> int:
     """`requested`, or with 0 every GPU this host has (one process on a CPU). More processes
-    than GPUs is an error; on a CPU any number share its cores (gloo)."""
+    than GPUs is an error; on a CPU, more than its cores (they share them, with gloo)."""
     gpus = torch.cuda.device_count()
     if gpus and requested > gpus:
         raise ValueError(
             f"The run asks for {requested} processes, one per GPU, and this worker has "
             f"{gpus} GPU{'s' * (gpus != 1)}: train it with {gpus} or fewer, or with 0 (all)."
+        )
+    cores = os.cpu_count() or 1
+    if not gpus and requested > cores:
+        raise ValueError(
+            f"The run asks for {requested} processes and this worker has no GPU and {cores} "
+            f"CPU core{'s' * (cores != 1)}: train it with {cores} or fewer, or with 0 (one)."
         )
     return requested or gpus or 1
 

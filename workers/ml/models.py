@@ -45,7 +45,12 @@ def starting_point(config: TrainConfig) -> str:
 def load_base_model(config: TrainConfig, tokenizer):
     """The starting model with a one-output score head (new for a base model, trained for a
     reward model continued from), its pad token set and dropout off."""
-    model = AutoModelForSequenceClassification.from_pretrained(starting_point(config), num_labels=1)
+    # fp32 master weights whatever dtype the checkpoint was saved in (most decoders on the
+    # Hub are bf16): AdamW's updates of 1e-5 vanish in bf16 weights. On a GPU the forward
+    # and backward passes still run in bf16 under autocast.
+    model = AutoModelForSequenceClassification.from_pretrained(
+        starting_point(config), num_labels=1, dtype=torch.float32
+    )
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id

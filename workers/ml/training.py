@@ -52,6 +52,10 @@ class Cancelled(Exception):
     """The run was cancelled from the UI; the loop stopped after the current step."""
 
 
+class Diverged(Exception):
+    """The training loss became NaN or infinite: the run stops at that step."""
+
+
 @dataclass
 class Reporter:
     """How the loop talks to the outside: progress, log lines, and whether to stop."""
@@ -161,6 +165,31 @@ def accumulation_windows(n_micro: int, accumulation: int) -> list[int]:
     """How many micro-batches each optimizer step averages: `accumulation`, and whatever is
     left for the last step, so that a short last window weighs as much as a full one."""
     return [min(accumulation, n_micro - start) for start in range(0, n_micro, accumulation)]
+
+
+def accumulate_gradients(
+    net: torch.nn.Module,
+    window: list[list[int]],
+    batch_loss: Callable[[list[int]], tuple[torch.Tensor, ...]],
+) -> torch.Tensor:
+    """Back-propagate one optimizer step's micro-batches; returns the step's loss, accuracy
+    and mean reward gap over all its pairs (on the device, not yet waited for).
+
+    Each micro-batch's mean loss weighs by its share of the step's pairs, so every pair
+    counts the same however the pairs fall into micro-batches: packed ones hold from one to
+    dozens. `batch_loss` gives a micro-batch's loss, chosen and rejected rewards (all of its
+    pairs') and what this process back-propagates."""
+    pairs = sum(len(batch_ids) for batch_ids in window)
+    sums = None  # over the step's pairs: loss, pairs right, reward gap
+    for position, batch_ids in enumerate(window, 1):
+        with distributed.without_sync(net, last=position == len(window)):
+            loss, chosen, rejected, backward = batch_loss(batch_ids)
+            (backward * (len(batch_ids) / pairs)).backward()
+        gaps = (chosen - rejected).detach().float()
+        figures = torch.stack([loss.detach().float() * len(batch_ids), (gaps > 0).float().sum(),
+                               gaps.sum()])  # fmt: skip
+        sums = figures if sums is None else sums + figures
+    return sums / pairs
 
 
 def train(
@@ -306,27 +335,27 @@ def train(
 
     first_step, tokens, train_seconds = step, 0, 0.0
     window_start = sum(windows[:step])  # the first micro-batch after the checkpoint
+    last_eval = None
     while step < total_steps:
         if distributed.any_process(reporter.should_stop(), device):
             raise Cancelled(f"cancelled at step {step}")
         started = time.perf_counter()
         window = micro_batches[window_start : window_start + windows[step]]
         window_start += windows[step]
-        for position, batch_ids in enumerate(window, 1):
-            tokens += sum(train_items[i].tokens for i in batch_ids)
-            with distributed.without_sync(net, last=position == len(window)):
-                loss, chosen, rejected, backward = batch_loss(batch_ids)
-                (backward / len(window)).backward()
+        tokens += sum(train_items[i].tokens for batch_ids in window for i in batch_ids)
+        step_figures = accumulate_gradients(net, window, batch_loss)
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
 
-        # One wait for the device per step, so the timing below is real.
-        figures = torch.stack(
-            [loss.detach(), (chosen > rejected).float().mean(), (chosen - rejected).mean()]
-        ).tolist()
+        figures = step_figures.tolist()  # one wait for the device a step: real timings
+        if not math.isfinite(figures[0]):
+            raise Diverged(
+                f"The training loss became {figures[0]} at step {step} of {total_steps}: the "
+                f"run diverged. Try a lower learning rate (this run's: {config.learning_rate:g})."
+            )
         metrics = {
             "step": step,
             "loss": figures[0],
@@ -344,12 +373,12 @@ def train(
         if device.type == "cuda":  # rank 0's, with several processes
             metrics["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % config.eval_every == 0 or step == total_steps:
-            metrics["eval"] = held_out()
+            metrics["eval"] = last_eval = held_out()
         reporter.progress(step, total_steps, metrics)
         if step % config.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(output_dir, model, optimizer, scheduler, step, untrained, sharded)
 
-    final = held_out()
+    final = dict(last_eval) if last_eval is not None else held_out()  # the last step's
     final["truncated_pairs"] = cut
     final["untrained"] = untrained
     final["settings"] = {"method": config.method, "learning_rate": config.learning_rate}
