@@ -204,3 +204,35 @@ def test_an_error_in_a_process_fails_the_run_with_its_message(base, tmp_path):
     (attempt,) = (tmp_path / "run" / launch.ATTEMPTS).iterdir()  # kept to read, rows removed
     assert sorted(p.name for p in attempt.iterdir()) == ["config.json", "events.jsonl",
                                                          "output.log"]  # fmt: skip
+
+
+def test_a_checkpoint_resumes_in_the_other_layout(base, tmp_path):
+    """A run checkpointed whole (one process) goes on sharded in two processes (FSDP), and
+    that run's sharded checkpoint goes on whole in two processes (DDP), each with the losses
+    of the run that never stopped."""
+    settings = {**SPLITS["fsdp"], "epochs": 6}  # 36 steps of one model in every layout
+    _, straight = run(config(base, 1, "fsdp", **settings), tmp_path / "straight")
+    last = max(straight.steps)
+    folder = tmp_path / "run"
+
+    def resumed_at(recorder: Recorder) -> int:
+        (line,) = [line for line in recorder.lines if line.startswith("resumed from")]
+        return int(line.rsplit(" ", 1)[1])
+
+    with pytest.raises(training.Cancelled):
+        run(config(base, 1, "fsdp", **settings), folder, Recorder(stop_at=3))
+    assert (folder / checkpoints.CHECKPOINT).exists()
+
+    on_fsdp = Recorder(stop_at=5)
+    with pytest.raises(training.Cancelled):
+        run(config(base, 2, "fsdp", **settings), folder, on_fsdp)
+    assert resumed_at(on_fsdp) == 2
+    stopped = max(on_fsdp.steps)
+    assert 5 <= stopped < last
+    assert_same_steps(straight.steps, on_fsdp.steps, range(3, stopped + 1))
+
+    _, on_ddp = run(config(base, 2, "fsdp", **{**settings, "sharded": False}), folder)
+    at = resumed_at(on_ddp)
+    assert 4 <= at <= stopped and sorted(on_ddp.steps) == list(range(at + 1, last + 1))
+    assert_same_steps(straight.steps, on_ddp.steps, range(at + 1, last + 1))
+    assert checkpoints.find_checkpoint(folder) is None

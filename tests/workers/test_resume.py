@@ -47,3 +47,28 @@ def test_a_resumed_lora_run_with_dropout_repeats_the_same_losses(tmp_path):
     assert sorted(resumed) == [3, 4, 5, 6]
     for step in resumed:
         assert resumed[step] == straight[step], step  # the same dropout masks, step for step
+
+
+def test_a_checkpoint_of_the_earlier_whole_format_resumes(tmp_path):
+    """A whole checkpoint written before optimizer state was kept by parameter name (by
+    position in the optimizer) still resumes, with the losses of the run that never stopped."""
+    base = decoder_model(tmp_path / "base", "qwen")
+    rows = separable_rows(64)
+    config = lora_config(base)
+    straight = losses(config, rows, tmp_path / "straight")
+    with pytest.raises(training.Cancelled):
+        losses(config, rows, tmp_path / "stopped", stop_at=3)
+    checkpoint = tmp_path / "stopped" / checkpoints.CHECKPOINT
+    state = torch.load(checkpoint, weights_only=True)
+    groups = state["optimizer"]["param_groups"]
+    position = {name: i for i, name in enumerate(n for g in groups for n in g["params"])}
+    state["optimizer"] = {
+        "state": {position[name]: value for name, value in state["optimizer"]["state"].items()},
+        "param_groups": [{**g, "params": [position[n] for n in g["params"]]} for g in groups],
+    }
+    torch.save(state, checkpoint)
+
+    resumed = losses(config, rows, tmp_path / "stopped")
+    assert sorted(resumed) == [3, 4, 5, 6]
+    for step in resumed:
+        assert resumed[step] == straight[step], step

@@ -3,6 +3,7 @@
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -332,3 +333,110 @@ def test_an_exact_evaluation_reproduces_the_runs_held_out_figures(trained_model)
     assert again["n"] == final["n"] and again["accuracy"] == final["accuracy"]
     assert again["mean_margin"] == pytest.approx(final["mean_margin"], rel=1e-3)
     assert again["ece"] == pytest.approx(final["ece"], abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------------
+# Scoring outside the product: a saved model's card, a model trained elsewhere
+
+
+def hh_like_rows() -> list[dict]:
+    """HH-format pairs: the dialogue so far as the prompt, ending in "Assistant:", some
+    longer than a max_length of 64 tokens, one response longer than everything; the real HH
+    pairs too where ../shared/data has them."""
+    from tests.factories import hh_pairs
+
+    rows = []
+    for i, row in enumerate(separable_rows(8, seed=3)):
+        earlier = f"\n\nHuman: {row['prompt']}\n\nAssistant: Gladly, an apple." * (1 + 5 * (i % 2))
+        rows.append({
+            "prompt": f"{earlier}\n\nHuman: And fruit number {i}?\n\nAssistant:",
+            "chosen": row["chosen"], "rejected": row["rejected"] * (12 if i == 3 else 1),
+        })  # fmt: skip
+    return rows + (hh_pairs(HH, 16) if HH.exists() else [])
+
+
+def card_code(card: str) -> str:
+    (code,) = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
+    return code
+
+
+def assert_the_card_scores_as_the_scorer(folder: Path, monkeypatch) -> None:
+    """The card's code, run as written from the model's folder, gives each response the
+    reward the product's scorer gives it (exact mode: fp32, as the code runs)."""
+    from workers.ml import scoring
+
+    namespace: dict = {}
+    monkeypatch.chdir(folder)
+    exec(card_code((folder / "README.md").read_text()), namespace)
+    rows = hh_like_rows()
+    prompts = [r["prompt"] for r in rows for _ in range(2)]
+    responses = [r[side] for r in rows for side in ("chosen", "rejected")]
+    scorer = scoring.Scorer(str(folder), exact=True)
+    assert any(s.truncated for s in scorer.encode(prompts, responses))  # cuts are compared too
+    expected, _ = scorer.score(prompts, responses)
+    got = [namespace["reward"](p, r) for p, r in zip(prompts, responses, strict=True)]
+    assert np.asarray(got) == pytest.approx(expected, abs=1e-4)
+
+
+def test_an_encoders_card_says_how_to_score_it(trained_model, monkeypatch):
+    assert_the_card_scores_as_the_scorer(trained_model[0], monkeypatch)
+
+
+@pytest.mark.parametrize("family", ["qwen", "llama3"])
+def test_a_decoders_card_says_how_to_score_it(family, tmp_path, monkeypatch):
+    """Decoders with a chat template, with and without a beginning-of-sequence token; the
+    card the training task writes (the kind read from the base model) says the same."""
+    from tests.workers.decoder_models import decoder_model
+    from workers.ml import models, training
+    from workers.ml.config import TrainConfig
+
+    base = decoder_model(tmp_path / "base", family)
+    config = TrainConfig(
+        base_model=base, method="full", learning_rate=1e-3, batch_size=8, epochs=1,
+        eval_every=100, max_length=64,
+    )  # fmt: skip
+    rows = separable_rows(20)
+    final = training.train(config, rows[:16], rows[16:], tmp_path / "run")
+    folder = tmp_path / "run" / "model"
+    assert_the_card_scores_as_the_scorer(folder, monkeypatch)
+    task_card = models.model_card(config, final, "fruit@v1", "0" * 64)
+    assert card_code(task_card) == card_code((folder / "README.md").read_text())
+
+
+def test_a_model_trained_elsewhere_is_scored_in_its_own_chat_format(tmp_path):
+    """A reward model registered from elsewhere (no training.json beside it) reads the
+    conversation [user prompt, assistant response] through its tokenizer's chat template, as
+    tokenizer.apply_chat_template gives it; too long, the prompt loses its start."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tests.workers.decoder_models import decoder_model
+    from workers.ml import scoring
+
+    folder = decoder_model(tmp_path / "elsewhere", "qwen")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+    rows = separable_rows(6, seed=4)
+    prompts = [r["prompt"] for r in rows for _ in range(2)]
+    responses = [r[side] for r in rows for side in ("chosen", "rejected")]
+    conversations = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+        )["input_ids"]
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    with torch.no_grad():
+        expected = [model.eval()(input_ids=torch.tensor([ids])).logits[0, 0].item()
+                    for ids in conversations]  # fmt: skip
+
+    scorer = scoring.Scorer(folder, exact=True)
+    rewards, tokens = scorer.score(prompts, responses)
+    assert rewards == pytest.approx(expected, abs=1e-4)
+    assert list(tokens) == [len(tokenizer(r)["input_ids"]) for r in responses]
+
+    long_prompt = "Tell me about fruit. " * 3 + prompts[0]
+    (whole,) = scorer.encode([long_prompt], [responses[0]])
+    scorer.max_length = 40
+    (cut,) = scorer.encode([long_prompt], [responses[0]])
+    assert cut.truncated and not whole.truncated and len(whole.ids) > 60
+    assert len(cut.ids) == 40 and cut.ids == whole.ids[-40:]  # the response's turn kept whole

@@ -1,8 +1,11 @@
 """Prompts and responses as token ids, exactly as the model reads them in training and in
 scoring: the chat template where there is one, the prompt's start cut first, and for decoders
-one beginning-of-sequence token and an end-of-sequence token after each complete response."""
+one beginning-of-sequence token and an end-of-sequence token after each complete response.
+The recipes below spell the same layout out in plain transformers for a model's card; a
+reward model trained elsewhere is read in its own chat format (encode_conversations)."""
 
 from dataclasses import dataclass
+from string import Template
 
 
 def _text(value) -> str:
@@ -108,6 +111,106 @@ def _encode_for_decoder(tokenizer, prompts: list, responses: list[str], max_leng
             Sequence(ids, None, len(response), cut_response or len(kept_prompt) < len(prompt))
         )
     return result
+
+
+def encode_conversations(
+    tokenizer, prompts: list, responses: list[str], max_length: int
+) -> list[Sequence]:
+    """Token ids of each (user prompt, assistant response) conversation through the
+    tokenizer's chat template, as tokenizer.apply_chat_template gives them: the format a
+    reward model trained elsewhere was trained on, its reward read after the template's end
+    of turn. The prompt's part loses its start first (a beginning-of-sequence token the
+    template renders stays); only a response longer than everything keeps just its
+    beginning."""
+    if not prompts:
+        return []
+    bos = tokenizer.bos_token_id
+    conversations = [
+        _messages(prompt) + [{"role": "assistant", "content": response}]
+        for prompt, response in zip(prompts, responses, strict=True)
+    ]
+    texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations]
+    ids_of = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer([prompt_text(tokenizer, p) for p in prompts], add_special_tokens=False)
+    response_ids = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    result = []
+    for ids, before, response in zip(ids_of, prompt_ids["input_ids"], response_ids, strict=True):
+        head = ids[:1] if bos is not None and ids[:1] == [bos] else []
+        split = max(len(head), min(len(before), len(ids)))  # where the response's turn starts
+        prompt, rest = ids[len(head) : split], ids[split:]
+        room = max_length - len(head) - 1  # at least one prompt token stays
+        cut_response = len(rest) > room
+        rest = rest[:room]
+        keep = max_length - len(head) - len(rest)
+        kept_prompt = prompt[-keep:] if keep < len(prompt) else prompt
+        result.append(
+            Sequence(
+                head + kept_prompt + rest, None, min(len(response), len(rest)),
+                cut_response or len(kept_prompt) < len(prompt),
+            )
+        )  # fmt: skip
+    return result
+
+
+# How a model trained here reads a prompt and response, for its card: plain transformers,
+# step for step what encode() does for one row. tests/workers/test_training.py runs them
+# from a saved model's card against the scorer.
+_RECIPE_HEAD = """import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+path = "."  # this model's folder
+tokenizer = AutoTokenizer.from_pretrained(path, truncation_side="left")
+model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+MAX_LENGTH = $max_length  # tokens, as in training
+
+
+def reward(prompt: str, response: str) -> float:
+    if tokenizer.chat_template:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+"""
+ENCODER_RECIPE = Template(
+    _RECIPE_HEAD
+    + """    # Prompt and response as a text pair, the prompt's start cut to fit; a response
+    # longer than everything keeps just its beginning.
+    room = MAX_LENGTH - tokenizer.num_special_tokens_to_add(pair=True) - 1
+    if len(response_ids) > room:
+        response = tokenizer.decode(response_ids[:room])
+    inputs = tokenizer(
+        prompt, response, truncation="only_first", max_length=MAX_LENGTH, return_tensors="pt"
+    )
+    with torch.no_grad():
+        return model(**inputs).logits[0, 0].item()
+"""
+)
+DECODER_RECIPE = Template(
+    _RECIPE_HEAD
+    + """    # [BOS] prompt response [EOS]: one beginning-of-sequence token where the tokenizer
+    # or the chat template uses one, the prompt's start cut to fit, and the reward read at
+    # the end-of-sequence token after the response (none after a response cut to fit).
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    starts = tokenizer("a")["input_ids"][:1] + prompt_ids[:1]
+    head = [bos] if bos is not None and bos in starts else []
+    if head and prompt_ids[:1] == head:
+        prompt_ids = prompt_ids[1:]
+    ending = [eos] if eos is not None and response_ids[-1:] != [eos] else []
+    room = MAX_LENGTH - len(head) - 1
+    if len(response_ids) + len(ending) > room:
+        response_ids, ending = response_ids[:room], []
+    keep = MAX_LENGTH - len(head) - len(response_ids) - len(ending)
+    ids = head + prompt_ids[-keep:] + response_ids + ending
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+"""
+)
+
+
+def recipe(max_length: int, *, decoder: bool) -> str:
+    """The Python that scores one prompt and response as encode() lays them out."""
+    return (DECODER_RECIPE if decoder else ENCODER_RECIPE).substitute(max_length=max_length)
 
 
 @dataclass

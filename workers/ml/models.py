@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from workers.ml.config import (
     AUTO,
@@ -15,6 +15,7 @@ from workers.ml.config import (
     PACKAGED_MODEL,
     TrainConfig,
 )
+from workers.ml.encoding import recipe
 
 
 def resolve_model_path(name: str) -> str:
@@ -121,6 +122,14 @@ def reads_last_token(model) -> bool:
     return hasattr(unwrapped(model), "score")
 
 
+def reads_last_token_at(path: str) -> bool:
+    """reads_last_token for the model saved at `path`, built on the meta device: its
+    architecture decides, and no weights are read."""
+    config = AutoConfig.from_pretrained(resolve_model_path(path), num_labels=1)
+    with torch.device("meta"):
+        return reads_last_token(AutoModelForSequenceClassification.from_config(config))
+
+
 def compute_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -141,15 +150,28 @@ def save_model(
     (target / "training.json").write_text(
         json.dumps({"config": asdict(config), "metrics": metrics}, indent=2)
     )
-    (target / "README.md").write_text(card or model_card(config, metrics))
+    card = card or model_card(config, metrics, decoder=reads_last_token(model))
+    (target / "README.md").write_text(card)
     return target
 
 
-def model_card(config: TrainConfig, metrics: dict, dataset: str = "", sha256: str = "") -> str:
+def model_card(
+    config: TrainConfig,
+    metrics: dict,
+    dataset: str = "",
+    sha256: str = "",
+    *,
+    decoder: bool | None = None,
+) -> str:
     """A Hugging Face model card: metadata the Hub reads (library, task, base model where it
-    is a Hub id), then the base model, dataset version, settings and held-out figures."""
+    is a Hub id), then how to score with plain transformers (the layout training used, for
+    an encoder or, by default as the starting model is, a decoder), the base model, dataset
+    version, settings and held-out figures."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    if decoder is None:
+        decoder = reads_last_token_at(starting_point(config))
+    slope = (metrics.get("length") or {}).get("reward_per_token")
     on_hub = "/" in config.base_model and not Path(config.base_model).exists()
     metadata = ModelCardData(
         library_name="transformers",
@@ -171,6 +193,25 @@ def model_card(config: TrainConfig, metrics: dict, dataset: str = "", sha256: st
         ),
         *([f"- Dataset version: `{dataset}`, sha256 `{sha256}`"] if dataset else []),
         "",
+        "## Scoring",
+        "",
+        "The reward of a response to a prompt, with the input laid out as in training",
+        "(a text-classification pipeline given one text would score another input):",
+        "",
+        "```python",
+        recipe(config.max_length, decoder=decoder).rstrip(),
+        "```",
+        "",
+        *(
+            [
+                "Ranking by length-adjusted reward (best-of-N with length normalisation)",
+                f"subtracts {slope:.6g} per response token (as kept to fit), the reward's",
+                "trend with length on the held-out pairs.",
+                "",
+            ]
+            if slope
+            else []
+        ),
         "## Hyperparameters",
         "",
         "```json",
@@ -182,9 +223,6 @@ def model_card(config: TrainConfig, metrics: dict, dataset: str = "", sha256: st
         "```json",
         json.dumps(metrics, indent=2),
         "```",
-        "",
-        "Load it with `AutoModelForSequenceClassification.from_pretrained(path)` or",
-        '`pipeline("text-classification", model=path, function_to_apply="none")`.',
         "",
     ]
     return str(ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n" + "\n".join(body)))
