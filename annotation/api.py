@@ -4,6 +4,7 @@ import logging
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse
@@ -44,6 +45,7 @@ from annotation.serializers import (
 )
 
 logger = logging.getLogger(__name__)
+NEXT_NOT_READ = "Saved. The next pair could not be loaded yet: ask for it again in a moment."
 
 
 def exception_handler(exc, context):
@@ -236,26 +238,52 @@ def _own_assignment():
         raise NotFound("No such assignment of yours.") from exc
 
 
+DATABASE_GONE = (OperationalError, InterfaceError)
+
+
+def _once_more_if_dropped(work):
+    """work(), and once more on a new connection if the database ended this request's (a
+    restart or failover): a label sent twice is stored once, and the next pair read after a
+    label has committed must not turn that stored label into an error."""
+    try:
+        return work()
+    except DATABASE_GONE:
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return work()
+
+
 class LabelSubmit(APIView):
     @extend_schema(request=LabelSubmitSerializer, responses={201: LabelSubmittedSerializer})
     def post(self, request, pk: int):
         form = LabelSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         with _own_assignment():
-            answer = queue.label_submit(
-                assignment_id=pk,
-                annotator=request.user,
-                screen_choice=form.validated_data["choice"],
-                strength=form.validated_data.get("strength"),
-                rationale=form.validated_data.get("rationale", ""),
-                duration_ms=form.validated_data.get("duration_ms"),
+            answer = _once_more_if_dropped(
+                lambda: queue.label_submit(
+                    assignment_id=pk,
+                    annotator=request.user,
+                    screen_choice=form.validated_data["choice"],
+                    strength=form.validated_data.get("strength"),
+                    rationale=form.validated_data.get("rationale", ""),
+                    duration_ms=form.validated_data.get("duration_ms"),
+                )
             )
         body = dict(form.data)
         if form.validated_data["next"]:
             # The labelling page's path: one round trip per label instead of two.
             project = answer.assignment.pair.project
-            following = queue.assignment_next(project=project, annotator=request.user)
-            body["next"] = AssignmentSerializer(following).data if following else None
+
+            def following():
+                shown = queue.assignment_next(project=project, annotator=request.user)
+                return AssignmentSerializer(shown).data if shown else None
+
+            try:
+                body["next"] = _once_more_if_dropped(following)
+            except DATABASE_GONE as exc:
+                logger.warning("label %s stored; next pair not read: %s", pk, exc)
+                body["detail"] = NEXT_NOT_READ
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=LabelSubmitSerializer, responses={200: LabelSubmitSerializer})

@@ -214,8 +214,9 @@ def _require_membership(assignment: Assignment, annotator: AbstractBaseUser) -> 
         raise PermissionDenied("You are no longer a member of this project.")
 
 
-def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
-    assignment = _lock_own(assignment_id, annotator)
+def _check_answerable(assignment: Assignment, annotator: AbstractBaseUser) -> None:
+    """Raises unless the locked assignment may take an answer now (an expired one takes its
+    place back if the pair still has one)."""
     if assignment.state in (Assignment.State.DONE, Assignment.State.SKIPPED):
         raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
     _require_membership(assignment, annotator)
@@ -233,7 +234,27 @@ def _lock_answerable(assignment_id: int, annotator: AbstractBaseUser) -> Assignm
         if pair.slots_taken >= assignment.pair.project.annotators_per_pair:
             raise QueueConflict("This assignment expired and the pair went to someone else.")
         Pair.objects.filter(pk=pair.pk).update(slots_taken=F("slots_taken") + 1)
-    return assignment
+
+
+def _answer_sent_again(
+    assignment: Assignment, screen_choice: str, strength: int | None, rationale: str
+) -> Label | ConsistencyCheck:
+    """The answer a done assignment holds, when the one sent is the same: a client sends it
+    again when the reply to the first was lost (the database dropped the connection after
+    the commit), and is told it is stored rather than that something went wrong."""
+    kind = "repeat" if assignment.kind == Assignment.Kind.REPEAT else "label"
+    stored = getattr(assignment, kind, None)
+    if stored is None:
+        raise QueueConflict(f"This assignment is already {assignment.get_state_display().lower()}.")
+    choice, strength = _stored_answer(assignment, screen_choice, strength)
+    same = stored.choice == choice
+    if isinstance(stored, Label):
+        same = same and stored.strength == strength and stored.rationale == rationale.strip()
+    if not same:
+        raise QueueConflict(
+            "You have already labelled this pair, with another answer; that answer is kept."
+        )
+    return stored
 
 
 def _stored_answer(
@@ -298,9 +319,13 @@ def label_submit(
     """Record the annotator's answer, given in screen terms (left, right or tie).
 
     The stored choice always names the stored response (a or b), whatever side it was on.
+    The same answer sent again returns what is stored and adds nothing.
     """
     with transaction.atomic():
-        assignment = _lock_answerable(assignment_id, annotator)
+        assignment = _lock_own(assignment_id, annotator, "label", "repeat")
+        if assignment.state == Assignment.State.DONE:
+            return _answer_sent_again(assignment, screen_choice, strength, rationale)
+        _check_answerable(assignment, annotator)
         choice, strength = _stored_answer(assignment, screen_choice, strength)
         now = timezone.now()
         if duration_ms is None:

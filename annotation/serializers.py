@@ -92,8 +92,12 @@ class LabelSubmitSerializer(serializers.Serializer):
 class LabelSubmittedSerializer(LabelSubmitSerializer):
     next = AssignmentSerializer(
         allow_null=True,
-        help_text="Only when asked for: the next pair, or null when nothing is left.",
+        required=False,
+        help_text="Only when asked for: the next pair, or null when nothing is left. Absent "
+        "when the database went away after the label was stored (`detail` says so): the "
+        "label is kept; ask POST .../next/ again.",
     )
+    detail = serializers.CharField(required=False, help_text="Only when `next` is absent.")
 
 
 class OwnLabelSerializer(serializers.ModelSerializer):

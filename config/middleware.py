@@ -1,11 +1,18 @@
 """Middleware of the whole site: the Content-Security-Policy header, a 413 for bodies over
-the upload limit, and a 400 for NUL characters anywhere Django parses a request (path,
-query, form fields, file names) before any view hands them to the database."""
+the upload limit, a 400 for NUL characters anywhere Django parses a request (path,
+query, form fields, file names) before any view hands them to the database, and a 503 for
+a request the database went away under."""
+
+import logging
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.loader import render_to_string
 
 from config.inputs import text_problem
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicy:
@@ -64,3 +71,32 @@ class RejectNulBytes:
             if problem:
                 return f"the request {problem}"
         return None
+
+
+class DatabaseUnavailable:
+    """503 with Retry-After, not a 500, for a view that failed because the database could not
+    be reached or ended its connection (a restart, a failover): the client can tell that
+    trying again will do. Django closes the broken connection when the request ends, so the
+    next one opens a fresh connection."""
+
+    RETRY_AFTER_SECONDS = 5
+    MESSAGE = "The database could not be reached (it may be restarting). Try again in a moment."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+            response = JsonResponse({"detail": self.MESSAGE}, status=503)
+        else:
+            # No request context: the site's usual page asks the database about the user.
+            page = render_to_string("503.html", {"message": self.MESSAGE})
+            response = HttpResponse(page, status=503)
+        response.headers["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response

@@ -9,7 +9,7 @@ ERRORS = {
     "409": "Conflicts with the current state (an answered or reissued assignment, no "
     "promoted model, ...).",
     "413": "The request body is over UPLOAD_MAX_MB.",
-    "503": "No worker or broker answered in time; try again.",
+    "503": "No worker, broker or database answered in time; try again after Retry-After seconds.",
 }
 ERROR_SCHEMA = {
     "type": "object",

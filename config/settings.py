@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestSizeLimit",
     "config.middleware.RejectNulBytes",
+    "config.middleware.DatabaseUnavailable",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -125,10 +126,13 @@ TEMPLATES = [
     },
 ]
 
+# A kept connection is checked at the first query of each request and replaced if the
+# database ended it (a restart or failover ends them all), instead of failing that request.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -311,6 +315,9 @@ JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "32"))
 # Import limits: a row whose prompt or response is longer than this is rejected.
 IMPORT_MAX_FIELD_CHARS = int(os.environ.get("IMPORT_MAX_FIELD_CHARS", "100000"))
 IMPORT_MAX_METADATA_CHARS = int(os.environ.get("IMPORT_MAX_METADATA_CHARS", "20000"))
+# A JSONL or CSV line longer than this many megabytes refuses the whole import as soon as it
+# is read: far above any row the field limits allow, far below the upload limit.
+IMPORT_MAX_LINE_MB = float(os.environ.get("IMPORT_MAX_LINE_MB", "16"))
 # Request bodies (uploads included) over this many megabytes are refused with a 413.
 UPLOAD_MAX_MB = float(os.environ.get("UPLOAD_MAX_MB", "1024"))
 

@@ -171,9 +171,10 @@
     if (status === 200 || status === 204) {
       showNextOrDone(data);
       refreshProgress(status === 204);
-    } else {
-      say(errorText(data), true);
+      return true;
     }
+    say(errorText(data), true);
+    return false;
   }
 
   function choose(side) {
@@ -206,7 +207,13 @@
     const body = { ...answerBody(), duration_ms: Math.round(performance.now() - shownAt), next: true };
     const { status, data } = await api("POST", `/api/assignments/${assignment.id}/label/`, body);
     busy = false;
-    if (status === 201) {
+    if (status === 201 && data.next === undefined) {
+      // Stored, but the database went away before the next pair was read: ask for it alone.
+      previous = answered;
+      countLabelled();
+      say(data.detail || "Saved.");
+      if (await loadNext()) say("Saved. Backspace goes back to it.");
+    } else if (status === 201) {
       previous = answered;
       countLabelled();
       showNextOrDone(data.next);

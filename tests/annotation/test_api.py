@@ -188,13 +188,27 @@ class TestAnnotator:
         assert field in response.json()
         assert not Label.objects.exists()
 
-    def test_answering_twice_is_409(self, project, pairs, annotator):
+    def test_the_same_label_sent_twice_is_answered_as_stored_once(self, project, pairs, annotator):
+        client = client_for(annotator)
+        shown = client.post(f"/api/projects/{project.pk}/next/").json()
+        url = f"/api/assignments/{shown['id']}/label/"
+        body = {"choice": "tie", "next": True}
+        first = client.post(url, body, format="json")
+        again = client.post(url, body, format="json")
+        assert first.status_code == again.status_code == 201
+        assert again.json()["choice"] == "tie"
+        assert again.json()["next"]["id"] == first.json()["next"]["id"]
+        assert Label.objects.count() == 1
+
+    def test_answering_twice_differently_is_409(self, project, pairs, annotator):
         client = client_for(annotator)
         shown = client.post(f"/api/projects/{project.pk}/next/").json()
         url = f"/api/assignments/{shown['id']}/label/"
         assert client.post(url, {"choice": "tie"}, format="json").status_code == 201
-        response = client.post(url, {"choice": "tie"}, format="json")
-        assert response.status_code == 409 and "already" in response.json()["detail"]
+        response = client.post(url, {"choice": "left", "strength": 1}, format="json")
+        assert response.status_code == 409
+        assert "already labelled this pair" in response.json()["detail"]
+        assert Label.objects.get().choice == "tie"
 
     def test_malformed_json_is_400(self, project, pairs, annotator):
         client = client_for(annotator)
@@ -254,3 +268,14 @@ def test_openapi_schema_and_docs(admin_user):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/projects/{id}/next/" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_import_of_a_line_over_the_line_limit_is_a_400_naming_it(project, lead, settings):
+    settings.IMPORT_MAX_LINE_MB = 0.01
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # on disk, as a large upload is
+    rows = [{"id": "ok", "prompt": "q", "response_a": "x", "response_b": "y"}]
+    rows.append({"id": "long", "prompt": "q", "response_a": "x" * 20_000, "response_b": "y"})
+    response = client_for(lead).post(f"/api/projects/{project.pk}/import/", {"file": jsonl(*rows)})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("line 2 is longer than 0.01 MB")
+    assert not Pair.objects.exists()

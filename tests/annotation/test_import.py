@@ -301,3 +301,115 @@ def test_an_empty_file_is_refused_not_reported_as_imported(project, tmp_path):
     path.write_text("\n\n")
     with pytest.raises(CommandError, match="holds no rows"):
         call_command("import_pairs", project.name, str(path))
+
+
+def long_line_upload(name: str, lines: list[bytes]):
+    """An upload as a web request hands it over once it is past the in-memory size: a file
+    on disk behind Django's UploadedFile."""
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    body = b"".join(line + b"\n" for line in lines)
+    upload = TemporaryUploadedFile(name, "application/octet-stream", len(body), None)
+    upload.write(body)
+    upload.seek(0)
+    return upload
+
+
+def pair_line(response_bytes: int, pair_id: str = "long") -> bytes:
+    row = {"id": pair_id, "prompt": "q", "response_a": "x" * response_bytes, "response_b": "y"}
+    return json.dumps(row).encode()
+
+
+CSV_LONG = b"long,q,y," + b"x" * 20_000
+
+
+@pytest.mark.django_db
+class TestLineLimit:
+    """IMPORT_MAX_LINE_MB: a line longer than it refuses the file at once; shorter ones import."""
+
+    LIMIT_MB = 0.01  # 10,485 bytes
+
+    @pytest.fixture(autouse=True)
+    def small_limit(self, settings):
+        settings.IMPORT_MAX_LINE_MB = self.LIMIT_MB
+
+    @pytest.mark.parametrize(
+        ("name", "lines", "number"),
+        [
+            ("pairs.jsonl", [pair_line(10, "ok"), pair_line(50_000)], 2),
+            ("pairs.csv", [b"id,prompt,response_a,response_b", b"ok,q,x,y", CSV_LONG], 3),
+        ],
+    )
+    def test_a_line_over_the_limit_is_refused_with_its_number_and_writes_nothing(
+        self, project, name, lines, number
+    ):
+        from annotation.formats import FileRejected
+        from annotation.services import pairs_import
+
+        upload = long_line_upload(name, [*lines, pair_line(10, "after")])
+        for skip_invalid in (False, True):
+            upload.seek(0)
+            with pytest.raises(FileRejected, match=rf"line {number} is longer than 0.01 MB"):
+                pairs_import(
+                    project=project, stream=upload, filename=name, skip_invalid=skip_invalid
+                )
+            # Refused as soon as the limit was passed, not once the whole line was read.
+            assert upload.tell() < sum(len(line) + 1 for line in lines[:-1]) + 11_000
+            assert nothing_written()
+
+    def test_the_command_names_the_line_and_writes_nothing(self, tmp_path):
+        path = tmp_path / "one-line.jsonl"
+        path.write_bytes(pair_line(10, "ok") + b"\n" + pair_line(20_000) + b"\n")
+        with pytest.raises(CommandError, match="Nothing imported: line 2 is longer than 0.01 MB"):
+            import_pairs(path)
+        assert nothing_written()
+
+    def test_a_line_just_under_the_limit_imports(self, project):
+        from annotation.services import pairs_import
+
+        line = pair_line(0)
+        under = pair_line(int(self.LIMIT_MB * 2**20) - len(line))
+        assert len(under) == int(self.LIMIT_MB * 2**20)
+        upload = long_line_upload("pairs.jsonl", [pair_line(10, "ok"), under])
+        report = pairs_import(project=project, stream=upload, filename="pairs.jsonl")
+        assert report.summary == "imported 2, skipped 0"
+        assert len(Pair.objects.get(external_id="long").response_a) == len(under) - len(line)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_new_file_imported_four_times_at_once_is_imported_once(on_postgres, project):
+    """Four requests, each on its own database connection: one imports the pairs, the others
+    find them there, as a second import one after the other would."""
+    import threading
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
+
+    from tests.conftest import client_for
+    from tests.factories import MembershipFactory
+
+    lead = MembershipFactory(project=project, role="lead").user
+    rows = [{"id": f"c{i}", "prompt": f"q{i}", "chosen": f"a{i}", "rejected": f"b{i}"}
+            for i in range(500)]  # fmt: skip
+    body = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    barrier, answers = threading.Barrier(4), []
+
+    def send():
+        client = client_for(lead)
+        client.raise_request_exception = False  # a 500 is an answer to count, not a crash
+        try:
+            upload = SimpleUploadedFile("same.jsonl", body, content_type="application/jsonl")
+            barrier.wait()
+            answers.append(client.post(f"/api/projects/{project.pk}/import/", {"file": upload}))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201] * 4, [a.content for a in answers]
+    assert sorted(a.json()["imported"] for a in answers) == [0, 0, 0, 500]
+    assert Pair.objects.filter(project=project).count() == 500
+    assert Label.objects.filter(pair__project=project).count() == 500

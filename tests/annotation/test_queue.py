@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from annotation.models import Assignment, Label, Pair, PairConsensus
+from annotation.models import Assignment, ConsistencyCheck, Label, Pair, PairConsensus
 from annotation.queue import QueueConflict, assignment_next, assignment_skip, label_submit
 from tests.factories import MembershipFactory, PairFactory
 
@@ -123,12 +123,36 @@ def test_strength_is_required_when_asked(project, annotator):
     assert not Label.objects.exists()
 
 
-def test_answering_twice_is_a_conflict(project, annotator):
+def test_the_same_answer_sent_again_is_stored_once(project, annotator):
     PairFactory(project=project)
     assignment = assignment_next(project=project, annotator=annotator)
-    answer(assignment, annotator)
-    with pytest.raises(QueueConflict):
-        answer(assignment, annotator)
+    first = answer(assignment, annotator, rationale="clearer")
+    assert answer(assignment, annotator, rationale="clearer ") == first
+    assert Label.objects.count() == 1
+
+
+def test_a_repeat_answer_sent_again_is_stored_once(project, annotator):
+    PairFactory(project=project)
+    answer(assignment_next(project=project, annotator=annotator), annotator)
+    project.repeat_rate = 1.0
+    project.save()
+    again = assignment_next(project=project, annotator=annotator)
+    assert again.kind == Assignment.Kind.REPEAT
+    check = answer(again, annotator, choice="right")
+    assert answer(again, annotator, choice="right") == check
+    assert ConsistencyCheck.objects.count() == 1 and Label.objects.count() == 1
+
+
+def test_a_different_second_answer_is_a_conflict_and_the_first_is_kept(project, annotator):
+    PairFactory(project=project)
+    assignment = assignment_next(project=project, annotator=annotator)
+    first = answer(assignment, annotator)
+    for changed in ({"choice": "right"}, {"strength": 3}, {"rationale": "other"}):
+        with pytest.raises(QueueConflict, match="another answer; that answer is kept"):
+            answer(assignment, annotator, **changed)
+    assert list(Label.objects.values_list("id", "choice", "strength")) == [
+        (first.id, first.choice, 2)
+    ]
 
 
 def test_skip_frees_the_place_and_the_pair_does_not_return(project, annotator, other_annotator):

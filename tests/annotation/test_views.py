@@ -87,3 +87,17 @@ def test_my_labels_page(project, annotator):
     # In the terms the annotator answered in, never the stored A and B.
     assert "Right better" in page and "Tie" in page
     assert "Response A" not in page and "Response B" not in page
+
+
+def test_lead_upload_with_a_line_over_the_limit_says_which_and_imports_nothing(
+    project, lead, settings
+):
+    settings.IMPORT_MAX_LINE_MB = 0.01
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    rows = [{"id": "ok", "prompt": "q", "response_a": "x", "response_b": "y"}]
+    rows.append({"id": "long", "prompt": "q", "response_a": "x" * 20_000, "response_b": "y"})
+    upload = SimpleUploadedFile("p.jsonl", "\n".join(json.dumps(r) for r in rows).encode())
+    response = logged_in(lead).post(f"/projects/{project.pk}/", {"file": upload}, follow=True)
+    assert response.status_code == 200
+    assert "Nothing was imported: line 2 is longer than 0.01 MB" in response.content.decode()
+    assert not Pair.objects.exists()
