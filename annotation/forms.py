@@ -25,7 +25,8 @@ class JudgeForm(forms.ModelForm):
         required=False, strip=True, label="API key",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Stored encrypted and never shown again; leave empty to keep the stored "
-        "key, or name an environment variable of the workers instead.",
+        "key (changing the base URL or provider removes it: enter it again then), or name an "
+        "environment variable of the workers instead.",
     )  # fmt: skip
 
     class Meta:
@@ -36,6 +37,12 @@ class JudgeForm(forms.ModelForm):
             "output_price",
         ]  # fmt: skip
         labels = {"base_url": "Base URL", "api_key_env": "API key variable"}
+
+
+class JudgeChoiceForm(forms.Form):
+    """The judge the preview's request goes to (a bad id is a form error, not a crash)."""
+
+    judge = forms.ModelChoiceField(queryset=Judge.objects.all())
 
 
 class JudgeSettingsForm(forms.ModelForm):

@@ -10,7 +10,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import judges, selectors
-from annotation.forms import JudgeForm, JudgeSettingsForm, JudgingJobForm, add_service_errors
+from annotation.forms import (
+    JudgeChoiceForm,
+    JudgeForm,
+    JudgeSettingsForm,
+    JudgingJobForm,
+    add_service_errors,
+)
 from annotation.judging import DEFAULT_TEMPLATE
 from annotation.models import Judge, JudgingJob, Membership, Pair
 from annotation.views import project_for
@@ -51,6 +57,7 @@ def judge_edit(request, pk: int):
         raise Http404("No such page.")
     judge = get_object_or_404(Judge, pk=pk)
     form = JudgeForm(request.POST or None, instance=judge)
+    had_key = bool(judge.api_key_encrypted)
     if request.method == "POST" and form.is_valid():
         data = {**form.cleaned_data}
         try:
@@ -59,6 +66,8 @@ def judge_edit(request, pk: int):
             add_service_errors(form, exc)
         else:
             messages.success(request, f"Judge {judge.name} saved.")
+            if had_key and judge.key_source == "none":
+                messages.warning(request, judges.KEY_DROPPED)
             return redirect("judges")
     status = 400 if form.errors else 200
     return render(request, "annotation/judge.html", {"judge": judge, "form": form}, status=status)
@@ -80,7 +89,7 @@ def project_judging(request, pk: int):
     settings_form = JudgeSettingsForm(instance=project)
     only = Judge.objects.all()[:2]
     job_form = JudgingJobForm(initial={"judge": only[0]} if len(only) == 1 else None)
-    answer = None
+    answer, refused = None, False
     pair = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
     if request.method == "POST":
         action = request.POST.get("action")
@@ -91,13 +100,18 @@ def project_judging(request, pk: int):
                 messages.success(request, "Judging settings saved.")
                 return redirect(f"{request.path}?pair={pair.pk if pair else ''}")
         elif action == "ask" and admin and pair is not None:
-            judge = get_object_or_404(Judge, pk=request.POST.get("judge") or 0)
-            first, _ = judges.judge_requests(project, _texts(pair))
-            try:
-                answer = judges.judge_ask(judge=judge, text=first)
-            except judges.JudgeUnavailable as exc:
-                answer = {"text": "", "error": str(exc)}
-            answer["judge"] = judge.name
+            chosen = JudgeChoiceForm(request.POST)
+            if not chosen.is_valid():
+                refused = True
+                answer = {"text": "", "error": "Choose one of the judges to ask."}
+            else:
+                judge = chosen.cleaned_data["judge"]
+                first, _ = judges.judge_requests(project, _texts(pair))
+                try:
+                    answer = judges.judge_ask(judge=judge, text=first)
+                except judges.JudgeUnavailable as exc:
+                    answer = {"text": "", "error": str(exc)}
+                answer["judge"] = judge.name
         elif action == "run":
             job_form = JudgingJobForm(request.POST)
             if job_form.is_valid():
@@ -118,7 +132,7 @@ def project_judging(request, pk: int):
         "judges": Judge.objects.all(), "jobs": project.judging_jobs.select_related("judge"),
         "default_template": DEFAULT_TEMPLATE,
     }  # fmt: skip
-    errors = settings_form.errors or job_form.errors
+    errors = settings_form.errors or job_form.errors or refused
     return render(request, "annotation/judging.html", context, status=400 if errors else 200)
 
 

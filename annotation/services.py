@@ -118,6 +118,10 @@ def pairs_import(
     report = ImportReport()
     default_source = filename.rsplit("/", 1)[-1][:200]
     with transaction.atomic():
+        # Imports into one project take turns, so that one finds the pairs another has just
+        # written and skips them, as it would one after the other, rather than both writing
+        # the same ids. NO KEY: rows that only point at the project are not held up.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).exists()
         batch: list[PairRow] = []
         for row in read_pair_rows(stream, filename, fmt):
             if isinstance(row, RowError):

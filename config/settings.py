@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Embedded defaults keep their files here: the SQLite database, the broker's queue, media.
@@ -168,6 +170,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Mail, for password resets: EMAIL_URL, e.g. submission://user:password@mail.example.org
+# (STARTTLS on 587) or smtp://mail.example.org:465?ssl=True. Unset, the site sends no mail
+# and the reset page says that an admin sets new passwords.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    _mail = dj_email_url.parse(EMAIL_URL)
+    if "EMAIL_BACKEND" not in _mail:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL: unknown scheme {EMAIL_URL.split(':', 1)[0]!r}; use smtp, submission, "
+            "console, file, memory or dummy."
+        )
+    _mail["EMAIL_TIMEOUT"] = _mail["EMAIL_TIMEOUT"] or 10  # a dead server fails the request
+    globals().update(_mail)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "prefhub@localhost")
+PASSWORD_RESET_BY_MAIL = bool(EMAIL_URL)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

@@ -2,6 +2,7 @@
 that run them over a project's pairs on a worker."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -80,6 +81,11 @@ class Judge(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # URLField takes ftp:// too; the clients speak HTTP only.
+        if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
+            raise ValidationError({"base_url": "Give an http:// or https:// URL."})
 
     @property
     def key_source(self) -> str:

@@ -1,6 +1,8 @@
 """The judges' pages: an admin configures a judge, previews the request on a pair, sends it
 once, runs a job (inline here) and follows it; LLM output is shown as text, never as HTML."""
 
+import json
+
 import pytest
 
 from annotation.models import Judge, JudgingJob, Label
@@ -96,3 +98,62 @@ def test_who_sees_what(project, pairs, lead, annotator, outsider):
     assert cancel.status_code == 302
     job.refresh_from_db()
     assert job.status == "cancelled"
+
+
+def echoes_headers(server: LLMServer):
+    """An endpoint that answers with the headers of the request it got, as one that wants a
+    judge's key would."""
+    server.judge = lambda text: json.dumps(server.headers[-1])
+    return server
+
+
+def test_a_judge_repointed_at_another_endpoint_does_not_take_its_key_along(
+    project, pairs, admin_user, eager
+):
+    client = logged_in(admin_user)
+    with LLMServer() as honest:
+        assert client.post("/judges/", judge_fields(honest)).status_code == 302
+    judge = Judge.objects.get()
+    url = f"/projects/{project.pk}/judging/"
+    with echoes_headers(LLMServer()) as echo:
+        edited = client.post(f"/judges/{judge.pk}/", judge_fields(echo, api_key=""), follow=True)
+        shown = edited.content.decode()
+        assert "The stored key was removed because the base URL or provider changed" in shown
+        judge.refresh_from_db()
+        assert judge.key_source == "none" and "stored encrypted" not in shown
+        asked = client.post(url, {"action": "ask", "judge": judge.pk, "pair": pairs[0].pk})
+    answer = asked.content.decode()
+    assert len(echo.headers) == 1 and "Bearer none" in answer  # the echo reached the page
+    assert KEY not in answer and KEY not in json.dumps(echo.headers)
+
+    with LLMServer() as moved:  # a key entered with the new base URL goes there
+        edited = client.post(f"/judges/{judge.pk}/", judge_fields(moved, api_key="sk-new-1"))
+        assert edited.status_code == 302
+        client.post(url, {"action": "ask", "judge": judge.pk, "pair": pairs[0].pk})
+    assert moved.headers[0]["authorization"] == "Bearer sk-new-1"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("api_key", "sk-clé-9", "printable ASCII"),
+        ("api_key", "sk “quoted”", "printable ASCII"),
+        ("base_url", "ftp://127.0.0.1/v1", "http:// or https://"),
+    ],
+)
+def test_a_key_or_base_url_the_clients_cannot_use_is_refused_on_the_form(
+    admin_user, field, value, message
+):
+    with LLMServer() as server:
+        refused = logged_in(admin_user).post("/judges/", judge_fields(server, **{field: value}))
+    assert refused.status_code == 400 and message in refused.content.decode()
+    assert not Judge.objects.exists()
+
+
+def test_asking_a_judge_that_is_not_one_is_a_400_that_says_so(project, pairs, admin_user):
+    Judge.objects.create(name="j", model="m")
+    url = f"/projects/{project.pk}/judging/"
+    for bad in ("²", "x", "999999", ""):
+        asked = logged_in(admin_user).post(url, {"action": "ask", "judge": bad})
+        assert asked.status_code == 400, bad
+        assert "Choose one of the judges to ask." in asked.content.decode()

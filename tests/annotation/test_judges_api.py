@@ -1,8 +1,12 @@
 """The judges' API: who may see and change judges and jobs; the key never comes back."""
 
+import json
+
+from annotation.judges import judge_api_key, judge_ask
 from annotation.models import Judge, JudgingJob
 from tests.conftest import client_for
 from tests.factories import PairFactory
+from tests.llm_servers import LLMServer
 
 KEY = "sk-api-secret-7"
 JUDGE = {"name": "j-api", "provider": "openai", "base_url": "http://127.0.0.1:9/v1",
@@ -37,6 +41,41 @@ def test_bad_judges_are_400s_with_messages(admin_user):
         answer = client.post("/api/judges/", bad, format="json")
         assert answer.status_code == 400, bad
     assert not Judge.objects.exists()
+
+
+def test_a_key_the_client_cannot_send_or_a_url_it_cannot_call_is_a_400(admin_user):
+    client = client_for(admin_user)
+    accented = client.post("/api/judges/", {**JUDGE, "api_key": "sk-clé-7"}, format="json")
+    assert accented.status_code == 400
+    assert "printable ASCII" in " ".join(accented.json()["api_key"])
+    ftp = client.post("/api/judges/", {**JUDGE, "base_url": "ftp://127.0.0.1/v1"}, format="json")
+    assert ftp.status_code == 400 and "http:// or https://" in " ".join(ftp.json()["base_url"])
+    assert not Judge.objects.exists()
+    pk = client.post("/api/judges/", JUDGE, format="json").json()["id"]
+    changed = client.patch(f"/api/judges/{pk}/", {"api_key": "sk-\u00e9"}, format="json")
+    assert changed.status_code == 400
+    assert judge_api_key(Judge.objects.get()) == KEY  # the stored key is untouched
+
+
+def test_a_judge_repointed_through_the_api_does_not_take_its_key_along(admin_user, eager):
+    client = client_for(admin_user)
+    pk = client.post("/api/judges/", JUDGE, format="json").json()["id"]
+    with LLMServer() as echo:
+        echo.judge = lambda text: json.dumps(echo.headers[-1])  # sends the headers back
+        moved = client.patch(f"/api/judges/{pk}/", {"base_url": echo.url}, format="json")
+        assert moved.status_code == 200 and moved.json()["key_source"] == "none"
+        assert "enter the key again" in moved.json()["notice"]
+        assert KEY not in moved.content.decode()
+        asked = judge_ask(judge=Judge.objects.get(), text="Which is better?")
+    assert "Bearer none" in asked["text"] and KEY not in json.dumps(asked)
+    with LLMServer() as server:
+        both = {"base_url": server.anthropic_url, "provider": "anthropic", "api_key": "sk-ant-2"}
+        kept = client.patch(f"/api/judges/{pk}/", both, format="json")
+        assert kept.json()["key_source"] == "stored encrypted" and "notice" not in kept.json()
+        unchanged = client.patch(f"/api/judges/{pk}/", {"model": "m2"}, format="json")
+        assert unchanged.json()["key_source"] == "stored encrypted"
+        judge_ask(judge=Judge.objects.get(), text="Which is better?")
+    assert "sk-ant-2" in json.dumps(server.headers)
 
 
 def test_leads_queue_follow_and_cancel_jobs_in_their_project(

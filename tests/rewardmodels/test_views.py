@@ -124,6 +124,23 @@ def test_an_unknown_base_model_is_shown_next_to_its_field(dataset, admin_user):
     assert not TrainingRun.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("base_model", "message"),
+    [
+        ("http://127.0.0.1:1/x", "is a URL: base models load offline"),
+        ("hf://owner/name", "is a URL: base models load offline"),
+        ("owner/name/deeper", "Cannot find"),  # neither a folder here nor a Hub id
+        ("owner--x/name", "Cannot find"),
+    ],
+)
+def test_a_base_model_that_is_no_name_folder_or_hub_id_is_a_400(
+    dataset, admin_user, base_model, message
+):
+    response = launch(logged_in(admin_user), dataset, base_model=base_model)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
 def test_form_limits_come_from_the_model(dataset, admin_user):
     response = launch(logged_in(admin_user), dataset, batch_size="0", seed="x")
     page = response.content.decode()

@@ -11,7 +11,7 @@ import pytest
 from annotation.judges import judge_save, judging_job_create
 from annotation.models import JudgingJob, Label
 from tests.factories import PairFactory
-from tests.llm_servers import LLMServer, fenced_parts, knows_better
+from tests.llm_servers import LLMServer, fenced_parts, knows_better, verdict
 
 PAIRS = 60
 TIMEOUT = 120
@@ -61,3 +61,21 @@ def test_a_killed_worker_s_job_resumes_and_judges_no_pair_twice(project, broker,
     assert all(asked[prompt] == 2 for prompt in labelled_before), "a labelled pair was asked again"
     assert job.done == PAIRS and job.failed == 0
     assert len(asked) == PAIRS  # pairs finished but not yet written when it died: asked again
+
+
+def test_a_preview_s_answer_comes_back_but_stays_out_of_the_worker_s_log(results_in_redis, workers):
+    from django.conf import settings
+
+    from annotation.judges import judge_ask
+    from tests.workers.conftest import redis_url
+
+    private = "the-judge-said-something-private"
+    with LLMServer(lambda text: verdict("A", 2, private)) as server:
+        judge = judge_save(user=None, name="preview-judge", model="m", base_url=server.url,
+                           api_key="sk-worker-secret-5")  # fmt: skip
+        workers("celery", CELERY_RESULT_BACKEND=redis_url(), SECRET_KEY=settings.SECRET_KEY)
+        answer = judge_ask(judge=judge, text="Which is better?")
+    assert answer["verdict"]["reasoning"] == private
+    log = workers.logs[0].read_text()
+    assert "annotation.judge_ask" in log and "succeeded" in log  # it logs at INFO ...
+    assert private not in log and "sk-worker-secret-5" not in log  # ... but not the answer
