@@ -2,20 +2,24 @@
 requests each pair becomes, the labels its verdicts become, and queueing jobs. The requests
 themselves go out from a worker (workers/tasks/ with workers/llm.py)."""
 
+import json
 import os
 import random
+import re
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
 
 from annotation import judging
+from annotation.jobs import job_fail, job_send, job_succeed
 from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Project
 from annotation.models.judges import MAX_FAILURES_KEPT
-from annotation.secrets import decrypt, encrypt
+from annotation.secrets import KeyUnreadable, decrypt, encrypt
 from annotation.services import consensus_refresh
-from config.celery import BrokerUnavailable, enqueue, enqueue_job
+from config.celery import BrokerUnavailable, enqueue
 
 JUDGE_TASK = "annotation.judge"
 ASK_TASK = "annotation.judge_ask"
@@ -26,18 +30,37 @@ class JudgeUnavailable(Exception):
     """No worker answered the preview's request in time."""
 
 
+VISIBLE_ASCII = re.compile(r"[!-~]*")
+KEY_DROPPED = (
+    "The stored key was removed because the base URL or provider changed; enter the key again."
+)
+
+
 def judge_save(
     *, judge: Judge | None = None, user: AbstractBaseUser | None, api_key: str = "", **fields
 ) -> Judge:
     """Create or change a judge. A key given is stored encrypted (and replaces a named one);
-    without one, a stored key stays. The key is never returned."""
+    without one, a stored key stays, unless the base URL or provider changes (KEY_DROPPED).
+    The key is never returned."""
+    api_key = api_key.strip()
+    if not VISIBLE_ASCII.fullmatch(api_key):  # it goes in an HTTP header as it is
+        raise ValidationError(
+            {"api_key": "An API key holds printable ASCII characters only (no spaces, accents "
+             "or curly quotes); paste it again."}
+        )  # fmt: skip
     judge = judge or Judge(created_by=user)
+    # Read from the row: a bound form has changed the instance already.
+    stored = Judge.objects.filter(pk=judge.pk).values("base_url", "provider").first()
     for name, value in fields.items():
         setattr(judge, name, value)
-    if api_key.strip():
-        judge.api_key_encrypted, judge.api_key_env = encrypt(api_key.strip()), ""
+    if api_key:
+        judge.api_key_encrypted, judge.api_key_env = encrypt(api_key), ""
     elif judge.api_key_env:
         judge.api_key_encrypted = ""  # a named variable replaces a stored key
+    elif stored and stored != {"base_url": judge.base_url, "provider": judge.provider}:
+        # The key goes out with every request: kept, it would go to the new endpoint, which
+        # could send it back in an answer that the preview shows.
+        judge.api_key_encrypted = ""
     judge.full_clean(exclude=["created_by"])
     judge.save()
     return judge
@@ -125,7 +148,7 @@ def judging_job_create(
         job.save()
         job.total = len(job_pair_ids(job))
         job.save(update_fields=["total"])
-        transaction.on_commit(lambda: enqueue_job(JudgingJob, job.pk, JUDGE_TASK))
+        transaction.on_commit(lambda: job_send(JudgingJob, job.pk, JUDGE_TASK))
     return job
 
 
@@ -135,6 +158,22 @@ def judging_job_cancel(*, job: JudgingJob) -> None:
     JudgingJob.objects.filter(pk=job.pk, status=JudgingJob.Status.QUEUED).update(
         status=JudgingJob.Status.CANCELLED
     )
+
+
+def judging_job_finish(*, job_id: int) -> None:
+    """A job whose requests have all come back: cancelled if that was asked; failed when no
+    pair got a label and some failed (with the first failure's error); else succeeded, its
+    failed pairs counted."""
+    job = JudgingJob.objects.get(pk=job_id)
+    if job.cancel_requested:
+        JudgingJob.objects.filter(pk=job_id, status=JudgingJob.Status.RUNNING).update(
+            status=JudgingJob.Status.CANCELLED, finished_at=timezone.now()
+        )
+    elif job.failed and not job.done:
+        first = job.failures[0]["error"] if job.failures else "no answer could be used"
+        job_fail(JudgingJob, job_id, f"All {job.failed} pairs failed; the first: {first}")
+    else:
+        job_succeed(JudgingJob, job_id)
 
 
 def judged_write(*, job: JudgingJob, outcomes: list, seconds: float) -> None:
@@ -183,7 +222,7 @@ def judge_ask(*, judge: Judge, text: str) -> dict:
     except BrokerUnavailable as exc:
         raise JudgeUnavailable(f"Cannot ask the judge now: {exc}.") from exc
     try:
-        return result.get(timeout=ASK_TIMEOUT_SECONDS, propagate=True)
+        sealed = result.get(timeout=ASK_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout as exc:
         result.revoke()
         raise JudgeUnavailable(
@@ -193,3 +232,10 @@ def judge_ask(*, judge: Judge, text: str) -> dict:
     finally:
         if result.ready():
             result.forget()
+    try:
+        return json.loads(decrypt(sealed))
+    except KeyUnreadable as exc:
+        raise JudgeUnavailable(
+            "The worker's answer cannot be read here: give the web and worker hosts the same "
+            "SECRET_KEY."
+        ) from exc

@@ -21,7 +21,8 @@ class JudgeSerializer(serializers.ModelSerializer):
 
     api_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=True,
-        help_text="Stored encrypted; never returned. Or name api_key_env instead.",
+        help_text="Stored encrypted; never returned. Or name api_key_env instead. Changing "
+        "base_url or provider removes a stored key unless a new one comes with the change.",
     )  # fmt: skip
     key_source = serializers.CharField(read_only=True)
 
@@ -38,7 +39,16 @@ class JudgeSerializer(serializers.ModelSerializer):
         return judges.judge_save(user=self.context["request"].user, **data)
 
     def update(self, judge, data):
-        return judges.judge_save(judge=judge, user=None, **data)
+        had_key = bool(judge.api_key_encrypted)
+        judge = judges.judge_save(judge=judge, user=None, **data)
+        self.key_dropped = had_key and judge.key_source == "none"
+        return judge
+
+    def to_representation(self, judge):
+        data = super().to_representation(judge)
+        if getattr(self, "key_dropped", False):
+            data["notice"] = judges.KEY_DROPPED
+        return data
 
 
 class JudgingJobSerializer(serializers.ModelSerializer):
@@ -52,7 +62,7 @@ class JudgingJobSerializer(serializers.ModelSerializer):
             "id", "judge", "project", "pairs", "limit", "status", "cancel_requested", "total",
             "done", "failed", "inconsistent", "requests", "input_tokens", "output_tokens",
             "seconds", "pairs_per_second", "cost", "failures", "error", "created_at",
-            "started_at", "finished_at",
+            "sent_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f not in ("judge", "pairs", "limit")]
 

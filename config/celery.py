@@ -9,6 +9,7 @@ import os
 from celery import Celery
 from django.conf import settings
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -21,6 +22,8 @@ class BrokerUnavailable(Exception):
     """The broker could not be reached: nothing was sent."""
 
 
+# What a send or a wait raises when the broker or the result backend (Redis) is away.
+BROKER_ERRORS = (OperationalError, OSError, RedisError)
 # Two quick tries, not Celery's default patience: a web request waiting on a broker that
 # is down should say so in seconds.
 SEND_RETRY = {"max_retries": 1, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 1}
@@ -37,23 +40,10 @@ def enqueue(task: str, *args, expires: float | None = None):
         return app.tasks[task].apply(args=args)
     try:
         return app.send_task(task, args=list(args), expires=expires, retry_policy=SEND_RETRY)
-    except (OperationalError, OSError) as exc:
+    # RuntimeError: what Celery's Redis result consumer raises when it cannot reconnect
+    # ("Retry limit exceeded while trying to reconnect to the Celery result store backend").
+    except (*BROKER_ERRORS, RuntimeError) as exc:
         raise BrokerUnavailable(f"the task broker cannot be reached ({exc})") from exc
-
-
-def enqueue_job(model, pk: int, task: str) -> None:
-    """Send the task of a job row (an evaluation, filter or judging job: a model with
-    Status.FAILED, `error` and `finished_at`); with the broker down the job fails at once and
-    says why, as it is quick to queue again, rather than waiting unseen."""
-    from django.utils import timezone
-
-    try:
-        enqueue(task, pk)
-    except BrokerUnavailable as exc:
-        model.objects.filter(pk=pk).update(
-            status=model.Status.FAILED, finished_at=timezone.now(),
-            error=f"Not queued: {exc}. Queue it again once the broker is back.",
-        )  # fmt: skip
 
 
 def queue_for(task: str) -> str:

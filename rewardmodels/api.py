@@ -28,6 +28,8 @@ from rewardmodels.serializers import (
     ScoreResponseSerializer,
 )
 
+RETRY_AFTER_SECONDS = 30  # a worker restarting or a broker coming back
+
 
 def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str | None = None):
     """The worker's answer, or an error response a client can act on."""
@@ -35,7 +37,9 @@ def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str |
         answer = services.score(reward_model=model, prompts=prompts, responses=responses, rank=rank)
         return answer, None
     except services.WorkerUnavailable as exc:
-        return None, Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        answer = Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        answer["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return None, answer
     except Exception as exc:  # noqa: BLE001 - the worker's failure, reported, not a 500
         detail = f"Scoring failed on the worker: {type(exc).__name__}: {exc}"
         return None, Response({"detail": detail}, status=status.HTTP_502_BAD_GATEWAY)

@@ -321,6 +321,10 @@ class Job(RequestedWork):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0, help_text="Rows scored so far.")
     total = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task reached the broker; empty: not yet."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(RequestedWork.Meta):
         abstract = True

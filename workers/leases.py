@@ -104,17 +104,20 @@ class Lease:
 @worker_ready.connect
 def _recover_training_runs(**kwargs) -> None:
     """On a worker's start, then every TRAINING_RECOVERY_SECONDS while it runs: send again
-    the training runs no worker holds (rewardmodels.services.training_runs_recover)."""
+    the training runs no worker holds (rewardmodels.services.training_runs_recover), and send
+    the judging jobs, evaluations and filters queued while the broker was down
+    (rewardmodels.services.jobs_recover_all)."""
     from django.db import connection
 
-    from rewardmodels.services import training_runs_recover
+    from rewardmodels.services import jobs_recover_all, training_runs_recover
 
     def sweep() -> None:
         while True:
             try:
                 training_runs_recover()
+                jobs_recover_all()
             except Exception:  # noqa: BLE001 - the database may be away for a moment
-                logger.exception("recovering training runs failed; trying again")
+                logger.exception("recovering training runs and jobs failed; trying again")
             finally:
                 connection.close()
             time.sleep(settings.TRAINING_RECOVERY_SECONDS)

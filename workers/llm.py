@@ -207,9 +207,13 @@ def judge_all(
             if hasattr(request, "close"):
                 await request.close()
 
+    failure: list[BaseException] = []  # what stopped the requests themselves, not one pair
+
     def run() -> None:
         try:
             asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(exc)
         finally:
             results.put(_DONE)
 
@@ -221,3 +225,5 @@ def judge_all(
     finally:
         stop.set()
         thread.join()
+    if failure:
+        raise failure[0]

@@ -146,6 +146,9 @@ class JudgingJob(RequestedWork):
         default=list, blank=True, help_text=f"The last {MAX_FAILURES_KEPT}: pair, error, raw."
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task reached the broker; empty: not yet."
+    )
 
     def __str__(self) -> str:
         return f"{self.judge} on {self.project} ({self.status})"

@@ -4,10 +4,8 @@ import logging
 import threading
 import time
 
-from django.utils import timezone
-
 from config.celery import app
-from workers.tasks.rows import job_fail
+from workers.tasks.jobs import fails_its_job
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +59,21 @@ def _endpoint(judge):
 
 
 @app.task(name="annotation.judge", acks_late=True, reject_on_worker_lost=True)
+@fails_its_job("annotation.JudgingJob")
 def judge_pairs(job_id: int) -> None:
     """Judge a job's pairs, both orders each, writing labels as pairs finish. A killed
     worker's job comes back and judges only what has no label from its judge yet."""
-    from annotation import judges
+    from annotation import jobs, judges
     from annotation.judging import parse_verdict
     from annotation.models import JudgingJob
     from workers.llm import judge_all
 
-    job = JudgingJob.objects.select_related("judge", "project").filter(pk=job_id).first()
-    if job is None or job.finished:
-        return
-    JudgingJob.objects.filter(pk=job.pk).update(
-        status=JudgingJob.Status.RUNNING, started_at=job.started_at or timezone.now()
-    )
-    try:
-        endpoint = _endpoint(job.judge)
-        pairs = judges.pair_texts(judges.job_pair_ids(job))
-        items = [(pair["id"], judges.judge_requests(job.project, pair)) for pair in pairs]
-    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        job_fail(JudgingJob, job.pk, exc)
-        return
+    if not jobs.job_start(JudgingJob, job_id):
+        return  # finished or cancelled already: a message delivered twice does no harm
+    job = JudgingJob.objects.select_related("judge", "project").get(pk=job_id)
+    endpoint = _endpoint(job.judge)
+    pairs = judges.pair_texts(judges.job_pair_ids(job))
+    items = [(pair["id"], judges.judge_requests(job.project, pair)) for pair in pairs]
     cancelled = threading.Event()
     pending, last = [], time.monotonic()
     outcomes = judge_all(
@@ -96,22 +88,29 @@ def judge_pairs(job_id: int) -> None:
             pending, last = [], now
             if JudgingJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
                 cancelled.set()  # the requests in flight finish; no new ones start
-    stopped = JudgingJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
     judges.judged_write(job=job, outcomes=pending, seconds=time.monotonic() - last)
-    JudgingJob.objects.filter(pk=job.pk).update(
-        status=JudgingJob.Status.CANCELLED if stopped else JudgingJob.Status.SUCCEEDED,
-        finished_at=timezone.now(),
-    )
+    judges.judging_job_finish(job_id=job.pk)
 
 
 @app.task(name="annotation.judge_ask", ignore_result=False)
-def judge_ask(judge_id: int, text: str) -> dict:
+def judge_ask(judge_id: int, text: str) -> str:
     """One request to a judge, for the template preview: its raw answer and what it parses
-    to (or why it does not). The caller waits."""
+    to (or why it does not), sealed (annotation.secrets): Celery logs a task's result at
+    INFO, puts it in task events and keeps it in the result backend, and an answer may
+    carry anything the endpoint chose to send. The caller waits, and unseals it."""
+    import json
+
+    from annotation.secrets import encrypt
+
+    return encrypt(json.dumps(_asked(judge_id, text)))
+
+
+def _asked(judge_id: int, text: str) -> dict:
     import asyncio
 
     from annotation.judging import MalformedAnswer, parse_verdict
     from annotation.models import Judge
+    from annotation.secrets import KeyUnreadable
     from workers.llm import RequestFailed, asker
 
     judge = Judge.objects.get(pk=judge_id)
@@ -125,7 +124,7 @@ def judge_ask(judge_id: int, text: str) -> dict:
 
     try:
         reply = asyncio.run(once())
-    except (RequestFailed, ValueError) as exc:
+    except (RequestFailed, ValueError, KeyUnreadable) as exc:
         return {"text": "", "error": str(exc)}
     answer = {"text": reply.text, "input_tokens": reply.input_tokens,
               "output_tokens": reply.output_tokens}  # fmt: skip

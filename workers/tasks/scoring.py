@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db.models import F
-from django.utils import timezone
 
+from annotation.jobs import job_fail, job_start, job_succeed
 from config.celery import app
-from workers.tasks.rows import job_fail
+from workers.tasks.jobs import fails_its_job
 from workers.tasks.training import advance_retraining
 
 # Evaluations and filters are scored in parts (chunks of SCORING_CHUNK_ROWS rows): a Celery
@@ -80,15 +80,15 @@ def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
 
 
 @app.task(name="rewardmodels.evaluate", acks_late=True, reject_on_worker_lost=True)
+@fails_its_job("rewardmodels.EvaluationRun")
 def evaluate_reward_model(evaluation_id: int) -> None:
     from annotation.curation import dataset_rows
     from rewardmodels.formats import read_jsonl
     from rewardmodels.models import EvaluationRun
 
-    evaluation = EvaluationRun.objects.select_related("dataset").filter(pk=evaluation_id).first()
-    if evaluation is None or evaluation.finished:
-        return
-    EvaluationRun.objects.filter(pk=evaluation.pk).update(status=EvaluationRun.Status.RUNNING)
+    if not job_start(EvaluationRun, evaluation_id):
+        return  # finished already: a message delivered twice does no harm
+    evaluation = EvaluationRun.objects.select_related("dataset").get(pk=evaluation_id)
     try:
         if evaluation.dataset_id:
             rows = [r for r in dataset_rows(evaluation.dataset) if r["split"] == "test"]
@@ -100,14 +100,14 @@ def evaluate_reward_model(evaluation_id: int) -> None:
 
 
 @app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
+@fails_its_job("rewardmodels.FilterRun")
 def filter_candidates(filter_id: int) -> None:
     from rewardmodels.formats import read_jsonl
     from rewardmodels.models import FilterRun
 
-    job = FilterRun.objects.filter(pk=filter_id).first()
-    if job is None or job.finished:
+    if not job_start(FilterRun, filter_id):
         return
-    FilterRun.objects.filter(pk=job.pk).update(status=FilterRun.Status.RUNNING)
+    job = FilterRun.objects.get(pk=filter_id)
     try:
         _scatter("filter", job.pk, read_jsonl(job.candidates_file))
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
@@ -194,9 +194,7 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _give_up(kind, pk, exc)
         return
-    model.objects.filter(pk=pk).update(
-        status=model.Status.SUCCEEDED, done=F("total"), finished_at=timezone.now(), **figures
-    )
+    job_succeed(model, pk, done=F("total"), **figures)
     shutil.rmtree(folder, ignore_errors=True)
     if kind == "evaluation":
         advance_retraining(evaluation=job)

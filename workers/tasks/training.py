@@ -7,12 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.celery import app
 from workers.leases import Lease
+from workers.tasks.jobs import fails_its_job
 
 logger = logging.getLogger(__name__)
 LOG_LINES = 200
@@ -27,6 +27,7 @@ def run_folder(run_id: int) -> Path:
     acks_late=True,
     reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and resumes
 )
+@fails_its_job("rewardmodels.TrainingRun")
 def train_reward_model(run_id: int) -> None:
     from rewardmodels.models import TrainingRun
 
@@ -69,6 +70,7 @@ def _count_delivery(run) -> bool:
     otherwise come back forever and hold a gpu worker. The count is an F() update, so two
     workers handed the same message (a visibility timeout passing) both count."""
     from rewardmodels.models import TrainingRun
+    from rewardmodels.services import training_run_fail
 
     TrainingRun.objects.filter(pk=run.pk).update(deliveries=F("deliveries") + 1)
     run.refresh_from_db(fields=["deliveries"])
@@ -82,12 +84,7 @@ def _count_delivery(run) -> bool:
     )
     logger.error("training run %s: %s", run.pk, error)
     lines = [*run.log_tail.splitlines()[-(LOG_LINES - 1) :], f"{timezone.now():%H:%M:%S} {error}"]
-    TrainingRun.objects.filter(pk=run.pk).exclude(
-        status__in=(TrainingRun.Status.SUCCEEDED, TrainingRun.Status.CANCELLED)
-    ).update(
-        status=TrainingRun.Status.FAILED, error=error, log_tail="\n".join(lines),
-        finished_at=timezone.now(),
-    )  # fmt: skip
+    training_run_fail(run_id=run.pk, error=error, log_tail="\n".join(lines))
     return False
 
 
@@ -95,21 +92,14 @@ def _execute(run, lease: "Lease") -> None:
     import transformers
 
     from annotation.curation import dataset_rows
-    from rewardmodels.models import RewardModel, TrainingRun
+    from rewardmodels import services
     from workers.ml import launch, training
     from workers.ml.config import TrainConfig
     from workers.ml.models import model_card
 
     transformers.logging.set_verbosity_error()
-    live = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
-    started = (
-        lease.mine()
-        .filter(status__in=live)
-        .update(
-            status=TrainingRun.Status.RUNNING, started_at=run.started_at or timezone.now(), error=""
-        )
-    )
-    if not started:
+    owner = lease.owner
+    if not services.training_run_start(run_id=run.pk, owner=owner):
         return  # cancelled while it waited
     lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
     last_write = [0.0]
@@ -117,7 +107,7 @@ def _execute(run, lease: "Lease") -> None:
     def log(line: str) -> None:
         lines.append(f"{timezone.now():%H:%M:%S} {line}")
         del lines[:-LOG_LINES]
-        lease.mine().update(log_tail="\n".join(lines))
+        services.training_run_progress(run_id=run.pk, owner=owner, log_tail="\n".join(lines))
 
     def progress(step: int, total: int, metrics: dict) -> None:
         # A resumed run trains again the steps after its checkpoint: keep one entry a step.
@@ -127,9 +117,9 @@ def _execute(run, lease: "Lease") -> None:
         now = time.monotonic()
         if "eval" in metrics or step == total or now - last_write[0] > 2.0:
             last_write[0] = now
-            lease.mine().update(
-                step=step, total_steps=total, eta_seconds=metrics.get("eta_seconds"),
-                metrics=run.metrics,
+            services.training_run_progress(
+                run_id=run.pk, owner=owner, step=step, total_steps=total,
+                eta_seconds=metrics.get("eta_seconds"), metrics=run.metrics,
             )  # fmt: skip
         if "eval" in metrics:
             accuracy = metrics["eval"].get("accuracy") or 0.0
@@ -159,46 +149,21 @@ def _execute(run, lease: "Lease") -> None:
         if lease.lost.is_set():
             return  # another worker has the run now: leave it every row
         log(str(exc))
-        lease.mine().update(status=TrainingRun.Status.CANCELLED, finished_at=timezone.now())
+        services.training_run_cancelled(run_id=run.pk, owner=owner)
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
         logger.exception("training run %s failed", run.pk)
-        lease.mine().update(
-            status=TrainingRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
+        services.training_run_fail(
+            run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}",
             log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
-            finished_at=timezone.now(),
-        )
+        )  # fmt: skip
         return
     artifact = folder / "model"
-    chosen = final["settings"]  # the method and learning rate, where "auto" left them open
+    chosen = final["settings"]
     card = model_card(replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256)
     (artifact / "README.md").write_text(card)
-    # Together: a worker lost between the two would leave a succeeded run, which is never
-    # trained again, without its reward model.
-    with transaction.atomic():
-        finished = lease.mine().update(
-            status=TrainingRun.Status.SUCCEEDED,
-            method=chosen["method"],
-            learning_rate=chosen["learning_rate"],
-            final_metrics=final,
-            artifact=str(artifact),
-            finished_at=timezone.now(),
-            step=F("total_steps"),
-        )
-        if not finished:
-            return  # the lease was lost at the last moment: the new holder registers it
-        RewardModel.objects.get_or_create(
-            run=run,
-            defaults={
-                "identifier": f"rm-{run.pk}-{run.dataset.name}-v{run.dataset.version}",
-                "project_id": run.dataset.project_id,
-                "dataset": run.dataset,
-                "base_model": run.base_model,
-                "artifact": str(artifact),
-            },
-        )
-    log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
+    if services.training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
+        log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
 
 
 @app.task(name="rewardmodels.retrain_due")

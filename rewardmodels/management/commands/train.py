@@ -60,7 +60,14 @@ class Command(BaseCommand):
         self.stdout.write(f"queued training run {run.pk}")
         run.refresh_from_db(fields=["sent_at", "log_tail"])
         if run.sent_at is None and not transaction.get_connection().in_atomic_block:
-            self.stderr.write(f"warning: {run.log_tail.split(' ', 1)[-1]}")
+            # Saved all the same: a script that retries would train it twice.
+            self.stderr.write(
+                f"warning: {run.log_tail.split(' ', 1)[-1]}. The run is saved; it is sent once "
+                "the broker is back (any worker's sweep sends it)."
+            )
+            if options["wait"]:
+                self.stderr.write("Not waiting for it: follow it later on its page.")
+                return
         if options["wait"]:
             run = follow_run(self, run.pk)
             self.stdout.write(run.reward_model.identifier)

@@ -1,0 +1,97 @@
+"""The life of a job row (a judging job here; evaluations and filters in rewardmodels, which
+use the same functions): sent, started, succeeded or failed, each a compare-and-set on its
+status, so a job moves only forward and a late or repeated task changes nothing.
+
+A job belongs to the database, not the broker: one queued while the broker is down stays
+queued, unsent, and `jobs_recover` (run by every worker's recovery sweep) sends it once the
+broker answers. Training runs, which also hold leases, have services of their own in
+rewardmodels.services.
+
+A job model has a Status with QUEUED, RUNNING, SUCCEEDED and FAILED, and the fields `error`,
+`finished_at` (RequestedWork), `started_at` and `sent_at`."""
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from config.celery import BrokerUnavailable, enqueue
+
+logger = logging.getLogger(__name__)
+# A job queued this long ago and never sent (the broker was down) is sent by the sweep; a
+# younger one may still be on its way (sent after its transaction commits).
+UNSENT_GRACE_SECONDS = 10
+
+
+def unfinished(model) -> list[str]:
+    return [model.Status.QUEUED, model.Status.RUNNING]
+
+
+def job_send(model, pk: int, task: str) -> bool:
+    """Send the job's task and record when. With the broker down nothing is raised: the job
+    stays queued and unsent, and the recovery sweep sends it once the broker answers."""
+    try:
+        enqueue(task, pk)
+    except BrokerUnavailable as exc:
+        logger.warning("%s %s not sent yet: %s", model.__name__, pk, exc)
+        return False
+    model.objects.filter(pk=pk).update(sent_at=timezone.now())
+    return True
+
+
+def job_start(model, pk: int) -> bool:
+    """Mark the job running; False when it has finished (or been cancelled) already: a
+    message delivered twice does no harm. A running job whose worker died is handed back by
+    the broker and starts again (the tasks resume: what is done stays done)."""
+    return bool(
+        model.objects.filter(pk=pk, status__in=unfinished(model)).update(
+            status=model.Status.RUNNING,
+            error="",
+            started_at=Coalesce("started_at", Value(timezone.now())),
+        )  # fmt: skip
+    )
+
+
+def job_succeed(model, pk: int, **results) -> bool:
+    """Record the job's results and mark it succeeded, if it is still under way."""
+    return bool(
+        model.objects.filter(pk=pk, status__in=unfinished(model)).update(
+            status=model.Status.SUCCEEDED, finished_at=timezone.now(), **results
+        )
+    )
+
+
+def job_fail(model, pk: int, reason: str | BaseException) -> bool:
+    """Mark an unfinished job failed with the reason (an exception's type and message)."""
+    if isinstance(reason, BaseException):
+        logger.error("%s %s failed", model.__name__, pk, exc_info=reason)
+        reason = f"{type(reason).__name__}: {reason}"
+    return bool(
+        model.objects.filter(pk=pk, status__in=unfinished(model)).update(
+            status=model.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+    )
+
+
+def jobs_recover(model, task: str) -> list[int]:
+    """Send the queued jobs that were never sent (the broker was down when they were
+    queued). Each is claimed by a compare-and-set on `sent_at` first, so sweeps running at
+    once send it once. Stops at the first send that fails: the broker is down, and the next
+    sweep tries again. (A job sent and then lost by the broker is not sent again: a second
+    message for a job in a long queue would run it twice at once.)"""
+    since = timezone.now() - timedelta(seconds=UNSENT_GRACE_SECONDS)
+    unsent = model.objects.filter(status=model.Status.QUEUED, sent_at__isnull=True,
+                                  created_at__lt=since)  # fmt: skip
+    sent = []
+    for pk in unsent.values_list("pk", flat=True):
+        if not model.objects.filter(pk=pk, sent_at__isnull=True).update(sent_at=timezone.now()):
+            continue  # another sweep took it
+        if not job_send(model, pk, task):
+            model.objects.filter(pk=pk).update(sent_at=None)
+            break
+        sent.append(pk)
+    if sent:
+        logger.info("%s sent: %s", model._meta.verbose_name_plural, sent)
+    return sent
