@@ -135,3 +135,16 @@ def test_requests_per_minute_spaces_the_requests():
         elapsed = time.monotonic() - started
     assert all(o.ok for o in outcomes) and len(server.requests) == 6
     assert elapsed >= 5 * 60 / 300  # six starts, 0.2 s apart
+
+
+def test_a_client_that_cannot_be_set_up_is_an_error_not_an_empty_result(monkeypatch):
+    import workers.llm
+
+    def broken(endpoint):
+        raise ValueError("the client refuses this base URL")
+
+    monkeypatch.setattr(workers.llm, "asker", broken)
+    outcomes = judge_all(Endpoint(provider="openai", base_url="http://x", model="m", api_key=""),
+                         [(1, ("a", "b"))], judging.parse_verdict)  # fmt: skip
+    with pytest.raises(ValueError, match="refuses this base URL"):
+        list(outcomes)
