@@ -71,3 +71,38 @@ def length_chart(series: list[tuple[str, str, dict]]):
         reference=("chance", 0.5),
         percent=True,
     )
+
+
+KEPT_COLOUR, CANDIDATES_COLOUR = "#2f5bd3", "#6b7280"
+
+
+def kept_lengths_chart(lengths: dict) -> SafeString:
+    """Response lengths in tokens, first quartile, median and third quartile, of the kept
+    responses beside all candidates: kept bars standing taller mean the model paid for length."""
+    points = ("q1", "median", "q3")
+    kept, candidates = lengths["kept"], lengths["candidates"]
+    top = max([figures[p] or 0 for figures in (kept, candidates) for p in points] + [1])
+    return grouped_bars(
+        ["first quartile", "median", "third quartile"],
+        [
+            ("kept", KEPT_COLOUR, [kept[p] for p in points]),
+            ("all candidates", CANDIDATES_COLOUR, [candidates[p] for p in points]),
+        ],
+        y_range=(0.0, float(top)),
+    )
+
+
+def people_reliability_chart(calibration: dict) -> SafeString:
+    """The model's probability that the chosen response wins against the share of people
+    who chose it, a point per bin of the probability (workers.ml.metrics.people_calibration),
+    beside the diagonal where the two agree: below it the model is surer than people are."""
+    points = [(part["predicted"], part["observed"]) for part in calibration.get("bins", [])]
+    return curves(
+        [
+            ("people's share, by the model's probability", MODEL_COLOURS[0], points),
+            ("as sure as people", UNTRAINED_COLOUR, [(0.0, 0.0), (1.0, 1.0)]),
+        ],
+        x_max=1.0,
+        y_range=(0.0, 1.0),
+        x_label="model's probability that the chosen answer wins",
+    )

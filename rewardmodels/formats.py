@@ -44,8 +44,8 @@ def _collect(rows_or_errors) -> list:
 
 def read_preference_pairs(stream: BinaryIO, filename: str, fmt: str = "auto") -> list[dict]:
     """Labelled pairs (chosen/rejected, or HH dialogues) as prompt / chosen / rejected /
-    difficulty rows. Any file `import_pairs` accepts, as long as each pair says which
-    response was preferred."""
+    difficulty rows, with agreement and n_votes where the file has them. Any file
+    `import_pairs` accepts, as long as each pair says which response was preferred."""
 
     def pairs():
         for row in read_pair_rows(stream, filename, fmt):
@@ -58,11 +58,14 @@ def read_preference_pairs(stream: BinaryIO, filename: str, fmt: str = "auto") ->
                 if row.preferred == "b":
                     chosen, rejected = rejected, chosen
                 difficulty = row.metadata.get("difficulty")
+                # A version's export carries its votes: calibration against people reads them.
+                votes = {k: row.metadata[k] for k in ("agreement", "n_votes") if k in row.metadata}
                 yield {
                     "prompt": row.prompt,
                     "chosen": chosen,
                     "rejected": rejected,
                     "difficulty": difficulty if isinstance(difficulty, str) else "",
+                    **votes,
                 }
 
     return _collect(pairs())

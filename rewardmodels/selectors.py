@@ -372,3 +372,21 @@ def model_figures(
     if final and target.pk == reward_model.dataset_id:
         return final, None
     return {}, None
+
+
+def people_calibration_latest(*, reward_model: RewardModel) -> tuple[dict, EvaluationRun | None]:
+    """The newest calibration against people's votes measured for a model: its newest
+    succeeded evaluation on pairs with two or more votes, else its run's final held-out
+    figures where they had such pairs; ({}, None) when neither did."""
+    evaluation = (
+        reward_model.evaluations.filter(
+            status=EvaluationRun.Status.SUCCEEDED, metrics__people_calibration__n__gt=0
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if evaluation:
+        return evaluation.metrics["people_calibration"], evaluation
+    final = reward_model.run.final_metrics if reward_model.run_id else {}
+    calibration = (final or {}).get("people_calibration") or {}
+    return (calibration, None) if calibration.get("n") else ({}, None)

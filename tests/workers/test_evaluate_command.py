@@ -112,3 +112,33 @@ def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
     assert figures["accuracy_ci95"] == pytest.approx(wilson_interval(30, 40))
     out, _ = evaluate("rm-1-fruit-v1", test_split)
     assert out.splitlines()[0] == "accuracy 75.0% (95% CI 59.8–85.8%) on 40 pairs"
+
+
+def test_json_has_the_length_debiased_accuracy_and_calibration_against_people(
+    reward_model, dataset, tmp_path
+):
+    rows = [r for r in dataset_rows(dataset) if r["split"] == "test"]
+    for k, row in enumerate(rows):
+        if k % 2:  # a long rejected answer: here the chosen one is the shorter
+            row["rejected"] += " and then some more words" * 12
+        row["agreement"], row["n_votes"] = (0.75, 4) if k % 3 else (1.0, 1)
+    figures = json.loads(
+        evaluate(reward_model.identifier, write_pairs(tmp_path / "p.jsonl", rows), "--json")[0]
+    )
+    length = figures["length"]
+    assert length["pairs_chosen_shorter"] == 7 and length["pairs_chosen_longer"] == 7
+    assert figures["length_debiased_accuracy"] == pytest.approx(
+        (length["accuracy_chosen_shorter"] + length["accuracy_chosen_longer"]) / 2
+    )
+    low, high = figures["length_debiased_accuracy_ci95"]
+    assert 0 <= low <= figures["length_debiased_accuracy"] <= high <= 1
+    for side in ("shorter", "longer"):
+        right = round(7 * length[f"accuracy_chosen_{side}"])
+        assert length[f"accuracy_chosen_{side}_ci95"] == pytest.approx(wilson_interval(right, 7))
+    people = figures["people_calibration"]
+    assert people["n"] == 9  # the rows with four votes; one vote is no share
+    assert people["mean_share"] == 0.75 and people["brier_baseline"] == 0.0
+    assert sum(part["n"] for part in people["bins"]) == 9
+    plain = evaluate(reward_model.identifier, str(tmp_path / "p.jsonl"))[0]
+    assert "length-debiased accuracy " in plain and "% (95% CI " in plain.split("debiased")[1]
+    assert "calibration against people on 9 pairs with two or more votes: Brier " in plain

@@ -7,6 +7,8 @@ reward model trained elsewhere is read in its own chat format (encode_conversati
 from dataclasses import dataclass
 from string import Template
 
+from workers.ml.metrics import share_chosen_of
+
 
 def _text(value) -> str:
     """A prompt or response as text: chat messages joined, when there is no chat template."""
@@ -219,6 +221,7 @@ class Encoded:
     rejected: Sequence
     margin: float
     difficulty: str
+    share_chosen: float | None = None  # of people who chose it, where two or more voted
 
     @property
     def truncated(self) -> bool:
@@ -241,6 +244,8 @@ def encode_rows(
         decoder=decoder,
     )  # fmt: skip
     return [
-        Encoded(c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "")
+        Encoded(
+            c, r, float(row.get("margin") or 0.0), row.get("difficulty") or "", share_chosen_of(row)
+        )
         for c, r, row in zip(chosen, rejected, rows, strict=True)
     ]

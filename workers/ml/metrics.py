@@ -5,6 +5,8 @@ the responses' lengths in tokens: training, evaluation and comparison all report
 dictionary, so that figures from different places can be set side by side.
 """
 
+import math
+
 import numpy as np
 
 CALIBRATION_BINS = 10
@@ -64,15 +66,113 @@ def length_figures(
         if rewards.std() > 0:
             correlation = float(np.corrcoef(rewards, lengths)[0, 1])
     right = np.asarray(chosen) > np.asarray(rejected)
-    shorter = np.asarray(chosen_tokens) < np.asarray(rejected_tokens)
-    longer = np.asarray(chosen_tokens) > np.asarray(rejected_tokens)
+    shorter, longer = _length_sides(chosen_tokens, rejected_tokens)
     return {
         "reward_length_correlation": correlation,
         "reward_per_token": slope,
         "accuracy_chosen_shorter": float(right[shorter].mean()) if shorter.any() else None,
         "accuracy_chosen_longer": float(right[longer].mean()) if longer.any() else None,
+        "accuracy_chosen_shorter_ci95": wilson_interval(
+            int(right[shorter].sum()), int(shorter.sum())
+        ),
+        "accuracy_chosen_longer_ci95": wilson_interval(int(right[longer].sum()), int(longer.sum())),
         "pairs_chosen_shorter": int(shorter.sum()),
         "pairs_chosen_longer": int(longer.sum()),
+    }
+
+
+def _length_sides(chosen_tokens, rejected_tokens) -> tuple[np.ndarray, np.ndarray]:
+    """Which pairs' chosen response is the shorter, and which the longer; equal lengths are
+    in neither."""
+    chosen_tokens, rejected_tokens = np.asarray(chosen_tokens), np.asarray(rejected_tokens)
+    return chosen_tokens < rejected_tokens, chosen_tokens > rejected_tokens
+
+
+def length_debiased_accuracy(
+    right_shorter: np.ndarray, right_longer: np.ndarray
+) -> tuple[float | None, list[float] | None]:
+    """The mean of the accuracy where the chosen response is the shorter and where it is the
+    longer (given as each side's right / wrong picks), with its 95% interval; None where
+    either side has no pairs. A model that only follows length is right on one side and
+    wrong on the other, so it scores 50% here whatever the data's mix of the two.
+
+    The interval is MOVER-Wilson (Newcombe 1998; Zou & Donner 2008): each side's Wilson
+    interval, combined as the interval of a sum of independent estimates,
+    mean ± ½·√(d_shorter² + d_longer²) with each d the distance from that side's accuracy to
+    its Wilson limit in the same direction. It is asymmetric where a side is near 0 or 1,
+    never leaves [0, 1] (each limit is at most the mean of the two Wilson limits), and keeps
+    its coverage with few pairs on a side, where a normal approximation on the mean is
+    too narrow or, with a side at 0% or 100%, collapses."""
+    right_shorter, right_longer = np.asarray(right_shorter, bool), np.asarray(right_longer, bool)
+    if not right_shorter.size or not right_longer.size:
+        return None, None
+    p1, p2 = float(right_shorter.mean()), float(right_longer.mean())
+    low1, high1 = wilson_interval(int(right_shorter.sum()), right_shorter.size)
+    low2, high2 = wilson_interval(int(right_longer.sum()), right_longer.size)
+    mean = (p1 + p2) / 2
+    below = 0.5 * math.hypot(p1 - low1, p2 - low2)
+    above = 0.5 * math.hypot(high1 - p1, high2 - p2)
+    return mean, [max(0.0, mean - below), min(1.0, mean + above)]
+
+
+MIN_PEOPLE_VOTES = 2  # one vote is a hard label: it says nothing of how people split
+
+
+def share_chosen_of(row: dict) -> float | None:
+    """The share of people who chose a row's chosen response, where two or more voted: a
+    curated row's `agreement` (the chosen response's votes over all of the pair's votes,
+    tie votes included, so a tie vote counts as not choosing it) with its `n_votes`. None
+    for a row without them, with fewer votes, or with values that are not a share."""
+    agreement, votes = row.get("agreement"), row.get("n_votes")
+    if isinstance(agreement, bool) or isinstance(votes, bool):
+        return None
+    try:
+        agreement, votes = float(agreement), float(votes)
+    except (TypeError, ValueError):
+        return None
+    if not (votes >= MIN_PEOPLE_VOTES and 0.0 <= agreement <= 1.0):  # NaN fails it too
+        return None
+    return agreement
+
+
+def people_calibration(
+    chosen: np.ndarray,
+    rejected: np.ndarray,
+    share_chosen: np.ndarray,
+    bins: int = CALIBRATION_BINS,
+) -> dict:
+    """How the model's probability that the chosen response wins, σ(r_chosen − r_rejected),
+    matches the share of people who chose it, on the pairs with a share (NaN or None
+    elsewhere): a model should be sure where people agree and unsure where they split.
+
+    brier = mean (σ(Δ) − share)²; brier_baseline is the same for always predicting the mean
+    share over these pairs, the best any constant does, so a model below it tells agreed
+    pairs from split ones. Bins: `bins` equal bins of σ(Δ) over [0, 1], the mean predicted
+    and observed (people's) share and the pairs in each, empty bins left out."""
+    share = np.array([np.nan if s is None else s for s in share_chosen], dtype=float)
+    voted = ~np.isnan(share)
+    difference = (np.asarray(chosen, float) - np.asarray(rejected, float))[voted]
+    share = share[voted]
+    if not share.size:
+        return {"n": 0}
+    predicted = np.exp(-np.logaddexp(0.0, -difference))  # σ(Δ), without overflow
+    mean_share = float(share.mean())
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, bins - 1)
+    return {
+        "n": int(share.size),
+        "brier": float(np.mean((predicted - share) ** 2)),
+        "brier_baseline": float(np.mean((mean_share - share) ** 2)),
+        "mean_share": mean_share,
+        "bins": [
+            {
+                "predicted": float(predicted[which == b].mean()),
+                "observed": float(share[which == b].mean()),
+                "n": int((which == b).sum()),
+            }
+            for b in range(bins)
+            if (which == b).any()
+        ],
     }
 
 
@@ -82,9 +182,11 @@ def preference_metrics(
     chosen_tokens,
     rejected_tokens,
     difficulty=None,
+    share_chosen=None,
 ) -> dict:
     """Loss, pairwise accuracy, mean margin, calibration, reward spread, accuracy by
-    difficulty and length bias of one model on a set of pairs."""
+    difficulty and length bias of one model on a set of pairs; with `share_chosen` (each
+    pair's share_chosen_of, None where unknown), calibration against people's votes too."""
     chosen, rejected = np.asarray(chosen, float), np.asarray(rejected, float)
     if not chosen.size:
         return {"n": 0}
@@ -101,10 +203,14 @@ def preference_metrics(
                     "accuracy": float(right[members].mean()),
                     "n": int(members.sum()),
                 }
-    return {
+    shorter, longer = _length_sides(chosen_tokens, rejected_tokens)
+    debiased, debiased_interval = length_debiased_accuracy(right[shorter], right[longer])
+    figures = {
         "n": int(chosen.size),
         "accuracy": float(right.mean()),
         "accuracy_ci95": wilson_interval(int(right.sum()), int(chosen.size)),
+        "length_debiased_accuracy": debiased,
+        "length_debiased_accuracy_ci95": debiased_interval,
         "loss": float(np.logaddexp(0.0, -difference).mean()),  # −log σ(Δ), stably
         "mean_margin": float(difference.mean()),
         "ece": expected_calibration_error(chosen, rejected),
@@ -113,3 +219,6 @@ def preference_metrics(
         "by_difficulty": by_difficulty,
         "length": length_figures(chosen, rejected, chosen_tokens, rejected_tokens),
     }
+    if share_chosen is not None:
+        figures["people_calibration"] = people_calibration(chosen, rejected, share_chosen)
+    return figures

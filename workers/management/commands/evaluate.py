@@ -9,7 +9,12 @@ from annotation.agreement import DIFFICULTIES
 from annotation.curation import dataset_rows
 from rewardmodels.formats import read_preference_pairs
 from rewardmodels.models import RewardModel
-from rewardmodels.selectors import HeldOutCheck, accuracy_interval, held_out_check
+from rewardmodels.selectors import (
+    HeldOutCheck,
+    accuracy_interval,
+    held_out_check,
+    interval_text,
+)
 from workers.management.commands._scoring import (
     add_model_and_file,
     model_path,
@@ -22,8 +27,10 @@ class Command(BaseCommand):
     help = (
         "Evaluate a reward model on labelled preference pairs (any file import_pairs accepts, "
         "with chosen/rejected): accuracy with its 95% interval, by difficulty, mean margin, "
-        "calibration (ECE) and length bias; on the test split its training run was measured "
-        "on, the untrained model's accuracy too. --json prints one JSON object."
+        "calibration (ECE), length bias and the length-debiased accuracy, calibration against "
+        "people's votes where the rows carry them (agreement, n_votes); on the test split "
+        "its training run was measured on, the untrained model's accuracy too. --json "
+        "prints one JSON object."
     )
 
     def add_arguments(self, parser):
@@ -64,7 +71,28 @@ def _plain(figures: dict, check: HeldOutCheck | None) -> str:
         f"accuracy when chosen is shorter {_number(length['accuracy_chosen_shorter'])} "
         f"({length['pairs_chosen_shorter']} pairs), longer "
         f"{_number(length['accuracy_chosen_longer'])} ({length['pairs_chosen_longer']})",
+        f"length-debiased accuracy {_debiased(figures)}",
+        *([_people(people)] if (people := figures.get("people_calibration")) else []),
     ])  # fmt: skip
+
+
+def _debiased(figures: dict) -> str:
+    """The mean of the accuracies with the chosen response shorter and longer, which a
+    model that only follows length cannot lift above 50%."""
+    value = figures.get("length_debiased_accuracy")
+    if value is None:
+        return "n/a (needs pairs with the chosen response shorter and pairs with it longer)"
+    interval = figures.get("length_debiased_accuracy_ci95")
+    return f"{100 * value:.1f}%" + (f" (95% CI {interval_text(interval)})" if interval else "")
+
+
+def _people(people: dict) -> str:
+    if not people.get("n"):
+        return "calibration against people: no pairs with two or more votes"
+    return (
+        f"calibration against people on {people['n']} pairs with two or more votes: "
+        f"Brier {people['brier']:.3f} (always the mean share: {people['brier_baseline']:.3f})"
+    )
 
 
 def untrained_on(path: str, rows: list[dict]) -> dict | None:
