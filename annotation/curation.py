@@ -3,6 +3,7 @@ and write them out in formats TRL and `datasets` read."""
 
 import hashlib
 import json
+import random
 import re
 import shutil
 import tempfile
@@ -48,6 +49,7 @@ class CurationFilters:
     min_annotator_kappa: float | None = None
     test_fraction: float = 0.1
     seed: int = 0
+    balance_length: bool = False
 
     def __post_init__(self):
         problems = {}
@@ -82,6 +84,7 @@ class Selection:
     by_difficulty: dict[str, int] = field(default_factory=dict)
     by_source: dict[str, int] = field(default_factory=dict)
     dropped_annotators: list[str] = field(default_factory=list)
+    balance_length: dict | None = None
 
     @property
     def count(self) -> int:
@@ -163,6 +166,12 @@ def curation_select(
         if newly.any():
             dropped[reason] = int(newly.sum())
         keep &= ~mask
+    balance = None
+    if filters.balance_length:
+        balance, excess = _length_balance(table, result.winner, pair_ids, keep, filters)
+        if excess.size:
+            dropped[LENGTH_BALANCE_REASON] = int(excess.size)
+            keep[excess] = False
     kept = np.nonzero(keep)[0]
     names = [DIFFICULTY_NAMES[int(d)] for d in result.difficulty[kept]]
     by_source: dict[str, int] = {}
@@ -180,7 +189,60 @@ def curation_select(
         by_difficulty={d: names.count(d) for d in DIFFICULTIES},
         by_source=by_source,
         dropped_annotators=dropped_annotators,
+        balance_length=balance,
     )
+
+
+LENGTH_BALANCE_REASON = "balancing length (train split)"
+PAIR_PROMPTS_SQL = "SELECT id, CAST(prompt AS TEXT) FROM annotation_pair WHERE id {ids}"
+
+
+def _length_balance(table, winner, pair_ids, keep, filters) -> tuple[dict, np.ndarray]:
+    """The counts of a length balance of the train split, and the items it drops: as many
+    pairs whose chosen response is the longer (in characters) as pairs whose chosen response
+    is the shorter, the excess drawn at random by the seed; pairs of equal length stay.
+    The test split is left as drawn, the same pairs as a version made without balancing,
+    so that a model trained on either is measured on the same pairs, length bias included."""
+    kept = np.nonzero(keep)[0]
+    prompts = dict(rows_for_ids(PAIR_PROMPTS_SQL, [], [int(pair_ids[i]) for i in kept]))
+    splits = np.array(
+        [
+            _split_of(json.loads(prompts[int(pair_ids[i])]), filters.seed, filters.test_fraction)
+            for i in kept
+        ],
+        dtype=str,
+    )
+    chosen_a = winner[kept] == CHOICE_A
+    chosen = np.where(chosen_a, table.length_a[kept], table.length_b[kept])
+    rejected = np.where(chosen_a, table.length_b[kept], table.length_a[kept])
+
+    def counts(members: np.ndarray) -> dict[str, int]:
+        return {
+            "chosen_longer": int((members & (chosen > rejected)).sum()),
+            "chosen_shorter": int((members & (chosen < rejected)).sum()),
+            "equal": int((members & (chosen == rejected)).sum()),
+        }
+
+    train = splits == "train"
+    before = counts(train)
+    longer = kept[train & (chosen > rejected)].tolist()
+    shorter = kept[train & (chosen < rejected)].tolist()
+    larger, smaller = (longer, shorter) if len(longer) > len(shorter) else (shorter, longer)
+    excess = np.array(
+        sorted(random.Random(filters.seed).sample(larger, len(larger) - len(smaller))),
+        dtype=np.int64,
+    )
+    after = counts(train & ~np.isin(kept, excess))
+    record = {
+        "measure": "characters of the response text",
+        "split": "train",
+        "chosen_longer_before": before["chosen_longer"],
+        "chosen_shorter_before": before["chosen_shorter"],
+        "dropped": int(excess.size),
+        **after,
+        "test": counts(splits == "test"),
+    }
+    return record, excess
 
 
 def _subset(table, mask):
@@ -290,6 +352,7 @@ def dataset_curate(
             "by_label_source": selection.by_source,
             "dropped": selection.dropped,
             "dropped_annotators": selection.dropped_annotators,
+            **({"balance_length": selection.balance_length} if filters.balance_length else {}),
             "format": "conversational" if conversational else "standard",
             "sha256": digest,
             "created_by": user.get_username() if user else None,

@@ -401,6 +401,7 @@ def dataset_context(*, dataset: CuratedDataset) -> dict:
         "by_source": sorted(manifest.get("by_label_source", {}).items(), key=lambda kv: -kv[1]),
         "dropped": sorted(manifest.get("dropped", {}).items(), key=lambda kv: -kv[1]),
         "considered": considered,
+        "balance_length": manifest.get("balance_length"),
         "filters": [(name, _shown(value)) for name, value in sorted(manifest["filters"].items())],
         "samples": samples,
         "manifest_json": json.dumps(manifest, indent=2),

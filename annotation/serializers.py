@@ -148,6 +148,13 @@ class CurationFiltersSerializer(serializers.Serializer):
     )
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.1)
     seed = serializers.IntegerField(default=0)
+    balance_length = serializers.BooleanField(
+        default=False,
+        help_text="As many train pairs whose chosen response is the longer as pairs whose "
+        "chosen response is the shorter (length in characters of the response text), the "
+        "excess dropped at random by the seed; pairs of equal length stay. The test split is "
+        "left as drawn, where length bias shows.",
+    )
 
     @classmethod
     def from_query(cls, query: QueryDict, *, form: bool = False) -> "CurationFiltersSerializer":

@@ -285,6 +285,7 @@ def _curate_values(posted) -> dict:
         **{name: posted.get(name, default) for name, default in CURATE_DEFAULTS.items()},
         "exclude_contested": bool(posted.get("exclude_contested")),
         "exclude_ties": bool(posted.get("exclude_ties")),
+        "balance_length": bool(posted.get("balance_length")),
         "difficulty": posted.getlist("difficulty"),
         "exclude_sources": posted.getlist("exclude_sources"),
     }

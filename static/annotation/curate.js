@@ -19,7 +19,7 @@
     const params = new URLSearchParams();
     for (const [key, value] of new FormData(form)) {
       if (key === "csrfmiddlewaretoken" || key === "name" || value === "") continue;
-      params.append(key, value === "1" && ["exclude_contested", "exclude_ties"].includes(key) ? "true" : value);
+      params.append(key, value === "1" && ["exclude_contested", "exclude_ties", "balance_length"].includes(key) ? "true" : value);
     }
     const asked = ++latest;
     const response = await fetch(`${form.dataset.preview}?${params}`, { credentials: "same-origin" });

@@ -8,10 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from annotation.curation import dataset_rows
 from annotation.models import CuratedDataset, Label, Pair
 from annotation.queue import assignment_next, label_submit
 from annotation.services import pair_adjudicate
-from tests.factories import MembershipFactory, PairFactory
+from tests.factories import MembershipFactory, PairFactory, length_skewed_pairs
 
 REQUIRED_AGREEMENT_KEYS = {
     "n_labels", "n_pairs", "n_annotators", "percent_agreement", "majority_2to1_rate",
@@ -174,3 +175,98 @@ def test_bad_names_and_unknowns_are_clear_errors(project, labelled, tmp_path):
         run("export_dataset", "nope@v1", "--out", str(tmp_path / "x.jsonl"))
     with pytest.raises(CommandError, match="difficulty"):
         run("curate", project.name, "--name", "x", "--difficulty", "trivial")
+
+
+def length_tally(rows) -> dict[str, int]:
+    """Rows by whether the chosen response is longer than the rejected one, in characters."""
+    tally = {"chosen_longer": 0, "chosen_shorter": 0, "equal": 0}
+    for row in rows:
+        chosen, rejected = len(row["chosen"]), len(row["rejected"])
+        which = (
+            "equal"
+            if chosen == rejected
+            else "chosen_longer"
+            if chosen > rejected
+            else "chosen_shorter"
+        )
+        tally[which] += 1
+    return tally
+
+
+def in_split(rows, split: str) -> list[dict]:
+    return [row for row in rows if row["split"] == split]
+
+
+def test_balance_length_evens_the_train_split_and_leaves_the_test_split(project):
+    length_skewed_pairs(project)
+    common = ("--test-fraction", "0.25", "--seed", "3")
+    plain = CuratedDataset.objects.get(
+        identifier=run("curate", project.name, "--name", "plain", *common)[-1]
+    )
+    lines = run("curate", project.name, "--name", "even", *common, "--balance-length")
+    even = CuratedDataset.objects.get(identifier=lines[-1])
+    plain_rows, even_rows = dataset_rows(plain), dataset_rows(even)
+
+    before, after = (
+        length_tally(in_split(plain_rows, "train")),
+        length_tally(in_split(even_rows, "train")),
+    )
+    assert before["chosen_longer"] > before["chosen_shorter"] + 10  # the skew is there
+    assert abs(after["chosen_longer"] - after["chosen_shorter"]) <= 1
+    assert after["equal"] == before["equal"] > 0  # equal lengths are kept
+    dropped = before["chosen_longer"] - after["chosen_longer"]
+    assert after["chosen_shorter"] == before["chosen_shorter"]  # only the excess side loses
+    # The test split is the one a version without balancing has, skew and all.
+    assert in_split(even_rows, "test") == in_split(plain_rows, "test")
+    assert (even.n_test, even.n_train, even.n_rows) == (
+        plain.n_test,
+        plain.n_train - dropped,
+        plain.n_rows - dropped,
+    )
+    # What stays is unchanged, row for row.
+    plain_by_id = {row["pair_id"]: row for row in plain_rows}
+    assert all(plain_by_id[row["pair_id"]] == row for row in even_rows)
+
+    manifest = even.manifest
+    assert manifest["balance_length"] == {
+        "measure": "characters of the response text",
+        "split": "train",
+        "chosen_longer_before": before["chosen_longer"],
+        "chosen_shorter_before": before["chosen_shorter"],
+        "dropped": dropped,
+        **after,
+        "test": length_tally(in_split(plain_rows, "test")),
+    }
+    assert manifest["filters"]["balance_length"] is True
+    assert manifest["dropped"]["balancing length (train split)"] == dropped
+    assert manifest["rows"] == even.n_rows
+    assert sum(manifest["by_difficulty"].values()) == even.n_rows
+    assert "train split balanced for length" in lines[-3]
+    # Without the option, nothing about balancing.
+    assert (
+        "balance_length" not in plain.manifest
+        and plain.manifest["filters"]["balance_length"] is False
+    )
+    assert "balancing length (train split)" not in plain.manifest["dropped"]
+
+
+def test_balance_length_drops_at_random_by_the_seed(project):
+    length_skewed_pairs(project)
+    kept = {}
+    for name, seed in (("first", "0"), ("again", "0"), ("other", "1")):
+        identifier = run(
+            "curate",
+            project.name,
+            "--name",
+            name,
+            "--test-fraction",
+            "0",
+            "--seed",
+            seed,
+            "--balance-length",
+        )[-1]
+        dataset = CuratedDataset.objects.get(identifier=identifier)
+        assert dataset.manifest["balance_length"]["chosen_longer"] == 12  # 42 longer, 12 shorter
+        kept[name] = (dataset.sha256, {row["pair_id"] for row in dataset_rows(dataset)})
+    assert kept["first"] == kept["again"]  # the same seed drops the same pairs
+    assert kept["first"][1] != kept["other"][1]  # another seed, other pairs

@@ -11,7 +11,7 @@ from django.test import Client
 
 from annotation.models import Adjudication, CuratedDataset, Label, Pair
 from tests.conftest import client_for, logged_in
-from tests.factories import PairFactory, ProjectFactory
+from tests.factories import PairFactory, ProjectFactory, length_skewed_pairs
 
 
 @pytest.fixture
@@ -248,3 +248,56 @@ def test_after_an_error_the_curate_form_keeps_every_value(project, votes, lead):
     assert re.search(r'value="hard" checked', form) and not re.search(r'value="easy" checked', form)
     assert re.search(r'value="vendor-y" checked', form)
     assert not re.search(r'value="vendor-x" checked', form)
+
+
+def test_the_curate_form_balances_length_and_the_page_shows_the_counts(project, lead):
+    length_skewed_pairs(project)
+    client = logged_in(lead)
+    form = {"name": "even", "difficulty": ["easy", "medium", "hard"], "test_fraction": "0"}
+    page = client.post(
+        f"/projects/{project.pk}/curate/", {**form, "balance_length": "1"}, follow=True
+    )
+    dataset = CuratedDataset.objects.get()
+    balance = dataset.manifest["balance_length"]
+    assert (balance["chosen_longer_before"], balance["chosen_shorter_before"]) == (42, 12)
+    assert (balance["chosen_longer"], balance["chosen_shorter"], balance["equal"]) == (12, 12, 6)
+    assert dataset.n_rows == 30
+    shown = page.content.decode().split('id="balance-length"')[1].split("</table>")[0]
+    assert "<td>train, before</td><td>42</td><td>12</td><td>6</td>" in shown
+    assert "30 dropped at random by the seed" in shown
+    assert "<td>12</td><td>12</td><td>6</td>" in shown
+    plain = client.post(f"/projects/{project.pk}/curate/", {**form, "name": "plain"}, follow=True)
+    assert 'id="balance-length"' not in plain.content.decode()
+    assert CuratedDataset.objects.get(name="plain").n_rows == 60
+    # The curate page offers the option, and says how length is measured.
+    curate_page = client.get(f"/projects/{project.pk}/curate/").content.decode()
+    assert 'name="balance_length"' in curate_page and "characters" in curate_page
+
+
+def test_the_api_balances_length_and_previews_the_count(project, lead):
+    length_skewed_pairs(project)
+    api = client_for(lead)
+    preview = api.get(
+        f"/api/projects/{project.pk}/curation-preview/",
+        {"balance_length": "true", "test_fraction": "0"},
+    ).json()
+    assert preview["count"] == 30 and preview["dropped"] == {"balancing length (train split)": 30}
+    created = api.post(
+        f"/api/projects/{project.pk}/datasets/",
+        {"name": "api-even", "test_fraction": 0.0, "balance_length": True},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    manifest = created.json()["manifest"]
+    assert (
+        manifest["balance_length"]["chosen_longer"]
+        == manifest["balance_length"]["chosen_shorter"]
+        == 12
+    )
+    assert created.json()["n_rows"] == 30
+    refused = api.post(
+        f"/api/projects/{project.pk}/datasets/",
+        {"name": "x", "balance_length": "lots"},
+        format="json",
+    )
+    assert refused.status_code == 400 and "balance_length" in refused.json()

@@ -50,6 +50,33 @@ def test_best_of_n_ranks_candidates(reward_model, admin_user, eager):
     assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
 
 
+def test_best_of_n_answers_the_picks_length_and_the_candidates_median(
+    reward_model, lead, admin_user, eager
+):
+    from rewardmodels.services import model_promote
+    from tests.factories import passing_audit
+
+    body = {"prompt": "Question 2: name some fruit.", "candidates": ["No. plum", POLITE, "No."]}
+    answer = (
+        client_for(lead)
+        .post(f"/api/reward-models/{reward_model.pk}/best-of-n", body, format="json")
+        .json()
+    )
+    tokens = {r["index"]: r["tokens"] for r in answer["ranked"]}
+    assert tokens[2] < tokens[0] < tokens[1]  # "No." < "No. plum" < the polite answer
+    assert answer["ranked"][0]["index"] == 1  # the polite answer wins
+    assert answer["chosen_tokens"] == tokens[1]
+    assert answer["median_tokens"] == tokens[0]  # the middle one of three
+    passing_audit(reward_model)
+    model_promote(reward_model=reward_model, user=admin_user)
+    project = reward_model.dataset.project
+    promoted = client_for(lead).post(f"/api/projects/{project.pk}/best-of-n", body, format="json")
+    assert promoted.status_code == 200, promoted.content
+    assert (promoted.json()["chosen_tokens"], promoted.json()["median_tokens"]) == (
+        tokens[1], tokens[0]
+    )  # fmt: skip
+
+
 def scored_by_a_worker(monkeypatch, rewards, tokens, reward_per_token):
     """A model that gives these rewards, lengths and reward per token, so that the ranking
     (done by the score task, inline here) is what is tested."""

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.factories import separable_rows
 from tests.workers.conftest import model_with_length_trend
 from workers.ml.metrics import expected_calibration_error, length_figures, preference_metrics
-from workers.ml.selection import filter_rows, keep_mask, rank
+from workers.ml.selection import filter_rows, filter_with_lengths, keep_mask, kept_lengths, rank
 
 HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
 
@@ -137,6 +137,32 @@ def test_top_share_per_prompt_and_threshold():
     rows = [{"prompt": f"p{g}", "response": f"r{i}", "group": g} for i, g in enumerate(groups)]
     out = filter_rows(rows, scores, np.ones(12), keep_top=0.25, threshold=None)
     assert [(r["response"], r["rank"]) for r in out] == [("r1", 1), ("r4", 1), ("r5", 2)]
+
+
+def test_a_filter_reports_the_lengths_of_the_kept_beside_all_candidates():
+    rows = [{"prompt": f"p{i // 4}", "response": f"r{i}", "group": i // 4} for i in range(8)]
+    tokens = np.array([10, 20, 30, 40, 50, 60, 70, 80])
+    # A model that pays for length keeps the longest of each prompt: 40 and 80 tokens.
+    kept, lengths = filter_with_lengths(rows, tokens / 10, tokens, keep_top=0.25, threshold=None)
+    assert [r["response"] for r in kept] == ["r3", "r7"]
+    assert "tokens" not in kept[0]  # the kept rows are as before
+    # Quartiles by linear interpolation: of 40, 80 at 25% 40 + 0.25 × 40; of 10..80 (eight
+    # values), at 25% the 1.75th value 20 + 0.75 × 10, at 75% the 5.25th 60 + 0.25 × 10.
+    assert lengths["kept"] == {"n": 2, "q1": 50.0, "median": 60.0, "q3": 70.0}
+    assert lengths["candidates"] == {"n": 8, "q1": 27.5, "median": 45.0, "q3": 62.5}
+    assert lengths["median_ratio"] == pytest.approx(60 / 45)
+    assert lengths["kept_longer"] is True and lengths["longer_ratio"] == 1.25
+    # One that pays for brevity keeps 10 and 50 tokens: median 30, no warning.
+    _, shorter = filter_with_lengths(rows, -tokens, tokens, keep_top=0.25, threshold=None)
+    assert shorter["kept"]["median"] == 30.0 and shorter["kept_longer"] is False
+    # The rule: a kept median at least 1.25 times all candidates' median.
+    assert kept_lengths([125], [100])["kept_longer"] is True
+    assert kept_lengths([124], [100])["kept_longer"] is False
+    assert kept_lengths([], [100]) == {
+        "kept": {"n": 0, "q1": None, "median": None, "q3": None},
+        "candidates": {"n": 1, "q1": 100.0, "median": 100.0, "q3": 100.0},
+        "median_ratio": None, "longer_ratio": 1.25, "kept_longer": False,
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,6 +315,43 @@ def test_commands_evaluate_score_and_filter(trained_model, tmp_path):
     assert len(rescored) == 5
     for first, second in zip(again, rescored, strict=True):
         assert second["reward"] == pytest.approx(first["reward"], abs=1e-3)
+
+
+@pytest.mark.django_db
+def test_the_filter_command_prints_the_lengths_as_json(trained_model, tmp_path):
+    import statistics
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from workers.ml import scoring
+
+    model = str(trained_model[0])
+    responses = ["No. plum", "Gladly! pear. I hope that helps, thank you for asking.",
+                 "No. apple grape", "No. lemon"]  # fmt: skip
+    rows = [{"prompt": f"Question {i}: name some fruit.", "responses": responses}
+            for i in range(4)]  # fmt: skip
+    candidates = tmp_path / "candidates.jsonl"
+    candidates.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = StringIO()
+    call_command("filter", model, str(candidates), "--keep-top", "0.25", "--out",
+                 str(tmp_path / "kept.jsonl"), "--json", stdout=out)  # fmt: skip
+    figures = json.loads(out.getvalue())
+    assert (figures["candidates"], figures["prompts"], figures["kept"]) == (16, 4, 4)
+    _, tokens = scoring.scorer_for(model).score(
+        [r["prompt"] for r in rows for _ in responses], responses * 4
+    )
+    everyone = tokens.tolist()
+    polite = everyone[1]  # kept for each prompt: the polite answer, the longest
+    assert figures["lengths"]["kept"] == {"n": 4, "q1": polite, "median": polite, "q3": polite}
+    q1, median, q3 = statistics.quantiles(everyone, n=4, method="inclusive")
+    assert figures["lengths"]["candidates"] == {"n": 16, "q1": q1, "median": median, "q3": q3}
+    assert polite >= 1.25 * median and figures["lengths"]["kept_longer"] is True
+
+    out = StringIO()
+    call_command("filter", model, str(candidates), "--keep-top", "0.25", "--out",
+                 str(tmp_path / "kept.jsonl"), stdout=out)  # fmt: skip
+    assert f"kept median {polite:g}" in out.getvalue() and "warning" in out.getvalue()
 
 
 @pytest.mark.django_db

@@ -75,6 +75,20 @@ def filter_rows(
 ) -> list[dict]:  # fmt: skip
     """The kept candidates, best first within each prompt, with their reward and rank. The
     share, the threshold and the rank all apply to the scores `normalize` picks."""
+    return _filtered(rows, rewards, tokens, keep_top, threshold, normalize, reward_per_token)[0]
+
+
+def filter_with_lengths(
+    rows: list[dict], rewards: np.ndarray, tokens: np.ndarray, keep_top: float | None,
+    threshold: float | None, normalize: str = "none", reward_per_token: float | None = None,
+) -> tuple[list[dict], dict]:  # fmt: skip
+    """filter_rows' kept candidates, and kept_lengths of them against all candidates."""
+    kept, keep = _filtered(rows, rewards, tokens, keep_top, threshold, normalize, reward_per_token)
+    tokens = np.asarray(tokens)
+    return kept, kept_lengths(tokens[keep], tokens)
+
+
+def _filtered(rows, rewards, tokens, keep_top, threshold, normalize, reward_per_token):
     scores = adjusted_scores(rewards, tokens, normalize, reward_per_token)
     groups = [r["group"] for r in rows]
     keep = keep_mask(groups, scores, keep_top, threshold)
@@ -86,4 +100,34 @@ def filter_rows(
         if keep[i]:
             kept.append({"prompt": rows[i]["prompt"], "response": rows[i]["response"],
                          "reward": float(rewards[i]), "rank": rank})  # fmt: skip
-    return kept
+    return kept, keep
+
+
+# Kept responses this much longer (median against median) than the candidates they were
+# chosen from: the reward model likely pays for length, and a policy tuned on them pads.
+LONGER_RATIO = 1.25
+
+
+def length_spread(tokens) -> dict:
+    """n, median and quartiles of response lengths in tokens (None when there are none)."""
+    tokens = np.asarray(tokens, dtype=float)
+    if not tokens.size:
+        return {"n": 0, "q1": None, "median": None, "q3": None}
+    q1, median, q3 = np.percentile(tokens, [25, 50, 75])
+    return {"n": int(tokens.size), "q1": float(q1), "median": float(median), "q3": float(q3)}
+
+
+def kept_lengths(kept_tokens, all_tokens, longer_ratio: float = LONGER_RATIO) -> dict:
+    """The lengths of the kept responses beside those of all candidates, the ratio of their
+    medians, and whether the kept are markedly longer (ratio at least `longer_ratio`)."""
+    kept, candidates = length_spread(kept_tokens), length_spread(all_tokens)
+    ratio = None
+    if kept["median"] is not None and candidates["median"]:
+        ratio = kept["median"] / candidates["median"]
+    return {
+        "kept": kept,
+        "candidates": candidates,
+        "median_ratio": ratio,
+        "longer_ratio": longer_ratio,
+        "kept_longer": ratio is not None and ratio >= longer_ratio,
+    }

@@ -34,6 +34,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--test-fraction", type=float, default=0.1)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--balance-length",
+            action="store_true",
+            help="Make the train split hold as many pairs whose chosen response is the longer "
+            "as pairs whose chosen response is the shorter (length in characters of the "
+            "response text), dropping the excess at random by --seed; pairs of equal length "
+            "stay. The test split is left as drawn, where a model's length bias shows",
+        )
 
     def handle(self, *args, **options):
         project = project_named(options["project"])
@@ -48,6 +56,7 @@ class Command(BaseCommand):
                 min_annotator_kappa=options["min_annotator_kappa"],
                 test_fraction=options["test_fraction"],
                 seed=options["seed"],
+                balance_length=options["balance_length"],
             )
             dataset = dataset_curate(
                 project=project, name=options["name"], filters=filters, user=None
@@ -59,5 +68,12 @@ class Command(BaseCommand):
             f"{dataset.n_rows} pairs ({dataset.n_train} train, {dataset.n_test} test); "
             f"by difficulty {manifest['by_difficulty']}; dropped {manifest['dropped']}"
         )
+        if "balance_length" in manifest:
+            balance = manifest["balance_length"]
+            self.stdout.write(
+                f"train split balanced for length: {balance['chosen_longer']} chosen longer, "
+                f"{balance['chosen_shorter']} chosen shorter, {balance['equal']} equal "
+                f"({balance['dropped']} dropped)"
+            )
         self.stdout.write(f"sha256 {dataset.sha256}")
         self.stdout.write(dataset.identifier)

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,7 +16,10 @@ class Command(BaseCommand):
     help = (
         "Rejection sampling: score candidate responses with a reward model and keep the best "
         "per prompt (--keep-top, default the top quartile) and/or those scoring at least "
-        "--threshold. Writes prompt, response, reward and rank (1 = best for its prompt)."
+        "--threshold. Writes prompt, response, reward and rank (1 = best for its prompt), "
+        "and prints the lengths in tokens of the kept responses beside all candidates' "
+        "(median and quartiles), warning when the kept are markedly longer (--json: one JSON "
+        "object)."
     )
 
     def add_arguments(self, parser):
@@ -32,6 +36,7 @@ class Command(BaseCommand):
             "a model whose training did not record the trend keeps its raw rewards",
         )  # fmt: skip
         parser.add_argument("--out", required=True, help=".jsonl, .csv or .parquet")
+        parser.add_argument("--json", action="store_true", help="Print the figures as JSON")
 
     def handle(self, *args, **options):
         path = model_path(options["model"])  # before reading a large file
@@ -46,12 +51,38 @@ class Command(BaseCommand):
         rows = read(read_candidates, options["file"], options["format"])
         model = scorer(path)
         rewards, tokens = model.score([r["prompt"] for r in rows], [r["response"] for r in rows])
-        from workers.ml.selection import filter_rows
+        from workers.ml.selection import filter_with_lengths
 
-        kept = filter_rows(rows, rewards, tokens, keep_top, threshold, options["normalize"],
-                           model.reward_per_token)  # fmt: skip
+        kept, lengths = filter_with_lengths(
+            rows, rewards, tokens, keep_top, threshold, options["normalize"],
+            model.reward_per_token,
+        )  # fmt: skip
         write_rows(out, kept)
         prompts = len({r["group"] for r in rows})
+        if options["json"]:
+            figures = {"candidates": len(rows), "prompts": prompts, "kept": len(kept),
+                       "out": str(out), "lengths": lengths}  # fmt: skip
+            self.stdout.write(json.dumps(figures))
+            return
         self.stdout.write(
             f"kept {len(kept)} of {len(rows)} responses to {prompts} prompts -> {out}"
         )
+        self.stdout.write(_lengths_line(lengths))
+
+
+def _lengths_line(lengths: dict) -> str:
+    def spread(figures: dict) -> str:
+        if figures["median"] is None:
+            return "none"
+        return f"median {figures['median']:g} (quartiles {figures['q1']:g}-{figures['q3']:g})"
+
+    line = (
+        f"tokens per response: kept {spread(lengths['kept'])}, "
+        f"all candidates {spread(lengths['candidates'])}"
+    )
+    if lengths["kept_longer"]:
+        line += (
+            f"; warning: the kept are {lengths['median_ratio']:.2f}x as long (median), at least "
+            f"{lengths['longer_ratio']:g}x: the model may be paying for length"
+        )
+    return line
