@@ -79,8 +79,8 @@ PROJECT_SECTIONS = (
     (
         "Retraining",
         (
-            "held_out_share", "promotion_tolerance", "drift_warning", "retrain_dataset",
-            "retrain_after_labels",
+            "held_out_share", "promotion_tolerance", "audit_flip_tolerance", "drift_warning",
+            "retrain_dataset", "retrain_after_labels",
         ),
     ),
 )  # fmt: skip
@@ -95,6 +95,7 @@ _BOUNDS = {
     "repeat_rate": (0.0, 1.0),
     "held_out_share": (0.0, 0.9),
     "promotion_tolerance": (0.0, 1.0),
+    "audit_flip_tolerance": (0.0, 1.0),
     "drift_warning": (0.0, 1.0),
     "fast_label_seconds": (0.0, 600.0),
 }

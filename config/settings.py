@@ -248,6 +248,7 @@ CELERY_TASK_ROUTES = {
     "rewardmodels.train": {"queue": "gpu"},
     "rewardmodels.evaluate": {"queue": "scoring"},
     "rewardmodels.filter": {"queue": "scoring"},
+    "rewardmodels.audit": {"queue": "scoring"},
     "rewardmodels.score_chunk": {"queue": "scoring"},
     "rewardmodels.gather_scores": {"queue": "scoring"},
     # Where the result backend has no native chords (the embedded filesystem one), Celery

@@ -5,21 +5,26 @@ the gpu queue, where a training run can hold the worker for hours), which keeps 
 used models loaded, and the answer comes back through the result backend.
 """
 
+from statistics import median
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import Project
+from annotation.models import CuratedDataset, Project, Round
 from annotation.permissions import IsProjectLead
 from annotation.selectors import user_is_admin
-from rewardmodels import selectors, services
+from rewardmodels import audits, selectors, services
 from rewardmodels.drift import project_drift
+from rewardmodels.formats import RowsRejected
 from rewardmodels.models import RewardModel
 from rewardmodels.permissions import CanSeeRewardModel
 from rewardmodels.serializers import (
+    AuditRequestSerializer,
+    AuditSerializer,
     BestOfNRequestSerializer,
     BestOfNResponseSerializer,
     PromotionSerializer,
@@ -133,7 +138,10 @@ class BestOfN(RewardModelView):
             entry["response"] = candidates[entry["index"]]
         return Response(
             {"model": model.identifier, "normalize": data["normalize"],
-             "reward_per_token": reward_per_token, "ranked": ranked}
+             "reward_per_token": reward_per_token, "ranked": ranked,
+             # Beside each other, these show whether the pick wins on length.
+             "chosen_tokens": ranked[0]["tokens"],
+             "median_tokens": float(median(entry["tokens"] for entry in ranked))}
         )  # fmt: skip
 
 
@@ -156,9 +164,57 @@ class ModelPromotion(RewardModelView):
         payload = PromotionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        decide = services.model_promote if data["promoted"] else services.model_demote
-        decision = decide(reward_model=reward_model, user=request.user, reason=data["reason"])
+        if data["promoted"]:
+            decision = services.model_promote(
+                reward_model=reward_model, user=request.user, reason=data["reason"],
+                override=data["override"],
+            )  # fmt: skip
+        else:
+            decision = services.model_demote(
+                reward_model=reward_model, user=request.user, reason=data["reason"]
+            )
         return Response(PromotionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class ModelAudit(RewardModelView):
+    """What a policy could exploit in the model: its audits, and a new one."""
+
+    @extend_schema(responses=AuditSerializer(many=True))
+    def get(self, request, key: str):
+        """The model's audits, newest first, each with its figures and what it holds back."""
+        reward_model = self.get_reward_model()
+        audits = reward_model.audits.select_related("dataset", "round", "reward_model__project")
+        return Response(AuditSerializer(audits.order_by("-pk"), many=True).data)
+
+    @extend_schema(request=AuditRequestSerializer, responses={201: AuditSerializer})
+    def post(self, request, key: str):
+        """Queue an audit on the scoring queue: {dataset: NAME@vN} (its test split), {round:
+        NAME} (its held-out pairs) or a multipart `pairs` file; `probes` to run fewer."""
+        reward_model = self.get_reward_model()
+        payload = AuditRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        project = reward_model.project_id
+        dataset = round_ = None
+        if data.get("dataset"):
+            dataset = CuratedDataset.objects.filter(
+                identifier=data["dataset"], project_id=project
+            ).first()
+            if dataset is None:
+                raise NotFound(f"No dataset version {data['dataset']!r} in the model's project.")
+        if data.get("round"):
+            round_ = Round.objects.filter(name=data["round"], project_id=project).first()
+            if round_ is None:
+                raise NotFound(f"No round {data['round']!r} in the model's project.")
+        probes = [name for item in data["probes"] for name in item.split(",")]
+        try:
+            audit = audits.audit_create(
+                reward_model=reward_model, user=request.user, dataset=dataset, round_=round_,
+                upload=data.get("pairs"), fmt=data["format"], probes=probes,
+            )  # fmt: skip
+        except RowsRejected as exc:
+            return Response({"detail": f"Nothing was queued: {exc}"}, status=400)
+        return Response(AuditSerializer(audit).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDrift(APIView):

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(rf"{MODEL}/score/?$", api.Score.as_view(), name="api-score"),
     re_path(rf"{MODEL}/best-of-n/?$", api.BestOfN.as_view(), name="api-best-of-n"),
     re_path(rf"{MODEL}/promotion/?$", api.ModelPromotion.as_view(), name="api-promotion"),
+    re_path(rf"{MODEL}/audit/?$", api.ModelAudit.as_view(), name="api-audit"),
     re_path(rf"{PROJECT}/score/?$", api.ProjectScore.as_view(), name="api-project-score"),
     re_path(rf"{PROJECT}/drift/?$", api.ProjectDrift.as_view(), name="api-project-drift"),
     re_path(rf"{PROJECT}/best-of-n/?$", api.ProjectBestOfN.as_view(), name="api-project-best-of-n"),

@@ -15,13 +15,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from annotation.formats import FileRejected
-from annotation.models import CuratedDataset
+from annotation.models import CuratedDataset, Round
 from annotation.rendering import prompt_preview, render_preview
 from annotation.selectors import ADMIN
 from rewardmodels import charts, selectors
+from rewardmodels.audits import PROBES, promotion_check
 from rewardmodels.formats import RowsRejected
-from rewardmodels.forms import EvaluationForm, FilterForm, TrainingRunForm
-from rewardmodels.models import EvaluationRun, FilterRun, RewardModel, TrainingRun
+from rewardmodels.forms import AuditForm, EvaluationForm, FilterForm, TrainingRunForm
+from rewardmodels.models import Audit, EvaluationRun, FilterRun, RewardModel, TrainingRun
 from rewardmodels.services import (
     evaluation_create,
     filter_create,
@@ -60,8 +61,10 @@ def _model_context(
     *,
     evaluate_form: EvaluationForm | None = None,
     filter_form: FilterForm | None = None,
+    audit_form: AuditForm | None = None,
 ) -> dict:
-    """What the model page shows; the evaluate and filter views re-render it with errors."""
+    """What the model page shows; the evaluate, filter and audit views re-render it with
+    errors."""
     page = Paginator(
         reward_model.evaluations.select_related("dataset").order_by("-created_at", "-pk"), 25
     ).get_page(request.GET.get("page"))
@@ -83,7 +86,27 @@ def _model_context(
         "promoted": selectors.promoted_model(project_id=reward_model.project_id),
         "promotions": selectors.promotions(project_id=reward_model.project_id)[:10],
         "may_promote": selectors.model_role(user=request.user, reward_model=reward_model) == ADMIN,
+        "people": _people(*selectors.people_calibration_latest(reward_model=reward_model)),
+        # What a policy could exploit: the gate on promotion, the audits, a new one.
+        "gate": promotion_check(reward_model=reward_model),
+        "audits": reward_model.audits.select_related("dataset", "round").order_by("-pk")[:10],
+        "audit_form": audit_form or audit_form_for(request, reward_model),
     }
+
+
+def audit_form_for(request, reward_model: RewardModel, data=None, files=None) -> AuditForm:
+    """The audit form: the model's project's versions with a test split, and its rounds."""
+    rounds = Round.objects.filter(project_id=reward_model.project_id).order_by("-created_at")
+    return AuditForm(data, files, datasets=_test_datasets(request, reward_model), rounds=rounds)
+
+
+def _people(calibration: dict, evaluation: EvaluationRun | None = None) -> dict | None:
+    """What _calibration.html shows of a calibration against people's votes: its figures,
+    its reliability chart and the evaluation it came from; None without one."""
+    if not calibration.get("n"):
+        return None
+    chart = charts.people_reliability_chart(calibration)
+    return {"figures": calibration, "chart": chart, "evaluation": evaluation}
 
 
 @login_required
@@ -112,9 +135,13 @@ def model_promotion(request, identifier: str):
     reward_model = _model_for(request, identifier)
     if selectors.model_role(user=request.user, reward_model=reward_model) != ADMIN:
         raise PermissionDenied("Only admins promote and demote models.")
-    decide = model_demote if request.POST.get("demote") else model_promote
+    reason = request.POST.get("reason", "")
     try:
-        decide(reward_model=reward_model, user=request.user, reason=request.POST.get("reason", ""))
+        if request.POST.get("demote"):
+            model_demote(reward_model=reward_model, user=request.user, reason=reason)
+        else:
+            model_promote(reward_model=reward_model, user=request.user, reason=reason,
+                          override=bool(request.POST.get("override")))  # fmt: skip
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -240,6 +267,7 @@ def evaluation_detail(request, pk: int):
         context["difficulty_chart"] = charts.difficulty_chart(
             [(name, charts.MODEL_COLOURS[0], evaluation.metrics)]
         )
+        context["people"] = _people(evaluation.metrics.get("people_calibration") or {})
     return render(request, "rewardmodels/evaluation.html", {**context, "evaluation": evaluation})
 
 
@@ -272,6 +300,8 @@ def _kept_head(job: FilterRun) -> list[dict]:
 def filter_detail(request, pk: int):
     job = _job_for(request, FilterRun, pk)
     context = {**_job_context(job), "filter_run": job, "kept": _kept_head(job)}
+    if job.lengths:  # runs from before lengths were recorded have none
+        context["lengths_chart"] = charts.kept_lengths_chart(job.lengths)
     return render(request, "rewardmodels/filter.html", context)
 
 
@@ -321,6 +351,8 @@ def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, c
         "target": target,
         "pending": pending,
         "can_queue": target is not None and target.project_id == reward_model.project_id,
+        # What a policy could exploit, whatever data it was audited on: the newest audit.
+        "audit": reward_model.audits.filter(status=Audit.Status.SUCCEEDED).order_by("-pk").first(),
     }
 
 
@@ -359,6 +391,7 @@ def model_compare(request):
         "difficulty_chart": charts.difficulty_chart(series) if series else None,
         "length_chart": charts.length_chart(series) if series else None,
         "differing": differing,
+        "probe_names": PROBES,
     }
     return render(request, "rewardmodels/compare.html", context)
 

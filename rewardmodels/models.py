@@ -95,6 +95,12 @@ class TrainingRun(RequestedWork):
         help_text="Weight of a term that penalises reward differences lining up with length "
         "differences, against verbosity hacking.",
     )
+    augment_edits = models.BooleanField(
+        default=False,
+        help_text="Also train on a copy of each pair whose rejected response is padded or "
+        "turned into Markdown (the audit's padding and formatting probes), against length and "
+        "formatting hacking; doubles the training pairs.",
+    )
     learning_rate = models.FloatField(
         null=True,
         blank=True,
@@ -163,9 +169,9 @@ class TrainingRun(RequestedWork):
     SETTINGS = (
         "base_model", "method", "learning_rate", "batch_size", "epochs", "max_pairs",
         "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "margin_loss",
-        "center_rewards", "length_penalty", "gradient_accumulation", "warmup_ratio",
-        "max_length", "eval_every", "checkpoint_every", "gradient_checkpointing", "seed",
-        "processes",
+        "center_rewards", "length_penalty", "augment_edits", "gradient_accumulation",
+        "warmup_ratio", "max_length", "eval_every", "checkpoint_every", "gradient_checkpointing",
+        "seed", "processes",
     )  # fmt: skip
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -296,6 +302,16 @@ class Promotion(models.Model):
     )
     promoted = models.BooleanField(help_text="True: promoted; false: demoted.")
     reason = models.TextField(blank=True)
+    audit = models.ForeignKey(
+        "Audit", on_delete=models.SET_NULL, null=True, blank=True, related_name="promotions",
+        help_text="The audit the promotion was decided on.",
+    )  # fmt: skip
+    audit_figures = models.JSONField(
+        default=dict, blank=True, help_text="That audit's figures, as they were then."
+    )
+    overridden = models.BooleanField(
+        default=False, help_text="Promoted by an admin although the audit held it back."
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -408,6 +424,9 @@ class FilterRun(Job):
     n_prompts = models.PositiveIntegerField(default=0)
     n_kept = models.PositiveIntegerField(default=0)
     output_file = models.CharField(max_length=500, blank=True)
+    # Response lengths in tokens, kept and all candidates (workers.ml.selection.kept_lengths):
+    # a filter that keeps the longer answers teaches the policy to pad.
+    lengths = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"filter {self.pk} of {self.upload_name} by {self.reward_model}"
@@ -415,3 +434,46 @@ class FilterRun(Job):
     def output_path(self) -> Path:
         """Where the worker writes the kept candidates (output_file once it has)."""
         return Path(settings.MEDIA_ROOT) / "filtered" / f"filter-{self.pk}-top.jsonl"
+
+
+class Audit(Job):
+    """What a policy could exploit in a reward model: its rewards for surface edits of
+    rejected responses that keep their content (workers.ml.probes), on a dataset version's
+    test split, a round's held-out pairs, or an uploaded file. `results` holds each probe's
+    figures, the length-controlled accuracy and the consistency checks; `edited_file` every
+    edited pair with both rewards (JSONL), which rescoring reproduces."""
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="audits")
+    dataset = models.ForeignKey(
+        CuratedDataset, on_delete=models.PROTECT, null=True, blank=True, related_name="audits",
+        help_text="Audited on this version's test split.",
+    )  # fmt: skip
+    round = models.ForeignKey(
+        Round, on_delete=models.CASCADE, null=True, blank=True, related_name="audits",
+        help_text="Audited on this round's fresh held-out set.",
+    )  # fmt: skip
+    retraining = models.ForeignKey(
+        Retraining, on_delete=models.CASCADE, null=True, blank=True, related_name="audits"
+    )
+    upload_name = models.CharField(max_length=255, blank=True)
+    pairs_file = models.CharField(
+        max_length=500, blank=True, help_text="The pairs (an upload, a held-out set) as JSONL."
+    )
+    probes = models.JSONField(default=list, help_text="The probes run, by name.")
+    results = models.JSONField(default=dict, blank=True)
+    edited_file = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit {self.pk} of {self.reward_model} on {self.data_name}"
+
+    @property
+    def data_name(self) -> str:
+        if self.dataset_id:
+            return f"{self.dataset.identifier} (test)"
+        if self.round_id:
+            return f"round {self.round.name} (held out)"
+        return self.upload_name
+
+    def edited_path(self) -> Path:
+        """Where the worker writes the edited pairs (edited_file once it has)."""
+        return Path(settings.MEDIA_ROOT) / "audits" / f"audit-{self.pk}-edited.jsonl"

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from annotation.curation import CurationFilters, dataset_curate
 from annotation.models import CuratedDataset, Label, Project
+from rewardmodels.audits import audit_check, audit_create, audit_summary
 from rewardmodels.drift import project_drift
-from rewardmodels.models import EvaluationRun, Retraining, RewardModel, TrainingRun
+from rewardmodels.models import Audit, EvaluationRun, Retraining, RewardModel, TrainingRun
 from rewardmodels.selectors import accuracy_interval, promoted_model
 from rewardmodels.services import (
     evaluation_create,
@@ -105,13 +106,22 @@ def retraining_advance(retraining_id: int) -> None:
                 return
             if run.status != TrainingRun.Status.SUCCEEDED:
                 return
-            _queue_evaluations(retraining, RewardModel.objects.get(run=run))
+            try:
+                _queue_evaluations(retraining, RewardModel.objects.get(run=run))
+            except ValidationError as exc:  # the new model cannot be audited (its files?)
+                _fail(retraining, f"Not evaluated: {' '.join(exc.messages)}")
+                return
         evaluations = list(retraining.evaluations.select_related("round", "reward_model"))
-        if any(not evaluation.finished for evaluation in evaluations):
+        audits = list(retraining.audits.all())
+        if any(not job.finished for job in evaluations + audits):
             return
         failed = [e for e in evaluations if e.status == EvaluationRun.Status.FAILED]
         if failed:
             _fail(retraining, f"Evaluation {failed[0].pk} failed: {failed[0].error}")
+            return
+        failed = [a for a in audits if a.status == Audit.Status.FAILED]
+        if failed:
+            _fail(retraining, f"Audit {failed[0].pk} failed: {failed[0].error}")
             return
         _decide(retraining, evaluations)
 
@@ -132,6 +142,11 @@ def _queue_evaluations(retraining: Retraining, new: RewardModel) -> None:
             )  # fmt: skip
         except ValidationError:
             continue  # no labelled held-out pairs in this round
+        audit_create(reward_model=new, user=retraining.created_by, round_=round_,
+                     retraining=retraining)  # fmt: skip
+    if not queued:
+        audit_create(reward_model=new, user=retraining.created_by,
+                     dataset=retraining.run.dataset, retraining=retraining)  # fmt: skip
     if not queued and retraining.previous:
         evaluation_create(
             reward_model=retraining.previous, user=retraining.created_by,
@@ -182,10 +197,16 @@ def _decide(retraining: Retraining, evaluations: list[EvaluationRun]) -> None:
             f"On {basis}: {new_accuracy:.1%} for {new.identifier} against {old_accuracy:.1%} "
             f"for {previous.identifier}, {verdict} ({tolerance:.1%})."
         )
+    audits = list(retraining.audits.select_related("reward_model__project", "reward_model__run"))
+    held_back = [reason for audit in audits for reason in audit_check(audit)]
+    if promote and held_back:
+        promote = False
+        reason += f" Its audit holds it back: {'; '.join(held_back)}."
     retraining.decision = {
         "basis": basis, "tolerance": tolerance, "new": new.identifier,
         "previous": previous.identifier if previous else None, "figures": figures,
-        "rounds": rounds, "reason": reason,
+        "rounds": rounds, "reason": reason, "held_back": held_back,
+        "audits": [audit_summary(audit) for audit in audits],
     }  # fmt: skip
     retraining.promoted = promote
     retraining.status = Retraining.Status.DECIDED

@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
-from annotation.formats import check_prompt
-from rewardmodels.models import EvaluationRun, FilterRun, Promotion, RewardModel
+from annotation.formats import FORMATS, check_prompt
+from rewardmodels.audits import audit_check
+from rewardmodels.models import Audit, EvaluationRun, FilterRun, Promotion, RewardModel
 from rewardmodels.services import MAX_SCORE_CHARS, MAX_SCORE_ITEMS
 
 
@@ -72,6 +73,13 @@ class BestOfNResponseSerializer(serializers.Serializer):
         "its training did not record one: it then ranks by raw reward.",
     )
     ranked = RankedSerializer(many=True)
+    chosen_tokens = serializers.IntegerField(
+        help_text="Length in tokens of the first-ranked response, the one best-of-N picks."
+    )
+    median_tokens = serializers.FloatField(
+        help_text="Median length in tokens of all the candidates: a pick much longer than "
+        "this suggests the model pays for length (try normalize=length)."
+    )
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
@@ -80,6 +88,38 @@ class EvaluationSerializer(serializers.ModelSerializer):
     class Meta:
         model = EvaluationRun
         fields = ["id", "data", "status", "done", "total", "metrics", "error", "created_at"]
+
+
+class AuditSerializer(serializers.ModelSerializer):
+    data = serializers.CharField(source="data_name")
+    held_back = serializers.SerializerMethodField(
+        help_text="Why this audit would hold a promotion back (empty: nothing); null until "
+        "it has succeeded."
+    )
+
+    class Meta:
+        model = Audit
+        fields = ["id", "data", "probes", "status", "done", "total", "results", "held_back",
+                  "error", "created_at", "finished_at"]  # fmt: skip
+
+    def get_held_back(self, audit: Audit) -> list[str] | None:
+        return audit_check(audit) if audit.status == Audit.Status.SUCCEEDED else None
+
+
+class AuditRequestSerializer(serializers.Serializer):
+    dataset = serializers.CharField(
+        required=False, help_text="A dataset version of the model's project (name@vN): its "
+        "test split."
+    )  # fmt: skip
+    round = serializers.CharField(
+        required=False, help_text="A round of the model's project: its fresh held-out pairs."
+    )
+    pairs = serializers.FileField(required=False, help_text="Or a file of labelled pairs.")
+    format = serializers.ChoiceField(choices=FORMATS, default="auto")
+    probes = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list,
+        help_text="The probes to run; all of them when empty.",
+    )  # fmt: skip
 
 
 class RewardModelSerializer(serializers.ModelSerializer):
@@ -102,8 +142,13 @@ class PromotionSerializer(serializers.ModelSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     promoted = serializers.BooleanField(default=True)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+    override = serializers.BooleanField(
+        default=False, write_only=True,
+        help_text="Promote although the model's audit holds it back (admins; give a reason).",
+    )  # fmt: skip
 
     class Meta:
         model = Promotion
-        fields = ["id", "reward_model", "project", "promoted", "reason", "decided_by", "created_at"]
-        read_only_fields = ["project", "created_at"]
+        fields = ["id", "reward_model", "project", "promoted", "reason", "override", "overridden",
+                  "audit", "audit_figures", "decided_by", "created_at"]  # fmt: skip
+        read_only_fields = ["project", "created_at", "overridden", "audit", "audit_figures"]

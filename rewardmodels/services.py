@@ -22,10 +22,13 @@ from annotation.curation import held_out_rows
 from annotation.jobs import job_send, jobs_recover
 from annotation.judges import JUDGE_TASK
 from annotation.models import CuratedDataset, JudgingJob, Project, Round
+from annotation.selectors import user_is_admin
 from config.celery import BROKER_ERRORS, BrokerUnavailable, enqueue, queue_for
+from rewardmodels.audits import AUDIT_TASK, audit_summary, promotion_check
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl
 from rewardmodels.models import (
     DEFAULT_BASE_MODEL,
+    Audit,
     EvaluationRun,
     FilterRun,
     Promotion,
@@ -272,11 +275,11 @@ def training_run_succeed(*, run: TrainingRun, owner: str, final: dict, artifact:
 
 
 def jobs_recover_all() -> list[tuple[str, int]]:
-    """Send every judging job, evaluation and filter that was queued while the broker was
-    down (annotation.jobs.jobs_recover); returns (kind, id) for each sent."""
+    """Send every judging job, evaluation, filter and audit that was queued while the broker
+    was down (annotation.jobs.jobs_recover); returns (kind, id) for each sent."""
     sent = []
     for model, task in ((JudgingJob, JUDGE_TASK), (EvaluationRun, EVALUATE_TASK),
-                        (FilterRun, FILTER_TASK)):  # fmt: skip
+                        (FilterRun, FILTER_TASK), (Audit, AUDIT_TASK)):  # fmt: skip
         sent += [(model.__name__, pk) for pk in jobs_recover(model, task)]
     return sent
 
@@ -430,13 +433,32 @@ def model_register(*, project: Project, identifier: str, source: str) -> RewardM
 
 
 def model_promote(
-    *, reward_model: RewardModel, user: AbstractBaseUser | None, reason: str = ""
+    *,
+    reward_model: RewardModel,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    override: bool = False,
 ) -> Promotion:
     """Make this the model that serves its project (scoring without a named model); the
-    one promoted before steps down. Recorded with who and why."""
+    one promoted before steps down. Recorded with who and why, and with the audit it was
+    decided on: a model that has none on its project's held-out data, or whose audit holds it
+    back (rewardmodels.audits), is refused with the reason, unless an admin (or the command
+    line, user None) overrides with a reason of their own."""
+    check = promotion_check(reward_model=reward_model)
+    if not check.passed:
+        held_back = "; ".join(check.held_back)
+        if not override:
+            raise ValidationError(
+                f"Not promoted: {held_back}. An admin can promote it all the same, with a reason."
+            )
+        if user is not None and not user_is_admin(user):
+            raise ValidationError(f"Not promoted: {held_back}. Only an admin can override.")
+        if not reason.strip():
+            raise ValidationError(f"Say why you promote it although {held_back}.")
     return Promotion.objects.create(
         project_id=reward_model.project_id, reward_model=reward_model, promoted=True,
-        reason=reason.strip(), decided_by=user,
+        reason=reason.strip(), decided_by=user, audit=check.audit,
+        audit_figures=audit_summary(check.audit), overridden=not check.passed,
     )  # fmt: skip
 
 

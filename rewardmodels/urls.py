@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rewardmodels import drift_views, model_views, views
+from rewardmodels import audit_views, drift_views, model_views, views
 
 urlpatterns = [
     path("runs/", views.run_list, name="runs"),
@@ -21,6 +21,10 @@ urlpatterns = [
     path("models/<str:identifier>/evaluate/", model_views.model_evaluate, name="model-evaluate"),
     path("models/<str:identifier>/filter/", model_views.model_filter, name="model-filter"),
     path("models/<str:identifier>/promotion/", model_views.model_promotion, name="model-promotion"),
+    path("models/<str:identifier>/audit/", audit_views.model_audit, name="model-audit"),
+    path("audits/<int:pk>/", audit_views.audit_detail, name="audit"),
+    path("audits/<int:pk>/progress.json", audit_views.audit_progress, name="audit-progress"),
+    path("audits/<int:pk>/edited.jsonl", audit_views.audit_download, name="audit-download"),
     path("evaluations/<int:pk>/", model_views.evaluation_detail, name="evaluation"),
     path(
         "evaluations/<int:pk>/progress.json",

@@ -87,3 +87,41 @@ def hh_pairs(path, n: int) -> list[dict]:
             }
         )
     return rows
+
+
+def length_skewed_pairs(project, n: int = 60) -> list:
+    """n pairs on n prompts, each with one imported label, whose chosen response is the
+    longer in 7 of 10, the shorter in 2 of 10 and of equal length in 1 of 10; the chosen
+    side alternates between a and b."""
+    from annotation.models import Label
+    from annotation.services import consensus_refresh
+
+    pairs = []
+    for i in range(n):
+        kind = i % 10
+        if kind < 7:
+            chosen, rejected = f"A full answer, with reasons and an example ({i}).", "Brief."
+        elif kind < 9:
+            chosen, rejected = "Brief.", f"A rambling answer that says less than it seems ({i})."
+        else:
+            chosen, rejected = "It is 42.", "It is 41."
+        side = "a" if i % 2 else "b"
+        a, b = (chosen, rejected) if side == "a" else (rejected, chosen)
+        pair = PairFactory(project=project, prompt=f"Question {i}?", response_a=a, response_b=b)
+        Label.objects.create(pair=pair, source="imported", choice=side)
+        pairs.append(pair)
+    consensus_refresh(pair_ids=[p.pk for p in pairs])
+    return pairs
+
+
+def passing_audit(reward_model, dataset=None):
+    """An audit of the model on its project's held-out data in which no probe moved it, as
+    promotion needs (rewardmodels.audits)."""
+    from rewardmodels.audits import PROBES, audit_record
+
+    figures = {"n": 12, "n_right": 12, "flipped": 0, "flip_rate": 0.0, "mean_change": 0.0}
+    return audit_record(
+        reward_model=reward_model, dataset=dataset or reward_model.dataset, round_=None,
+        probes=list(PROBES), results={"probes": [{"name": p, **figures} for p in PROBES]},
+        edited_file="", n_pairs=12,
+    )  # fmt: skip

@@ -63,6 +63,12 @@ def test_an_admin_filters_candidates_to_the_top_quartile_and_downloads_them(
     shown = page.split('id="kept"')[1].split("</table>")[0]
     assert shown.count("Gladly! pear.") == 6 and "No. plum" not in shown
     assert f"{kept[0]['reward']:.3f}" in shown  # each kept row with its reward
+    # The kept are the long, polite answers: their lengths beside all candidates', warned.
+    lengths = job.lengths
+    assert (lengths["kept"]["n"], lengths["candidates"]["n"]) == (6, 24)
+    assert lengths["kept"]["median"] >= 1.25 * lengths["candidates"]["median"]
+    assert lengths["kept_longer"] is True
+    assert 'id="length-warning"' in page.split('id="lengths"')[1].split("</section>")[0]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -143,7 +149,8 @@ def test_scored_in_parts_as_in_one(reward_model, eager, settings, monkeypatch):
     assert figures["by_difficulty"] == whole_figures["by_difficulty"]
     for name in ("accuracy", "n", "loss", "mean_margin", "ece", "reward_mean", "reward_std"):
         assert figures[name] == pytest.approx(whole_figures[name], abs=1e-6), name
-    assert figures["length"] == pytest.approx(whole_figures["length"], abs=1e-6)
+    for name, value in whole_figures["length"].items():
+        assert figures["length"][name] == pytest.approx(value, abs=1e-6), name
     assert {r["response"] for r in kept if r["rank"] == 1} == {"Gladly! pear, thank you."}
     assert not list((Path(settings.MEDIA_ROOT) / "scoring").iterdir())
 

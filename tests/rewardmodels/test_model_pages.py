@@ -288,7 +288,8 @@ def test_bad_evaluation_upload_shows_the_error_and_creates_nothing(lead, first):
     response = logged_in(lead).post(f"/models/{first}/evaluate/", {"pairs": bad, "format": "auto"})
     assert response.status_code == 400
     page = response.content.decode()
-    field = page.split('name="pairs"')[1].split("</div>")[0]
+    form = page.split('id="evaluate-form"')[1]
+    field = form.split('name="pairs"')[1].split("</div>")[0]
     assert "bad rows, nothing accepted" in field and "line 1" in field
     assert not EvaluationRun.objects.exists()
 
@@ -411,6 +412,38 @@ def test_kept_rows_download_only_once_succeeded(lead, filter_run, tmp_path):
 
     output.unlink()
     assert client.get(url).status_code == 404
+
+
+def test_filter_page_sets_kept_lengths_beside_all_candidates_and_warns(lead, filter_run):
+    client = logged_in(lead)
+    url = f"/filters/{filter_run.pk}/"
+    assert 'id="lengths"' not in client.get(url).content.decode()  # nothing recorded yet
+    filter_run.status = FilterRun.Status.SUCCEEDED
+    filter_run.lengths = {
+        "kept": {"n": 2, "q1": 50.0, "median": 60.0, "q3": 70.0},
+        "candidates": {"n": 8, "q1": 27.5, "median": 45.0, "q3": 62.5},
+        "median_ratio": 60 / 45, "longer_ratio": 1.25, "kept_longer": True,
+    }  # fmt: skip
+    filter_run.save()
+    page = client.get(url).content.decode()
+    shown = page.split('id="lengths"')[1].split("</section>")[0]
+    assert "<tr><th>Median</th><td>60</td><td>45</td></tr>" in shown
+    assert "<tr><th>First quartile</th><td>50</td><td>27.5</td></tr>" in shown
+    assert "<tr><th>Third quartile</th><td>70</td><td>62.5</td></tr>" in shown
+    assert "<tr><th>Responses</th><td>2</td><td>8</td></tr>" in shown
+    assert 'id="length-warning"' in shown and "1.33×" in shown
+    assert "at least 1.25" in shown  # the rule is said on the page
+    assert "<svg" in shown and "<script" not in shown
+    assert "kept, median: 60" in shown and "all candidates, median: 45" in shown  # the bars
+
+    filter_run.lengths = {
+        **filter_run.lengths, "kept": {"n": 2, "q1": 20.0, "median": 30.0, "q3": 40.0},
+        "median_ratio": 30 / 45, "kept_longer": False,
+    }  # fmt: skip
+    filter_run.save()
+    shown = client.get(url).content.decode().split('id="lengths"')[1].split("</section>")[0]
+    assert "<tr><th>Median</th><td>30</td><td>45</td></tr>" in shown
+    assert 'id="length-warning"' not in shown and "0.67" in shown
 
 
 def test_evaluation_page_follows_progress_then_shows_figures(lead, first, v2, evaluation):

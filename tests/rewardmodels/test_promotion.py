@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from rewardmodels.models import Promotion
 from rewardmodels.selectors import promoted_model
 from tests.conftest import client_for
+from tests.factories import passing_audit
 
 
 def test_promote_serve_and_demote(reward_model, lead, admin_user, eager):
@@ -20,6 +21,10 @@ def test_promote_serve_and_demote(reward_model, lead, admin_user, eager):
     refused = client_for(lead).post(f"/api/reward-models/{reward_model.pk}/promotion",
                                     {"reason": "best on r2"}, format="json")  # fmt: skip
     assert refused.status_code == 403
+    unaudited = client_for(admin_user).post(f"/api/reward-models/{reward_model.pk}/promotion",
+                                            {"reason": "best on r2"}, format="json")  # fmt: skip
+    assert unaudited.status_code == 400 and "no audit" in str(unaudited.json())
+    passing_audit(reward_model)
     made = client_for(admin_user).post(f"/api/reward-models/{reward_model.pk}/promotion",
                                        {"reason": "best on r2"}, format="json")  # fmt: skip
     assert made.status_code == 201 and made.json()["decided_by"] == "root"
@@ -61,6 +66,10 @@ def test_the_model_page_promotes_for_admins_only(reward_model, lead, admin_user)
     assert "No model is promoted in this project." in page and "Promote this model" not in page
     url = f"/models/{reward_model.identifier}/promotion/"
     assert logged_in(lead).post(url, {"reason": "x"}).status_code == 403
+    refused = logged_in(admin_user).post(url, {"reason": "fresh data"}, follow=True)
+    assert "has no audit on its project&#x27;s held-out data" in refused.content.decode()
+    assert not Promotion.objects.exists()
+    passing_audit(reward_model)
     done = logged_in(admin_user).post(url, {"reason": "fresh data"})
     assert done.status_code == 302
     page = logged_in(admin_user).get(f"/models/{reward_model.identifier}/").content.decode()

@@ -6,12 +6,19 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from annotation.models import Label, Round
-from rewardmodels.models import EvaluationRun, Promotion, Retraining, RewardModel, TrainingRun
+from rewardmodels.models import (
+    Audit,
+    EvaluationRun,
+    Promotion,
+    Retraining,
+    RewardModel,
+    TrainingRun,
+)
 from rewardmodels.retraining import retrain_due, retraining_advance, retraining_start
 from rewardmodels.selectors import promoted_model
 from rewardmodels.services import model_promote
 from tests.conftest import client_for, logged_in
-from tests.factories import PairFactory
+from tests.factories import PairFactory, passing_audit
 
 
 def figures(accuracy: float, n: int = 200) -> dict:
@@ -33,6 +40,14 @@ def evaluated(reward_model, round_, accuracy, retraining=None) -> EvaluationRun:
     )  # fmt: skip
 
 
+def audited(reward_model, retraining, flip_rate: float = 0.0) -> Audit:
+    """The retraining's audit of its new model, done, the padding probe at `flip_rate`."""
+    audit = passing_audit(reward_model)
+    audit.results["probes"][0].update(flip_rate=flip_rate, flipped=int(flip_rate * 12))
+    Audit.objects.filter(pk=audit.pk).update(retraining=retraining, results=audit.results)
+    return audit
+
+
 def retrained(dataset, previous, status=TrainingRun.Status.SUCCEEDED):
     """A retraining whose run has ended (with a model where it succeeded), evaluating."""
     run = TrainingRun.objects.create(
@@ -41,7 +56,7 @@ def retrained(dataset, previous, status=TrainingRun.Status.SUCCEEDED):
     if status == TrainingRun.Status.SUCCEEDED:
         RewardModel.objects.create(
             identifier=f"rm-{run.pk}", project=dataset.project, run=run, dataset=dataset,
-            base_model=run.base_model, artifact="/nowhere",
+            base_model=run.base_model, artifact=previous.artifact,
         )  # fmt: skip
     return Retraining.objects.create(
         project=dataset.project, run=run, previous=previous,
@@ -53,6 +68,7 @@ def retrained(dataset, previous, status=TrainingRun.Status.SUCCEEDED):
 def test_the_new_model_is_promoted_unless_worse_by_more_than_the_tolerance(
     dataset, reward_model, rounds, new_accuracy, promoted
 ):
+    passing_audit(reward_model)
     model_promote(reward_model=reward_model, user=None)
     retraining = retrained(dataset, reward_model)
     new = RewardModel.objects.get(run=retraining.run)
@@ -60,6 +76,7 @@ def test_the_new_model_is_promoted_unless_worse_by_more_than_the_tolerance(
     evaluated(new, rounds[0], 0.95, retraining)  # better on the older round: not the basis
     evaluated(reward_model, rounds[1], 0.8, retraining)
     evaluated(new, rounds[1], new_accuracy, retraining)
+    audited(new, retraining)
     retraining_advance(retraining.pk)
     retraining.refresh_from_db()
     assert retraining.status == Retraining.Status.DECIDED and retraining.promoted is promoted
@@ -74,6 +91,21 @@ def test_the_new_model_is_promoted_unless_worse_by_more_than_the_tolerance(
         assert Promotion.objects.count() == 1  # nothing recorded as a promotion
     retraining_advance(retraining.pk)  # once decided, it stays decided
     assert Promotion.objects.count() == (2 if promoted else 1)
+
+
+def test_an_audit_that_flips_too_many_pairs_holds_the_promotion_back(dataset, reward_model, rounds):
+    passing_audit(reward_model)
+    model_promote(reward_model=reward_model, user=None)
+    retraining = retrained(dataset, reward_model)
+    new = RewardModel.objects.get(run=retraining.run)
+    evaluated(reward_model, rounds[1], 0.8, retraining)
+    evaluated(new, rounds[1], 0.9, retraining)  # better, but gamed by padding
+    audited(new, retraining, flip_rate=0.25)
+    retraining_advance(retraining.pk)
+    retraining.refresh_from_db()
+    assert retraining.status == Retraining.Status.DECIDED and retraining.promoted is False
+    assert "Its audit holds it back: the padding probe flips 25.0%" in retraining.decision["reason"]
+    assert promoted_model(project_id=dataset.project_id) == reward_model
 
 
 def test_it_waits_for_every_evaluation_and_fails_with_a_failed_one(dataset, reward_model, rounds):
@@ -107,9 +139,16 @@ def test_without_labelled_rounds_the_models_meet_on_the_new_test_split(
         retraining_advance(retraining.pk)
     (evaluation,) = EvaluationRun.objects.filter(retraining=retraining)
     assert evaluation.reward_model == reward_model and evaluation.dataset == dataset
-    assert len(queued) == 1
+    (audit,) = Audit.objects.filter(retraining=retraining)  # the new model, on the same pairs
+    assert audit.reward_model.run == retraining.run and audit.dataset == dataset
+    assert len(queued) == 2
     EvaluationRun.objects.filter(pk=evaluation.pk).update(
         status=EvaluationRun.Status.SUCCEEDED, metrics=figures(0.85)
+    )
+    retraining_advance(retraining.pk)
+    assert Retraining.objects.get(pk=retraining.pk).status == "evaluating"  # the audit runs
+    Audit.objects.filter(pk=audit.pk).update(
+        status=Audit.Status.SUCCEEDED, results=passing_audit(reward_model).results
     )
     retraining_advance(retraining.pk)
     retraining.refresh_from_db()
@@ -128,6 +167,7 @@ def test_retraining_refuses_what_it_cannot_do(dataset, reward_model, project):
 def test_the_label_count_starts_a_retraining_from_the_promoted_model(
     dataset, reward_model, project, django_capture_on_commit_callbacks
 ):
+    passing_audit(reward_model)
     model_promote(reward_model=reward_model, user=None)
     project.retrain_dataset, project.retrain_after_labels = "fruit", 3
     project.save()
@@ -144,6 +184,7 @@ def test_the_label_count_starts_a_retraining_from_the_promoted_model(
 def test_drift_page_warns_and_only_admins_retrain(
     dataset, reward_model, rounds, project, lead, annotator, admin_user
 ):
+    passing_audit(reward_model)
     model_promote(reward_model=reward_model, user=None)  # its own test split: 90%
     evaluated(reward_model, rounds[0], 0.88)
     evaluated(reward_model, rounds[1], 0.7)

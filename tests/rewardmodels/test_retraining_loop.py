@@ -44,7 +44,9 @@ def test_the_loop_from_round_one_to_a_retrained_promoted_model(tmp_path, eager):
     from tests.factories import ProjectFactory
     from workers.ml import scoring
 
-    project = ProjectFactory(name="loop")
+    # Separable pairs are told apart by politeness, which the padding probe adds: the gate
+    # is tested on its own (test_probes.py); here every flip is tolerated.
+    project = ProjectFactory(name="loop", audit_flip_tolerance=1.0)
     first = separable_rows(48, seed=1)
     better = {row["chosen"]: 2 for row in first} | {row["rejected"]: 0 for row in first}
     records = [{"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"]]} for r in first]
@@ -58,6 +60,7 @@ def test_the_loop_from_round_one_to_a_retrained_promoted_model(tmp_path, eager):
     assert held_out_r1 and v1.n_rows == 48 - held_out_r1  # held-out pairs never trained on
 
     first_model = command("train", "loop@v1", *TRAIN_FLAGS, "--wait")[-1]
+    command("audit", first_model, "--dataset", "loop@v1", "--out", str(tmp_path / "a.jsonl"))
     command("promote", first_model, "--reason", "round 1")
     rm1 = RewardModel.objects.get(identifier=first_model)
 

@@ -32,6 +32,9 @@ class TrainConfig:
     margin_loss: bool = False
     center_rewards: float = 0.0
     length_penalty: float = 0.0
+    # Each training pair also once with its rejected response padded or reformatted
+    # (workers.ml.probes), so that no surface edit rescues a rejected response.
+    augment_edits: bool = False
     learning_rate: float | None = None  # None: the rate for the method and model
     batch_size: int = 16
     gradient_accumulation: int = 1

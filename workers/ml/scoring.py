@@ -22,7 +22,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from workers.ml.encoding import Sequence, encode, encode_conversations, response_text
-from workers.ml.metrics import preference_metrics
+from workers.ml.metrics import preference_metrics, share_chosen_of
 from workers.ml.models import compute_device, load_tokenizer, reads_last_token, resolve_model_path
 from workers.ml.packing import pad
 from workers.ml.selection import rank
@@ -167,10 +167,12 @@ def pair_scores(scorer: Scorer, rows: list[dict], progress: Progress | None = No
 
 
 def pair_figures(rows: list[dict], scores: dict) -> dict:
-    """The held-out figures of workers.ml.metrics from the rows and their pair_scores."""
+    """The held-out figures of workers.ml.metrics from the rows and their pair_scores;
+    calibration against people where rows carry their votes (agreement and n_votes)."""
     metrics = preference_metrics(
         scores["chosen"], scores["rejected"], scores["chosen_tokens"],
         scores["rejected_tokens"], [r.get("difficulty") or "" for r in rows],
+        [share_chosen_of(r) for r in rows],
     )  # fmt: skip
     metrics["truncated_pairs"] = int(np.sum(scores["truncated"]))
     return metrics
@@ -179,6 +181,30 @@ def pair_figures(rows: list[dict], scores: dict) -> dict:
 def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
     """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected."""
     return pair_figures(rows, pair_scores(scorer, rows, progress))
+
+
+def audit_scores(scorer: Scorer, rows: list[dict], probes: list[str], check: bool) -> dict:
+    """What workers.ml.probes.audit_figures needs of rows of prompt / chosen / rejected:
+    the rewards of both responses and of each probe's edited rejected ones, in one pass so
+    that batches mix them, and both responses' tokens. With `check`, also the first
+    CONSISTENCY_PAIRS pairs scored again with rejected and chosen swapped (`again`)."""
+    from workers.ml.probes import CONSISTENCY_PAIRS, audit_texts
+
+    prompts, responses = audit_texts(rows, probes)
+    n = len(rows)
+    if check:
+        k = min(CONSISTENCY_PAIRS, n)
+        prompts += [r["prompt"] for r in rows[:k]] * 2
+        responses += responses[n : n + k] + responses[:k]  # rejected first, then chosen
+    rewards, tokens = scorer.score(prompts, responses)
+    scores = {
+        "chosen": rewards[:n], "rejected": rewards[n : 2 * n], "chosen_tokens": tokens[:n],
+        "rejected_tokens": tokens[n : 2 * n],
+        "again": rewards[(2 + len(probes)) * n :],
+    }  # fmt: skip
+    for position, probe in enumerate(probes, 2):
+        scores[f"edited_{probe}"] = rewards[position * n : (position + 1) * n]
+    return scores
 
 
 def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:

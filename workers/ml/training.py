@@ -46,6 +46,7 @@ from workers.ml.packing import (
     length_grouped_batches,
     token_budget_batches,
 )
+from workers.ml.probes import augmented_rows
 
 
 class Cancelled(Exception):
@@ -107,6 +108,7 @@ def evaluate(
         [it.chosen.response_tokens for it in items],
         [it.rejected.response_tokens for it in items],
         [it.difficulty for it in items],
+        [it.share_chosen for it in items],
     )
 
 
@@ -230,6 +232,9 @@ def train(
         model = model.to(device)  # FSDP moves each process's shards there itself
     decoder = reads_last_token(model)
     train_rows = sample_rows(train_rows, config.max_pairs, config.seed)
+    if config.augment_edits:
+        train_rows = train_rows + augmented_rows(train_rows)
+        reporter.log(f"{len(train_rows) // 2} pairs also with their rejected response edited")
     train_items = encode_rows(tokenizer, train_rows, config.max_length, decoder=decoder)
     test_items = encode_rows(tokenizer, test_rows, config.max_length, decoder=decoder)
     cut = sum(it.truncated for it in train_items + test_items)

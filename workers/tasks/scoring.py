@@ -26,9 +26,9 @@ CHUNK_RETRIES = 2  # a part that fails is tried again this many times, alone
 
 
 def _job_model(kind: str):
-    from rewardmodels.models import EvaluationRun, FilterRun
+    from rewardmodels.models import Audit, EvaluationRun, FilterRun
 
-    return {"evaluation": EvaluationRun, "filter": FilterRun}[kind]
+    return {"evaluation": EvaluationRun, "filter": FilterRun, "audit": Audit}[kind]
 
 
 def _parts_folder(kind: str, pk: int) -> Path:
@@ -39,8 +39,12 @@ def _scores(kind: str, pk: int, index: int) -> Path:
     return _parts_folder(kind, pk) / f"{index:05d}.npz"
 
 
-# Responses scored per row: an evaluation's rows are pairs.
-RESPONSES_PER_ROW = {"evaluation": 2, "filter": 1}
+def responses_per_row(kind: str, pk: int) -> int:
+    """Responses scored per row: an evaluation's rows are pairs, an audit's pairs with an
+    edited rejected response for each probe."""
+    if kind == "audit":
+        return 2 + len(_job_model(kind).objects.values_list("probes", flat=True).get(pk=pk))
+    return {"evaluation": 2, "filter": 1}[kind]
 
 
 def _lost_starts(mark: Path) -> int:
@@ -53,11 +57,11 @@ def _lost_starts(mark: Path) -> int:
 
 def _give_up(kind: str, pk: int, exc: Exception) -> None:
     """A job that cannot finish: failed with the reason, its parts removed, and a retraining
-    waiting on an evaluation moved on."""
+    waiting on an evaluation or audit moved on."""
     job_fail(_job_model(kind), pk, exc)
     shutil.rmtree(_parts_folder(kind, pk), ignore_errors=True)
-    if kind == "evaluation":
-        advance_retraining(evaluation=_job_model(kind).objects.get(pk=pk))
+    if kind in ("evaluation", "audit"):
+        advance_retraining(job=_job_model(kind).objects.get(pk=pk))
 
 
 def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
@@ -74,7 +78,7 @@ def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
         write_jsonl(folder / f"{index:05d}.jsonl", part)
     # Sent again (its worker died after sending), parts scored already keep their count.
     scored = sum(len(part) for index, part in enumerate(parts) if _scores(kind, pk, index).exists())
-    per_row = RESPONSES_PER_ROW[kind]
+    per_row = responses_per_row(kind, pk)
     _job_model(kind).objects.filter(pk=pk).update(done=scored * per_row, total=len(rows) * per_row)
     chord(score_chunk.s(kind, pk, index) for index in range(len(parts)))(gather_scores.s(kind, pk))
 
@@ -97,6 +101,36 @@ def evaluate_reward_model(evaluation_id: int) -> None:
         _scatter("evaluation", evaluation.pk, rows)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _give_up("evaluation", evaluation.pk, exc)
+
+
+@app.task(name="rewardmodels.audit", acks_late=True, reject_on_worker_lost=True)
+@fails_its_job("rewardmodels.Audit")
+def audit_reward_model(audit_id: int) -> None:
+    from annotation.curation import dataset_rows
+    from rewardmodels.formats import read_jsonl
+    from rewardmodels.models import Audit
+
+    if not job_start(Audit, audit_id):
+        return
+    audit = Audit.objects.select_related("dataset").get(pk=audit_id)
+    try:
+        if audit.dataset_id:
+            rows = [r for r in dataset_rows(audit.dataset) if r["split"] == "test"]
+        else:
+            rows = read_jsonl(audit.pairs_file)
+        _scatter("audit", audit.pk, rows)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
+        _give_up("audit", audit.pk, exc)
+
+
+def _audit_results(job, rows: list[dict], scores: dict) -> dict:
+    """An audit's figures, and its edited pairs written to their file."""
+    from rewardmodels.formats import write_jsonl
+    from workers.ml import probes
+
+    output = job.edited_path()
+    write_jsonl(output, probes.edited_rows(rows, scores, job.probes))
+    return {"results": probes.audit_figures(rows, scores, job.probes), "edited_file": str(output)}
 
 
 @app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
@@ -141,6 +175,9 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
         if kind == "evaluation":
             scorer = scoring.scorer_for(job.reward_model.artifact, exact=True)
             scores = scoring.pair_scores(scorer, rows)
+        elif kind == "audit":  # scored as `score` scores, so that its file rescores alike
+            scorer = scoring.scorer_for(job.reward_model.artifact)
+            scores = scoring.audit_scores(scorer, rows, job.probes, check=index == 0)
         else:
             scorer = scoring.scorer_for(job.reward_model.artifact)
             rewards, tokens = scorer.score(
@@ -160,7 +197,7 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
             raise
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
     running.unlink()
-    model.objects.filter(pk=pk).update(done=F("done") + len(rows) * RESPONSES_PER_ROW[kind])
+    model.objects.filter(pk=pk).update(done=F("done") + len(rows) * responses_per_row(kind, pk))
     return index
 
 
@@ -170,7 +207,7 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
     filter's kept rows."""
     from rewardmodels.formats import read_jsonl, write_jsonl
     from workers.ml import scoring
-    from workers.ml.selection import filter_rows
+    from workers.ml.selection import filter_with_lengths
 
     model = _job_model(kind)
     job = model.objects.select_related("reward_model").filter(pk=pk).first()
@@ -184,20 +221,23 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
         scores = {key: np.concatenate([part[key] for part in parts]) for key in parts[0].files}
         if kind == "evaluation":
             figures = {"metrics": scoring.pair_figures(rows, scores)}
+        elif kind == "audit":
+            figures = _audit_results(job, rows, scores)
         else:
             slope = scoring.reward_per_token(scoring.training_record(job.reward_model.artifact))
-            kept = filter_rows(rows, scores["rewards"], scores["tokens"], job.keep_top,
-                               job.threshold, job.normalize, slope)  # fmt: skip
+            kept, lengths = filter_with_lengths(rows, scores["rewards"], scores["tokens"],
+                                                job.keep_top, job.threshold, job.normalize,
+                                                slope)  # fmt: skip
             output = job.output_path()
             write_jsonl(output, kept)
-            figures = {"n_kept": len(kept), "output_file": str(output)}
+            figures = {"n_kept": len(kept), "output_file": str(output), "lengths": lengths}
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _give_up(kind, pk, exc)
         return
     job_succeed(model, pk, done=F("total"), **figures)
     shutil.rmtree(folder, ignore_errors=True)
-    if kind == "evaluation":
-        advance_retraining(evaluation=job)
+    if kind in ("evaluation", "audit"):
+        advance_retraining(job=job)
 
 
 @app.task(name="rewardmodels.score", ignore_result=False)

@@ -46,13 +46,14 @@ def train_reward_model(run_id: int) -> None:
     advance_retraining(training_run=run.pk)
 
 
-def advance_retraining(*, training_run: int | None = None, evaluation=None) -> None:
-    """A retraining waiting on this run or evaluation moves on (rewardmodels.retraining)."""
+def advance_retraining(*, training_run: int | None = None, job=None) -> None:
+    """A retraining waiting on this run, or on this evaluation or audit, moves on
+    (rewardmodels.retraining)."""
     from rewardmodels.models import Retraining
     from rewardmodels.retraining import retraining_advance
 
-    if evaluation is not None:
-        retraining_id = evaluation.retraining_id
+    if job is not None:
+        retraining_id = job.retraining_id
     else:
         retraining_id = (
             Retraining.objects.filter(run_id=training_run).values_list("pk", flat=True).first()

@@ -10,21 +10,30 @@ class Command(BaseCommand):
     help = (
         "Promote a reward model: it then serves its project's scoring when no model is named "
         "(POST /api/projects/{id}/score and /best-of-n), and the one promoted before steps "
-        "down. --demote takes the promoted model down. Each decision is recorded with --reason."
+        "down. --demote takes the promoted model down. Each decision is recorded with --reason. "
+        "Promoting needs an audit of the model on its project's held-out data (`audit`); "
+        "one that holds it back refuses it, naming the probe, unless --override (with --reason)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("model", help="A registered model's identifier")
         parser.add_argument("--demote", action="store_true")
         parser.add_argument("--reason", default="")
+        parser.add_argument(
+            "--override", action="store_true",
+            help="Promote although its audit holds it back (needs --reason)",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
         reward_model = RewardModel.objects.filter(identifier=options["model"]).first()
         if reward_model is None:
             raise CommandError(f"No reward model {options['model']!r}.")
-        decide = model_demote if options["demote"] else model_promote
         try:
-            decide(reward_model=reward_model, user=None, reason=options["reason"])
+            if options["demote"]:
+                model_demote(reward_model=reward_model, user=None, reason=options["reason"])
+            else:
+                model_promote(reward_model=reward_model, user=None, reason=options["reason"],
+                              override=options["override"])  # fmt: skip
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from exc
         action = "demoted" if options["demote"] else "promoted"
