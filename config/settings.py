@@ -323,6 +323,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
+        # Jobs on the scoring queue (evaluations, audits) and judging jobs, which can be
+        # cancelled: two sets of states both called "status".
+        "JobStatusEnum": [
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("succeeded", "Succeeded"),
+            ("failed", "Failed"),
+        ],
+        "JudgingJobStatusEnum": ["queued", "running", "succeeded", "failed", "cancelled"],
         "LabelChoiceEnum": ["a", "b", "tie"],
         "ScreenChoiceEnum": ["left", "right", "tie"],
     },

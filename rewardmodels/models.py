@@ -354,7 +354,28 @@ class Job(RequestedWork):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
-class EvaluationRun(Job):
+class OnPairs(Job):
+    """A job on labelled pairs: a dataset version's test split, a round's fresh held-out
+    set, or an uploaded file (subclasses hold `dataset` and `round`)."""
+
+    upload_name = models.CharField(max_length=255, blank=True)
+    pairs_file = models.CharField(
+        max_length=500, blank=True, help_text="The pairs (an upload, a held-out set) as JSONL."
+    )
+
+    class Meta(Job.Meta):
+        abstract = True
+
+    @property
+    def data_name(self) -> str:
+        if self.dataset_id:
+            return f"{self.dataset.identifier} (test)"
+        if self.round_id:
+            return f"round {self.round.name} (held out)"
+        return self.upload_name
+
+
+class EvaluationRun(OnPairs):
     """A reward model scored on preference pairs: a dataset version's test split, a round's
     fresh held-out set (its labelled pairs when queued, kept in pairs_file), or an uploaded
     file. `metrics` holds workers.ml.metrics' dictionary."""
@@ -381,22 +402,10 @@ class EvaluationRun(Job):
     retraining = models.ForeignKey(
         Retraining, on_delete=models.CASCADE, null=True, blank=True, related_name="evaluations"
     )
-    upload_name = models.CharField(max_length=255, blank=True)
-    pairs_file = models.CharField(
-        max_length=500, blank=True, help_text="The pairs (an upload, a held-out set) as JSONL."
-    )
     metrics = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"evaluation {self.pk} of {self.reward_model} on {self.data_name}"
-
-    @property
-    def data_name(self) -> str:
-        if self.dataset_id:
-            return f"{self.dataset.identifier} (test)"
-        if self.round_id:
-            return f"round {self.round.name} (held out)"
-        return self.upload_name
 
 
 class FilterRun(Job):
@@ -436,7 +445,7 @@ class FilterRun(Job):
         return Path(settings.MEDIA_ROOT) / "filtered" / f"filter-{self.pk}-top.jsonl"
 
 
-class Audit(Job):
+class Audit(OnPairs):
     """What a policy could exploit in a reward model: its rewards for surface edits of
     rejected responses that keep their content (workers.ml.probes), on a dataset version's
     test split, a round's held-out pairs, or an uploaded file. `results` holds each probe's
@@ -455,24 +464,12 @@ class Audit(Job):
     retraining = models.ForeignKey(
         Retraining, on_delete=models.CASCADE, null=True, blank=True, related_name="audits"
     )
-    upload_name = models.CharField(max_length=255, blank=True)
-    pairs_file = models.CharField(
-        max_length=500, blank=True, help_text="The pairs (an upload, a held-out set) as JSONL."
-    )
     probes = models.JSONField(default=list, help_text="The probes run, by name.")
     results = models.JSONField(default=dict, blank=True)
     edited_file = models.CharField(max_length=500, blank=True)
 
     def __str__(self) -> str:
         return f"audit {self.pk} of {self.reward_model} on {self.data_name}"
-
-    @property
-    def data_name(self) -> str:
-        if self.dataset_id:
-            return f"{self.dataset.identifier} (test)"
-        if self.round_id:
-            return f"round {self.round.name} (held out)"
-        return self.upload_name
 
     def edited_path(self) -> Path:
         """Where the worker writes the edited pairs (edited_file once it has)."""

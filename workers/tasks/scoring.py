@@ -86,41 +86,33 @@ def _scatter(kind: str, pk: int, rows: list[dict]) -> None:
 @app.task(name="rewardmodels.evaluate", acks_late=True, reject_on_worker_lost=True)
 @fails_its_job("rewardmodels.EvaluationRun")
 def evaluate_reward_model(evaluation_id: int) -> None:
-    from annotation.curation import dataset_rows
-    from rewardmodels.formats import read_jsonl
-    from rewardmodels.models import EvaluationRun
-
-    if not job_start(EvaluationRun, evaluation_id):
-        return  # finished already: a message delivered twice does no harm
-    evaluation = EvaluationRun.objects.select_related("dataset").get(pk=evaluation_id)
-    try:
-        if evaluation.dataset_id:
-            rows = [r for r in dataset_rows(evaluation.dataset) if r["split"] == "test"]
-        else:
-            rows = read_jsonl(evaluation.pairs_file)
-        _scatter("evaluation", evaluation.pk, rows)
-    except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        _give_up("evaluation", evaluation.pk, exc)
+    _score_pairs("evaluation", evaluation_id)
 
 
 @app.task(name="rewardmodels.audit", acks_late=True, reject_on_worker_lost=True)
 @fails_its_job("rewardmodels.Audit")
 def audit_reward_model(audit_id: int) -> None:
+    _score_pairs("audit", audit_id)
+
+
+def _score_pairs(kind: str, pk: int) -> None:
+    """Start an evaluation or audit: its pairs (a version's test split, or its file of
+    pairs) written in parts and sent to be scored."""
     from annotation.curation import dataset_rows
     from rewardmodels.formats import read_jsonl
-    from rewardmodels.models import Audit
 
-    if not job_start(Audit, audit_id):
-        return
-    audit = Audit.objects.select_related("dataset").get(pk=audit_id)
+    model = _job_model(kind)
+    if not job_start(model, pk):
+        return  # finished already: a message delivered twice does no harm
+    job = model.objects.select_related("dataset").get(pk=pk)
     try:
-        if audit.dataset_id:
-            rows = [r for r in dataset_rows(audit.dataset) if r["split"] == "test"]
+        if job.dataset_id:
+            rows = [r for r in dataset_rows(job.dataset) if r["split"] == "test"]
         else:
-            rows = read_jsonl(audit.pairs_file)
-        _scatter("audit", audit.pk, rows)
+            rows = read_jsonl(job.pairs_file)
+        _scatter(kind, pk, rows)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
-        _give_up("audit", audit.pk, exc)
+        _give_up(kind, pk, exc)
 
 
 def _audit_results(job, rows: list[dict], scores: dict) -> dict:

@@ -41,6 +41,14 @@ def train_reward_model(run_id: int) -> None:
         try:
             if _count_delivery(run):
                 _execute(run, lease)
+        except Exception as exc:  # noqa: BLE001 - before training (its rows, say): recorded
+            from rewardmodels.services import training_run_fail
+
+            logger.exception("training run %s failed", run.pk)
+            # While the lease is held: no moment where the run looks running and unowned.
+            training_run_fail(
+                run_id=run.pk, owner=lease.owner, error=f"{type(exc).__name__}: {exc}"
+            )
         finally:
             lease.release()
     advance_retraining(training_run=run.pk)
