@@ -128,6 +128,10 @@ def test_the_audit_command_refuses_what_it_cannot_audit(reward_model, dataset, t
     empty.write_text("")
     with pytest.raises(CommandError, match="empty"):
         call_command("audit", reward_model.identifier, "--data", str(empty))
+    reward_model.artifact = str(tmp_path / "gone")
+    reward_model.save()
+    with pytest.raises(CommandError, match="its files are gone"):
+        call_command("audit", reward_model.identifier, "--dataset", dataset.identifier)
     assert not Audit.objects.exists()
 
 

@@ -46,6 +46,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from exc
         path = model_path(options["model"])
+        if not Path(path, "config.json").is_file():
+            raise CommandError(f"{options['model']} has no model in {path}: its files are gone.")
         registered = RewardModel.objects.filter(identifier=options["model"]).first()
         dataset = round_ = None
         try:
