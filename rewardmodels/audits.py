@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from annotation.curation import held_out_rows
 from annotation.jobs import job_send
@@ -202,8 +203,6 @@ def audit_record(
 ) -> Audit:
     """Keep an audit run outside the queue (`manage.py audit`) as a succeeded one, so that
     it counts for promotion like one run by a worker."""
-    from django.utils import timezone
-
     total = n_pairs * (2 + len(probes))
     return Audit.objects.create(
         reward_model=reward_model, dataset=dataset, round=round_, probes=probes,
