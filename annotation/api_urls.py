@@ -1,32 +1,43 @@
 from django.urls import path
 
-from annotation import api, judges_api
+from annotation.agreement.api import ProjectAgreement
+from annotation.curation.api import CurationPreview, DatasetDetail, DatasetDownload, ProjectDatasets
+from annotation.judges import api as judges_api
+from annotation.labelling.api import (
+    AssignmentSkip,
+    LabelSubmit,
+    NextAssignment,
+    OwnLabels,
+    QueueProgress,
+)
+from annotation.pairs.api import PairAdjudication, PairGold, PairImport, PairList
+from annotation.projects.api import ProjectDetail, ProjectList
 
 urlpatterns = [
-    path("projects/", api.ProjectList.as_view(), name="api-projects"),
-    path("projects/<int:pk>/", api.ProjectDetail.as_view(), name="api-project"),
-    path("projects/<int:pk>/pairs/", api.PairList.as_view(), name="api-pairs"),
-    path("projects/<int:pk>/import/", api.PairImport.as_view(), name="api-import"),
-    path("projects/<int:pk>/next/", api.NextAssignment.as_view(), name="api-next"),
-    path("projects/<int:pk>/progress/", api.QueueProgress.as_view(), name="api-progress"),
-    path("assignments/<int:pk>/label/", api.LabelSubmit.as_view(), name="api-label"),
-    path("assignments/<int:pk>/skip/", api.AssignmentSkip.as_view(), name="api-skip"),
-    path("labels/mine/", api.OwnLabels.as_view(), name="api-own-labels"),
-    path("projects/<int:pk>/agreement/", api.ProjectAgreement.as_view(), name="api-agreement"),
+    path("projects/", ProjectList.as_view(), name="api-projects"),
+    path("projects/<int:pk>/", ProjectDetail.as_view(), name="api-project"),
+    path("projects/<int:pk>/pairs/", PairList.as_view(), name="api-pairs"),
+    path("projects/<int:pk>/import/", PairImport.as_view(), name="api-import"),
+    path("projects/<int:pk>/next/", NextAssignment.as_view(), name="api-next"),
+    path("projects/<int:pk>/progress/", QueueProgress.as_view(), name="api-progress"),
+    path("assignments/<int:pk>/label/", LabelSubmit.as_view(), name="api-label"),
+    path("assignments/<int:pk>/skip/", AssignmentSkip.as_view(), name="api-skip"),
+    path("labels/mine/", OwnLabels.as_view(), name="api-own-labels"),
+    path("projects/<int:pk>/agreement/", ProjectAgreement.as_view(), name="api-agreement"),
     path(
         "projects/<int:pk>/curation-preview/",
-        api.CurationPreview.as_view(),
+        CurationPreview.as_view(),
         name="api-curation-preview",
     ),
-    path("projects/<int:pk>/datasets/", api.ProjectDatasets.as_view(), name="api-datasets"),
-    path("datasets/<str:identifier>/", api.DatasetDetail.as_view(), name="api-dataset"),
+    path("projects/<int:pk>/datasets/", ProjectDatasets.as_view(), name="api-datasets"),
+    path("datasets/<str:identifier>/", DatasetDetail.as_view(), name="api-dataset"),
     path(
         "datasets/<str:identifier>/download/",
-        api.DatasetDownload.as_view(),
+        DatasetDownload.as_view(),
         name="api-dataset-download",
     ),
-    path("pairs/<int:pk>/adjudication/", api.PairAdjudication.as_view(), name="api-adjudication"),
-    path("pairs/<int:pk>/gold/", api.PairGold.as_view(), name="api-gold"),
+    path("pairs/<int:pk>/adjudication/", PairAdjudication.as_view(), name="api-adjudication"),
+    path("pairs/<int:pk>/gold/", PairGold.as_view(), name="api-gold"),
     path("judges/", judges_api.JudgeList.as_view(), name="api-judges"),
     path("judges/<int:pk>/", judges_api.JudgeDetail.as_view(), name="api-judge"),
     path(

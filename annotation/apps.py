@@ -14,6 +14,6 @@ class AnnotationConfig(AppConfig):
 
 def _member_left(sender, instance, **kwargs) -> None:
     """A member taken off a project gives back the pairs they hold in its queue."""
-    from annotation.queue import assignments_release
+    from annotation.labelling.services import assignments_release
 
     assignments_release(project_id=instance.project_id, annotator_id=instance.user_id)

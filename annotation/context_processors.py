@@ -2,8 +2,8 @@
 
 from django.utils.functional import SimpleLazyObject
 
+from annotation.access import user_is_admin
 from annotation.models import Membership
-from annotation.selectors import user_is_admin
 
 
 def navigation(request) -> dict:

@@ -1,22 +1,28 @@
 from django.urls import path
 
-from annotation import judge_views, setup_views, views
+from annotation.agreement.views import dashboard
+from annotation.curation.views import curate, dataset_detail, dataset_file
+from annotation.judges import views as judge_views
+from annotation.labelling.views import annotate, my_labels
+from annotation.pairs.views import pair_review, project_detail
+from annotation.projects import views as setup_views
+from annotation.projects.views import home
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home, name="home"),
     path("projects/new/", setup_views.project_new, name="project-new"),
-    path("projects/<int:pk>/", views.project_detail, name="project"),
+    path("projects/<int:pk>/", project_detail, name="project"),
     path("projects/<int:pk>/settings/", setup_views.project_settings, name="project-settings"),
     path("markdown-preview/", setup_views.markdown_preview, name="markdown-preview"),
-    path("projects/<int:pk>/annotate/", views.annotate, name="annotate"),
-    path("labels/", views.my_labels, name="my-labels"),
-    path("projects/<int:pk>/dashboard/", views.dashboard, name="dashboard"),
-    path("projects/<int:pk>/pairs/<int:pair_pk>/", views.pair_review, name="pair-review"),
-    path("projects/<int:pk>/curate/", views.curate, name="curate"),
-    path("datasets/<str:identifier>/", views.dataset_detail, name="dataset"),
+    path("projects/<int:pk>/annotate/", annotate, name="annotate"),
+    path("labels/", my_labels, name="my-labels"),
+    path("projects/<int:pk>/dashboard/", dashboard, name="dashboard"),
+    path("projects/<int:pk>/pairs/<int:pair_pk>/", pair_review, name="pair-review"),
+    path("projects/<int:pk>/curate/", curate, name="curate"),
+    path("datasets/<str:identifier>/", dataset_detail, name="dataset"),
     path(
         "datasets/<str:identifier>/download/<str:fmt>/",
-        views.dataset_file,
+        dataset_file,
         name="dataset-download",
     ),
     path("judges/", judge_views.judge_list, name="judges"),

@@ -16,8 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annotation.agreement import LabelTable  # noqa: E402
-from annotation.agreement_report import agreement_report  # noqa: E402
+from annotation.agreement.consensus import LabelTable
+from annotation.agreement.report import agreement_report
 
 TARGET_SECONDS = 2.0
 

@@ -66,8 +66,8 @@ def main() -> None:
     from django.core.cache import cache
     from django.test import Client
 
+    from annotation.agreement.services import consensus_refresh
     from annotation.models import Label, Membership, Pair, Project
-    from annotation.services import consensus_refresh
     from tests.factories import UserFactory
 
     project = Project.objects.create(name="bench")

@@ -26,8 +26,11 @@ def main() -> None:
     django_on_scratch_database()
     from django.conf import settings
 
-    from annotation.curation import CurationFilters, dataset_curate, dataset_export
-    from annotation.services import pairs_import, project_ensure
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.selectors import dataset_export
+    from annotation.curation.services import dataset_curate
+    from annotation.pairs.imports import pairs_import
+    from annotation.projects.services import project_ensure
 
     with tempfile.TemporaryDirectory() as folder:
         settings.MEDIA_ROOT = Path(folder) / "media"

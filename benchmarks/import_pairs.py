@@ -50,7 +50,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     django_on_scratch_database()
-    from annotation.services import pairs_import, project_ensure
+    from annotation.pairs.imports import pairs_import
+    from annotation.projects.services import project_ensure
 
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
         write_rows(tmp.name, args.rows)

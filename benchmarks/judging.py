@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     django_on_scratch_database()
 
-    from annotation.judges import judge_requests, judge_save, pair_texts
+    from annotation.judges.services import judge_requests, judge_save, pair_texts
     from annotation.models import JudgingJob, Label, Pair, Project
     from workers.tasks import judge_pairs
 

@@ -46,9 +46,11 @@ def setup_django(folder: Path) -> None:
 
 def versions(data: Path, test_fraction: float) -> dict[str, list[dict]]:
     """The pairs imported and curated plain and balanced: each version's rows."""
-    from annotation.curation import CurationFilters, dataset_curate, dataset_rows
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.selectors import dataset_rows
+    from annotation.curation.services import dataset_curate
     from annotation.models import Project
-    from annotation.services import pairs_import
+    from annotation.pairs.imports import pairs_import
 
     project = Project.objects.create(name="hh")
     with data.open("rb") as stream:

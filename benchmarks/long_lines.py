@@ -51,22 +51,22 @@ def short_lines(fmt: str) -> tuple[bytes, bytes]:
 
 def seconds_to_read(file, name: str, *, before: bool, repeat: int = 1) -> float:
     """The best of `repeat` reads (the machine is shared: the least disturbed one)."""
-    from annotation import formats
+    from annotation.pairs import readers
 
-    now = formats._lines
+    now = readers._lines
     if before:
-        formats._lines = lambda stream: enumerate(stream, start=1)
+        readers._lines = lambda stream: enumerate(stream, start=1)
     try:
         best = float("inf")
         for _ in range(repeat):
             file.seek(0)
             started = time.perf_counter()
-            for _ in formats.read_records(file, name, "auto"):
+            for _ in readers.read_records(file, name, "auto"):
                 pass
             best = min(best, time.perf_counter() - started)
         return best
     finally:
-        formats._lines = now
+        readers._lines = now
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from annotation.formats import FileRejected
+    from annotation.pairs.readers import FileRejected
 
     default_limit = settings.IMPORT_MAX_LINE_MB
     settings.IMPORT_MAX_LINE_MB = max(args.sizes) * 2

@@ -55,7 +55,7 @@ def child(case: str, folder: Path, rows: int) -> None:
     from django.test import Client
 
     from annotation.models import CuratedDataset, Project
-    from annotation.services import pairs_import
+    from annotation.pairs.imports import pairs_import
 
     project = Project.objects.get(name=f"memory-{rows}")
     # Import the code paths' modules before the baseline, so that only data is measured.
@@ -99,8 +99,10 @@ def _admin():
 
 def prepare(folder: Path, rows: int) -> None:
     """JSONL and CSV files of `rows` labelled pairs, one project holding them, curated."""
-    from annotation.curation import CurationFilters, dataset_curate
-    from annotation.services import pairs_import, project_ensure
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.services import dataset_curate
+    from annotation.pairs.imports import pairs_import
+    from annotation.projects.services import project_ensure
 
     jsonl = folder / f"pairs-{rows}.jsonl"
     write_rows(str(jsonl), rows, labelled_share=1.0)

@@ -58,8 +58,8 @@ def main() -> None:
 
     from django.test import Client
 
+    from annotation.labelling.services import label_submit
     from annotation.models import Membership, Project
-    from annotation.queue import label_submit
     from tests.factories import UserFactory
 
     project = Project.objects.create(name="bench")

@@ -92,7 +92,7 @@ def main() -> None:
     from django.test import Client
 
     from annotation.models import Membership, Pair, Project
-    from annotation.services import pairs_search_index
+    from annotation.pairs.search import pairs_search_index
     from tests.factories import UserFactory
 
     project = Project.objects.filter(name="bench").first()

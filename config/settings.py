@@ -294,7 +294,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "annotation.api.exception_handler",
+    "EXCEPTION_HANDLER": "annotation.errors.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "config.inputs.CheckedJSONParser",
         "rest_framework.parsers.FormParser",

@@ -14,9 +14,8 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.access import IsProjectLead, user_is_admin
 from annotation.models import CuratedDataset, Project, Round
-from annotation.permissions import IsProjectLead
-from annotation.selectors import user_is_admin
 from rewardmodels import audits, selectors, services
 from rewardmodels.drift import project_drift
 from rewardmodels.formats import RowsRejected

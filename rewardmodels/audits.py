@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotation.curation import held_out_rows
+from annotation.curation.selectors import held_out_rows
 from annotation.jobs import job_send
 from annotation.models import CuratedDataset, Round
 from rewardmodels.formats import read_preference_pairs, write_jsonl

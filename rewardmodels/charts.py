@@ -3,8 +3,8 @@ annotation.charts: training curves, and accuracy by difficulty and by response l
 
 from django.utils.safestring import SafeString
 
-from annotation.agreement import DIFFICULTIES
-from annotation.charts import curves, grouped_bars
+from annotation.agreement.charts import curves, grouped_bars
+from annotation.agreement.maths import DIFFICULTIES
 from rewardmodels.models import TrainingRun
 
 MODEL_COLOURS = ("#2f5bd3", "#d97706", "#207a45", "#9333ea", "#b42318", "#0e7490", "#6b7280")

@@ -8,8 +8,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotation.access import ADMIN, project_role
 from annotation.models import Membership, Project
-from annotation.selectors import ADMIN, project_role
 from rewardmodels.drift import project_drift
 from rewardmodels.models import RewardModel
 from rewardmodels.retraining import drift_evaluate, labels_since_last_version, retraining_start

@@ -5,13 +5,8 @@ import json
 from pathlib import Path
 from typing import BinaryIO
 
-from annotation.formats import (
-    FileRejected,
-    RowError,
-    parse_candidate_record,
-    read_pair_rows,
-    read_records,
-)
+from annotation.pairs.formats import parse_candidate_record, read_pair_rows
+from annotation.pairs.readers import FileRejected, RowError, read_records
 
 MAX_ERRORS_SHOWN = 5
 

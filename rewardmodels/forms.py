@@ -4,8 +4,8 @@ a filter run from a reward model's page."""
 from django import forms
 from django.core.exceptions import ValidationError
 
-from annotation.formats import FORMATS, FileRejected
 from annotation.models import CuratedDataset, Round
+from annotation.pairs.readers import FORMATS, FileRejected
 from rewardmodels.audits import PROBE_DESCRIPTIONS
 from rewardmodels.formats import RowsRejected
 from rewardmodels.models import FilterRun, TrainingRun

@@ -14,10 +14,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from annotation.formats import FileRejected
+from annotation.access import ADMIN
 from annotation.models import CuratedDataset, Round
+from annotation.pairs.readers import FileRejected
 from annotation.rendering import prompt_preview, render_preview
-from annotation.selectors import ADMIN
 from rewardmodels import charts, selectors
 from rewardmodels.audits import PROBES, promotion_check
 from rewardmodels.formats import RowsRejected

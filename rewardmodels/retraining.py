@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.curation import CurationFilters, dataset_curate
+from annotation.curation.selection import CurationFilters
+from annotation.curation.services import dataset_curate
 from annotation.models import CuratedDataset, Label, Project
 from rewardmodels.audits import audit_check, audit_create, audit_summary
 from rewardmodels.drift import project_drift

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from annotation.access import ADMIN, project_role, user_is_admin
 from annotation.models import CuratedDataset, Membership, Project
-from annotation.selectors import ADMIN, project_role, user_is_admin
 from rewardmodels.models import EvaluationRun, Promotion, RewardModel, TrainingRun
 
 FINISHED = (

@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from annotation.formats import FORMATS, check_prompt
+from annotation.pairs.formats import check_prompt
+from annotation.pairs.readers import FORMATS
 from rewardmodels.audits import audit_check
 from rewardmodels.models import Audit, EvaluationRun, FilterRun, Promotion, RewardModel
 from rewardmodels.services import MAX_SCORE_CHARS, MAX_SCORE_ITEMS

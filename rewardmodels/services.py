@@ -18,11 +18,11 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.curation import held_out_rows
+from annotation.access import user_is_admin
+from annotation.curation.selectors import held_out_rows
 from annotation.jobs import job_send, jobs_recover
-from annotation.judges import JUDGE_TASK
+from annotation.judges.services import JUDGE_TASK
 from annotation.models import CuratedDataset, JudgingJob, Project, Round
-from annotation.selectors import user_is_admin
 from config.celery import BROKER_ERRORS, BrokerUnavailable, enqueue, queue_for
 from rewardmodels.audits import AUDIT_TASK, audit_summary, promotion_check
 from rewardmodels.formats import read_candidates, read_preference_pairs, write_jsonl

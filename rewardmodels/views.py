@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
+from annotation.access import ADMIN, project_role
+from annotation.curation.selectors import dataset_context
 from annotation.models import CuratedDataset
-from annotation.selectors import ADMIN, dataset_context, project_role
 from rewardmodels import charts, selectors
 from rewardmodels.forms import TrainingRunForm
 from rewardmodels.models import RewardModel, TrainingRun

@@ -99,9 +99,10 @@ def trained_model(tmp_path_factory):
 @pytest.fixture
 def dataset(project):
     """fruit@v1: 48 separable pairs of `project`, a quarter of them held out."""
-    from annotation.curation import CurationFilters, dataset_curate
+    from annotation.agreement.services import consensus_refresh
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.services import dataset_curate
     from annotation.models import Label
-    from annotation.services import consensus_refresh
     from tests.factories import PairFactory, separable_rows
 
     for row in separable_rows(48):

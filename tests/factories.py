@@ -93,8 +93,8 @@ def length_skewed_pairs(project, n: int = 60) -> list:
     """n pairs on n prompts, each with one imported label, whose chosen response is the
     longer in 7 of 10, the shorter in 2 of 10 and of equal length in 1 of 10; the chosen
     side alternates between a and b."""
+    from annotation.agreement.services import consensus_refresh
     from annotation.models import Label
-    from annotation.services import consensus_refresh
 
     pairs = []
     for i in range(n):

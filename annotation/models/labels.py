@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.agreement import CHOICE_CODES
+from annotation.agreement.maths import CHOICE_CODES
 from annotation.models.projects import Project
 
 

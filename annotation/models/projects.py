@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from annotation.agreement import DifficultyRule
+from annotation.agreement.consensus import DifficultyRule
 
 
 class Project(models.Model):

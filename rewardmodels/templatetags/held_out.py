@@ -2,7 +2,7 @@
 
 from django import template
 
-from annotation.agreement import DIFFICULTIES
+from annotation.agreement.maths import DIFFICULTIES
 from rewardmodels.selectors import accuracy_interval, interval_text
 
 register = template.Library()

@@ -2,7 +2,7 @@
 
 from django import template
 
-from annotation.selectors import user_is_admin
+from annotation.access import user_is_admin
 from rewardmodels.forms import TrainingRunForm
 
 register = template.Library()

@@ -11,8 +11,30 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
-from annotation import agreement as ag
-from annotation.agreement_report import agreement_report
+from annotation.agreement.consensus import LabelTable, consensus
+from annotation.agreement.maths import (
+    CHOICE_A,
+    CHOICE_B,
+    CHOICE_TIE,
+    DIFFICULTY_NAMES,
+    N_CHOICES,
+    SIGNED_VALUES,
+    UNKNOWN_STRENGTH,
+    agreement_with_majority,
+    confusion_by_rater_pair,
+    fleiss_kappa,
+    gold_accuracy,
+    krippendorff_alpha,
+    longer_choice_rate,
+    majority_2to1_rate,
+    median_seconds,
+    pairwise_kappas,
+    percent_agreement,
+    position_bias,
+    signed_strength,
+    vote_counts,
+)
+from annotation.agreement.report import agreement_report
 
 TOLERANCE = 1e-9
 
@@ -56,8 +78,8 @@ def reference_or_none(function, *args, **kwargs):
 @given(label_sets())
 def test_cohen_kappa_matches_scikit_learn(labels):
     item, rater, choice, n_items, n_raters = labels
-    confusions = ag.confusion_by_rater_pair(item, rater, choice, n_raters, ag.N_CHOICES)
-    found = {(i, j): (n, k) for i, j, n, k in ag.pairwise_kappas(confusions)}
+    confusions = confusion_by_rater_pair(item, rater, choice, n_raters, N_CHOICES)
+    found = {(i, j): (n, k) for i, j, n, k in pairwise_kappas(confusions)}
     for i in range(n_raters):
         for j in range(i + 1, n_raters):
             by_i = dict(zip(item[rater == i], choice[rater == i], strict=True))
@@ -74,11 +96,11 @@ def test_cohen_kappa_matches_scikit_learn(labels):
 
 
 @settings(max_examples=150, deadline=None)
-@given(label_sets(max_choice=len(ag.SIGNED_VALUES) - 1))
+@given(label_sets(max_choice=len(SIGNED_VALUES) - 1))
 def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
     item, rater, code, n_items, n_raters = labels  # codes index SIGNED_VALUES, −3…+3
-    confusions = ag.confusion_by_rater_pair(item, rater, code, n_raters, len(ag.SIGNED_VALUES))
-    for i, j, _, kappa in ag.pairwise_kappas(confusions, weights="quadratic"):
+    confusions = confusion_by_rater_pair(item, rater, code, n_raters, len(SIGNED_VALUES))
+    for i, j, _, kappa in pairwise_kappas(confusions, weights="quadratic"):
         by_i = dict(zip(item[rater == i], code[rater == i], strict=True))
         by_j = dict(zip(item[rater == j], code[rater == j], strict=True))
         common = sorted(set(by_i) & set(by_j))
@@ -86,7 +108,7 @@ def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
             cohen_kappa_score,
             [by_i[c] for c in common],
             [by_j[c] for c in common],
-            labels=list(range(len(ag.SIGNED_VALUES))),
+            labels=list(range(len(SIGNED_VALUES))),
             weights="quadratic",
         )
         assert same(kappa, reference), (kappa, reference)
@@ -96,9 +118,9 @@ def test_quadratic_weighted_kappa_matches_scikit_learn(labels):
 @given(label_sets(complete=True))
 def test_fleiss_kappa_matches_statsmodels(labels):
     item, rater, choice, n_items, _ = labels
-    counts = ag.vote_counts(item, choice, n_items, ag.N_CHOICES)
+    counts = vote_counts(item, choice, n_items, N_CHOICES)
     reference = reference_or_none(statsmodels_fleiss, counts)
-    assert same(ag.fleiss_kappa(counts), reference)
+    assert same(fleiss_kappa(counts), reference)
 
 
 def krippendorff_reference(item, rater, values, n_items, n_raters, level):
@@ -111,25 +133,25 @@ def krippendorff_reference(item, rater, values, n_items, n_raters, level):
 @given(label_sets())
 def test_krippendorff_nominal_matches_the_package(labels):
     item, rater, choice, n_items, n_raters = labels
-    counts = ag.vote_counts(item, choice, n_items, ag.N_CHOICES)
+    counts = vote_counts(item, choice, n_items, N_CHOICES)
     reference = krippendorff_reference(item, rater, choice, n_items, n_raters, "nominal")
-    assert same(ag.krippendorff_alpha(counts), reference)
+    assert same(krippendorff_alpha(counts), reference)
 
 
 @settings(max_examples=150, deadline=None)
-@given(label_sets(max_choice=len(ag.SIGNED_VALUES) - 1))
+@given(label_sets(max_choice=len(SIGNED_VALUES) - 1))
 def test_krippendorff_interval_matches_the_package(labels):
     item, rater, code, n_items, n_raters = labels
-    counts = ag.vote_counts(item, code, n_items, len(ag.SIGNED_VALUES))
-    signed = ag.SIGNED_VALUES[code]
+    counts = vote_counts(item, code, n_items, len(SIGNED_VALUES))
+    signed = SIGNED_VALUES[code]
     reference = krippendorff_reference(item, rater, signed, n_items, n_raters, "interval")
-    assert same(ag.krippendorff_alpha(counts, ag.SIGNED_VALUES), reference)
+    assert same(krippendorff_alpha(counts, SIGNED_VALUES), reference)
 
 
-def label_table(item, rater, choice, strength, n_items: int, n_raters: int) -> ag.LabelTable:
+def label_table(item, rater, choice, strength, n_items: int, n_raters: int) -> LabelTable:
     """A LabelTable with only what the signed-scale figures read; everything else unknown."""
     n = len(item)
-    return ag.LabelTable(
+    return LabelTable(
         item=np.asarray(item, dtype=np.int64),
         rater=np.asarray(rater, dtype=np.int64),
         choice=np.asarray(choice, dtype=np.int64),
@@ -153,15 +175,15 @@ def labels_with_strengths(draw, missing: bool):
     options = st.one_of(st.none(), st.integers(0, 3)) if missing else st.integers(0, 3)
     drawn = draw(st.lists(options, min_size=item.size, max_size=item.size))
     strength = np.array([np.nan if s is None else s for s in drawn], dtype=float)
-    strength[choice == ag.CHOICE_TIE] = np.nan  # a tie never carries a strength
+    strength[choice == CHOICE_TIE] = np.nan  # a tie never carries a strength
     return item, rater, choice, strength, n_items, n_raters
 
 
 def signed_reference(choice, strength):
     """The signed scale worked out independently: a/b votes without a strength at the
     middle, UNKNOWN_STRENGTH."""
-    assumed = np.where(np.isnan(strength), ag.UNKNOWN_STRENGTH, strength)
-    return np.select([choice == ag.CHOICE_A, choice == ag.CHOICE_B], [-assumed, assumed], 0.0)
+    assumed = np.where(np.isnan(strength), UNKNOWN_STRENGTH, strength)
+    return np.select([choice == CHOICE_A, choice == CHOICE_B], [-assumed, assumed], 0.0)
 
 
 def weighted_kappa_references(item, rater, signed, n_raters, scale) -> dict:
@@ -200,7 +222,7 @@ def assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, 
 def test_ab_votes_without_strength_count_on_the_signed_scale():
     # Imported labels: nobody said how much better, and ties never do. Three raters agree
     # on the side of three pairs, split 2:1 on one, and agree on a tie.
-    A, B, T = ag.CHOICE_A, ag.CHOICE_B, ag.CHOICE_TIE
+    A, B, T = CHOICE_A, CHOICE_B, CHOICE_TIE
     item = np.repeat(np.arange(5), 3)
     rater = np.tile(np.arange(3), 5)
     choice = np.array([A, A, A, B, B, B, A, A, A, A, A, B, T, T, T])
@@ -215,10 +237,10 @@ def test_ab_votes_without_strength_count_on_the_signed_scale():
 
 
 def test_ab_votes_without_strength_sit_at_the_margins_assumed_strength():
-    choice = np.array([ag.CHOICE_A, ag.CHOICE_B, ag.CHOICE_TIE, ag.CHOICE_B])
+    choice = np.array([CHOICE_A, CHOICE_B, CHOICE_TIE, CHOICE_B])
     strength = np.array([np.nan, np.nan, np.nan, 3.0])
-    signed = ag.signed_strength(choice, strength)
-    assert signed.tolist() == [-ag.UNKNOWN_STRENGTH, ag.UNKNOWN_STRENGTH, 0.0, 3.0]
+    signed = signed_strength(choice, strength)
+    assert signed.tolist() == [-UNKNOWN_STRENGTH, UNKNOWN_STRENGTH, 0.0, 3.0]
 
 
 @settings(max_examples=100, deadline=None)
@@ -237,7 +259,7 @@ def test_signed_figures_with_every_strength_given_are_unchanged(labels):
     # Every a/b vote says how much better: the integer −3…+3 scale, as before the fix.
     item, rater, choice, strength, n_items, n_raters = labels
     report = agreement_report(label_table(item, rater, choice, strength, n_items, n_raters))
-    signed = np.select([choice == ag.CHOICE_A, choice == ag.CHOICE_B], [-strength, strength], 0)
+    signed = np.select([choice == CHOICE_A, choice == CHOICE_B], [-strength, strength], 0)
     scale = list(range(-3, 4))
     assert_signed_figures_match(report, item, rater, signed, n_items, n_raters, scale)
 
@@ -245,28 +267,28 @@ def test_signed_figures_with_every_strength_given_are_unchanged(labels):
 def test_edge_cases_give_none_not_errors():
     # One category only: kappa and alpha are undefined.
     item, rater, choice = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.zeros(4, int)
-    counts = ag.vote_counts(item, choice, 2, 3)
-    assert ag.fleiss_kappa(counts) is None
-    assert ag.krippendorff_alpha(counts) is None
-    confusions = ag.confusion_by_rater_pair(item, rater, choice, 2, 3)
-    assert ag.pairwise_kappas(confusions) == [(0, 1, 2, None)]
+    counts = vote_counts(item, choice, 2, 3)
+    assert fleiss_kappa(counts) is None
+    assert krippendorff_alpha(counts) is None
+    confusions = confusion_by_rater_pair(item, rater, choice, 2, 3)
+    assert pairwise_kappas(confusions) == [(0, 1, 2, None)]
     # Single labels per item: nothing is pairable.
-    single = ag.vote_counts(np.array([0, 1]), np.array([0, 1]), 2, 3)
-    assert ag.percent_agreement(single) is None
-    assert ag.majority_2to1_rate(single) is None
-    assert ag.fleiss_kappa(single) is None
-    assert ag.krippendorff_alpha(single) is None
+    single = vote_counts(np.array([0, 1]), np.array([0, 1]), 2, 3)
+    assert percent_agreement(single) is None
+    assert majority_2to1_rate(single) is None
+    assert fleiss_kappa(single) is None
+    assert krippendorff_alpha(single) is None
     # No labels at all.
     empty = np.zeros(0, dtype=np.int64)
-    assert ag.pairwise_kappas(ag.confusion_by_rater_pair(empty, empty, empty, 2, 3)) == []
+    assert pairwise_kappas(confusion_by_rater_pair(empty, empty, empty, 2, 3)) == []
 
 
 def test_percent_agreement_and_majority_rate_by_hand():
     counts = np.array([[3, 0, 0], [2, 1, 0], [1, 1, 1], [1, 0, 0]])
     # Item pairs agreeing: 3/3, 1/3, 0/3; the single-label item does not count.
-    assert ag.percent_agreement(counts) == pytest.approx((1 + 1 / 3 + 0) / 3)
+    assert percent_agreement(counts) == pytest.approx((1 + 1 / 3 + 0) / 3)
     # 3:0 and 2:1 have a 2:1 majority; 1:1:1 does not.
-    assert ag.majority_2to1_rate(counts) == pytest.approx(2 / 3)
+    assert majority_2to1_rate(counts) == pytest.approx(2 / 3)
 
 
 def test_per_rater_figures_by_hand():
@@ -274,33 +296,33 @@ def test_per_rater_figures_by_hand():
     item = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     rater = np.array([0, 1, 2, 3, 0, 1, 2, 3])
     choice = np.array([0, 0, 0, 1, 1, 1, 1, 0])
-    counts = ag.vote_counts(item, choice, 2, 3)
-    assert ag.agreement_with_majority(item, rater, choice, counts, 4) == [1.0, 1.0, 1.0, 0.0]
+    counts = vote_counts(item, choice, 2, 3)
+    assert agreement_with_majority(item, rater, choice, counts, 4) == [1.0, 1.0, 1.0, 0.0]
 
     shown_left = np.array([0, 1, 1, 1, 1, 0, 0, 0])  # stored response shown on the left
-    assert ag.position_bias(rater, choice, shown_left, 4) == [1.0, 0.0, 0.0, 1.0]
+    assert position_bias(rater, choice, shown_left, 4) == [1.0, 0.0, 0.0, 1.0]
 
     length_a, length_b = np.array([10, 5]), np.array([4, 5])  # item 1: equal lengths
-    assert ag.longer_choice_rate(item, rater, choice, length_a, length_b, 4) == [1.0, 1.0, 1.0, 0.0]
+    assert longer_choice_rate(item, rater, choice, length_a, length_b, 4) == [1.0, 1.0, 1.0, 0.0]
 
     gold = np.array([0, -1])  # item 0's answer is a; item 1 is not gold
-    assert ag.gold_accuracy(item, rater, choice, gold, 4) == [1.0, 1.0, 1.0, 0.0]
+    assert gold_accuracy(item, rater, choice, gold, 4) == [1.0, 1.0, 1.0, 0.0]
 
     duration = np.array([1000, 3000, np.nan, 2000, 5000, 4000, 6000, 8000.0])
-    assert ag.median_seconds(rater, duration, 4) == [3.0, 3.5, 6.0, 5.0]
+    assert median_seconds(rater, duration, 4) == [3.0, 3.5, 6.0, 5.0]
 
 
 def test_majority_is_left_out_when_the_others_split():
     item, rater, choice = np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([0, 0, 1])
-    counts = ag.vote_counts(item, choice, 1, 3)
+    counts = vote_counts(item, choice, 1, 3)
     # Rater 0's others are a and b: no majority. Rater 2's others are a, a: disagrees.
-    assert ag.agreement_with_majority(item, rater, choice, counts, 3) == [None, None, 0.0]
+    assert agreement_with_majority(item, rater, choice, counts, 3) == [None, None, 0.0]
 
 
 def test_rater_with_no_overlap_has_no_majority_figure():
     item, rater, choice = np.array([0, 0, 1]), np.array([0, 1, 2]), np.array([0, 0, 1])
-    counts = ag.vote_counts(item, choice, 2, 3)
-    assert ag.agreement_with_majority(item, rater, choice, counts, 3)[2] is None
+    counts = vote_counts(item, choice, 2, 3)
+    assert agreement_with_majority(item, rater, choice, counts, 3)[2] is None
 
 
 def test_consensus_by_hand():
@@ -317,8 +339,8 @@ def test_consensus_by_hand():
     )
     strength_sum = np.array([[9, 0], [1, 3], [2, 2], [2, 2], [0, 0], [0, 0], [0, 0]], float)
     strength_count = np.array([[3, 0], [2, 1], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]])
-    decided = np.array([-1, -1, -1, ag.CHOICE_B, -1, -1, -1])
-    result = ag.consensus(votes, strength_sum, strength_count, decided)
+    decided = np.array([-1, -1, -1, CHOICE_B, -1, -1, -1])
+    result = consensus(votes, strength_sum, strength_count, decided)
     assert result.winner.tolist() == [0, 0, -1, 1, 2, -1, 1]
     assert result.contested.tolist() == [False, False, True, True, False, False, False]
     assert result.agreement[:5].tolist() == pytest.approx([1, 2 / 3, 0.5, 0.5, 1])
@@ -330,7 +352,7 @@ def test_consensus_by_hand():
     assert result.margin[3] == pytest.approx(0.5 * 2 / 3)
     assert result.margin[4] == 0.0
     assert result.margin[6] == pytest.approx(1.0 * 1.5 / 3)  # unknown strength: the middle
-    names = [ag.DIFFICULTY_NAMES[d] for d in result.difficulty]
+    names = [DIFFICULTY_NAMES[d] for d in result.difficulty]
     assert names == ["easy", "hard", "hard", "hard", "easy", "", "easy"]
 
 
@@ -347,7 +369,7 @@ def test_tie_winners_difficulty_follows_agreement_not_strength():
     )
     strength_sum = np.zeros((6, 2))
     strength_count = np.array([[0, 0], [0, 0], [1, 0], [1, 1], [0, 0], [3, 0]])
-    result = ag.consensus(votes, strength_sum, strength_count)
+    result = consensus(votes, strength_sum, strength_count)
     assert result.winner.tolist() == [2, 2, 2, 2, 2, 0]
-    names = [ag.DIFFICULTY_NAMES[d] for d in result.difficulty]
+    names = [DIFFICULTY_NAMES[d] for d in result.difficulty]
     assert names == ["easy", "easy", "medium", "hard", "medium", "hard"]

@@ -7,8 +7,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import Assignment, CuratedDataset, Label, Pair
-from annotation.queue import assignment_next, label_submit
 from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
 

@@ -2,7 +2,7 @@
 
 import re
 
-from annotation.charts import curves, grouped_bars
+from annotation.agreement.charts import curves, grouped_bars
 
 
 def test_grouped_bars_draw_one_bar_per_known_value_and_escape_names():

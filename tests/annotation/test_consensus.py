@@ -2,10 +2,10 @@
 
 import pytest
 
+from annotation.agreement.selectors import agreement_summary
+from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import Assignment, ConsistencyCheck, PairConsensus
-from annotation.queue import assignment_next, label_submit
-from annotation.selectors import agreement_summary
-from annotation.services import pair_adjudicate, pair_adjudication_clear, pair_set_gold
+from annotation.pairs.services import pair_adjudicate, pair_adjudication_clear, pair_set_gold
 from tests.factories import MembershipFactory, PairFactory
 
 

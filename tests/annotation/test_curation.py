@@ -8,10 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotation.curation import dataset_rows
+from annotation.curation.selectors import dataset_rows
+from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import CuratedDataset, Label, Pair
-from annotation.queue import assignment_next, label_submit
-from annotation.services import pair_adjudicate
+from annotation.pairs.services import pair_adjudicate
 from tests.factories import MembershipFactory, PairFactory, length_skewed_pairs
 
 REQUIRED_AGREEMENT_KEYS = {
@@ -129,7 +129,7 @@ def test_versions_are_immutable_and_recurating_makes_a_new_one(project, labelled
     assert (first.n_rows, second.n_rows) == (11, 12)  # the decision settles the split pair
     first.refresh_from_db()
     assert first.n_rows == 11
-    from annotation.curation import dataset_rows
+    from annotation.curation.selectors import dataset_rows
 
     assert len(dataset_rows(first)) == 11  # the snapshot still matches its sha256
 

@@ -23,7 +23,7 @@ def votes(project):
         Label.objects.create(pair=pair, source="vendor-y", choice="a", strength=3)
     Label.objects.create(pair=pairs[2], source="vendor-x", choice="a", strength=1)
     Label.objects.create(pair=pairs[2], source="vendor-y", choice="b", strength=1)
-    from annotation.services import consensus_refresh
+    from annotation.agreement.services import consensus_refresh
 
     consensus_refresh(pair_ids=[p.pk for p in pairs])
     return pairs
@@ -219,7 +219,7 @@ def test_an_implausibly_fast_annotator_is_flagged(project, lead, annotator, othe
         for person, ms in ((annotator, 150), (other_annotator, 6000)):
             Label.objects.create(pair=pair, annotator=person, choice="a", strength=2,
                                  duration_ms=ms, shown_left="a")  # fmt: skip
-    from annotation.services import consensus_refresh
+    from annotation.agreement.services import consensus_refresh
 
     consensus_refresh(pair_ids=[p.pk for p in pairs])
     url = f"/projects/{project.pk}/dashboard/"

@@ -1,14 +1,14 @@
 import pytest
 
-from annotation.formats import (
+from annotation.pairs.formats import (
     PairRow,
-    RowError,
     content_id,
     hh_prompt_messages,
     parse_label_record,
     parse_pair_record,
     split_hh_dialogues,
 )
+from annotation.pairs.readers import RowError
 
 
 def test_hh_split_keeps_the_shared_dialogue_as_prompt():

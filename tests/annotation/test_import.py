@@ -343,8 +343,8 @@ class TestLineLimit:
     def test_a_line_over_the_limit_is_refused_with_its_number_and_writes_nothing(
         self, project, name, lines, number
     ):
-        from annotation.formats import FileRejected
-        from annotation.services import pairs_import
+        from annotation.pairs.imports import pairs_import
+        from annotation.pairs.readers import FileRejected
 
         upload = long_line_upload(name, [*lines, pair_line(10, "after")])
         for skip_invalid in (False, True):
@@ -365,7 +365,7 @@ class TestLineLimit:
         assert nothing_written()
 
     def test_a_line_just_under_the_limit_imports(self, project):
-        from annotation.services import pairs_import
+        from annotation.pairs.imports import pairs_import
 
         line = pair_line(0)
         under = pair_line(int(self.LIMIT_MB * 2**20) - len(line))

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from annotation.judges import judge_save, judging_job_create
+from annotation.judges.services import judge_save, judging_job_create
 from annotation.models import Judge, JudgingJob, Label
 from tests.factories import PairFactory
 from tests.llm_servers import LLMServer, fenced_parts, knows_better, verdict
@@ -63,7 +63,7 @@ def test_a_judge_labels_each_pair_from_both_orders_and_never_twice(
 
 
 def test_unlabelled_means_no_person_labelled_it_and_sample_takes_n(project, pairs, eager):
-    from annotation.judges import job_pair_ids
+    from annotation.judges.services import job_pair_ids
 
     labelled = pairs[0]
     Label.objects.create(pair=labelled, source="vendor", choice="a")  # not a person: still open
@@ -146,8 +146,8 @@ def test_a_stored_key_is_encrypted_at_rest_and_never_logged(project, pairs, eage
 def test_judge_labels_take_no_annotator_place_and_count_as_a_source(
     project, pairs, eager, monkeypatch, annotator
 ):
-    from annotation.curation import CurationFilters, curation_select
-    from annotation.queue import assignment_next
+    from annotation.curation.selection import CurationFilters, curation_select
+    from annotation.labelling.services import assignment_next
 
     project.annotators_per_pair = 1
     project.save()
@@ -182,7 +182,7 @@ def test_the_dashboard_shows_judges_apart_with_their_consistency(
 ):
     """A person labels two pairs; the judge agrees with them on one, and flips on every pair
     shown in the other order, so half of its picks hold in both orders."""
-    from annotation.queue import assignment_next, label_submit
+    from annotation.labelling.services import assignment_next, label_submit
     from tests.conftest import logged_in
 
     for _ in range(2):

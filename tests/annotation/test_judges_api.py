@@ -2,7 +2,7 @@
 
 import json
 
-from annotation.judges import judge_api_key, judge_ask
+from annotation.judges.services import judge_api_key, judge_ask
 from annotation.models import Judge, JudgingJob
 from tests.conftest import client_for
 from tests.factories import PairFactory

@@ -6,15 +6,13 @@ import re
 import pytest
 from django.db import connection
 
-from annotation import pair_filters
+from annotation.agreement.services import consensus_refresh
 from annotation.models import Label, Pair
-from annotation.pair_filters import PairFilters, pair_neighbours, pairs_filtered
-from annotation.services import (
-    consensus_refresh,
-    pair_adjudicate,
-    pairs_import,
-    pairs_search_index,
-)
+from annotation.pairs import selectors as pair_filters
+from annotation.pairs.imports import pairs_import
+from annotation.pairs.search import pairs_search_index
+from annotation.pairs.selectors import PairFilters, pair_neighbours, pairs_filtered
+from annotation.pairs.services import pair_adjudicate
 from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.forms.models import model_to_dict
 
-from annotation.forms import ProjectSettingsForm
+from annotation.labelling.services import assignment_next
 from annotation.models import Assignment, Membership, PairConsensus, Project
-from annotation.queue import assignment_next
+from annotation.projects.forms import ProjectSettingsForm
 from tests.annotation.test_consensus import vote
 from tests.conftest import logged_in
 from tests.factories import MembershipFactory, PairFactory, UserFactory

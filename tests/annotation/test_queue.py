@@ -6,8 +6,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from annotation.labelling.services import (
+    QueueConflict,
+    assignment_next,
+    assignment_skip,
+    label_submit,
+)
 from annotation.models import Assignment, ConsistencyCheck, Label, Pair, PairConsensus
-from annotation.queue import QueueConflict, assignment_next, assignment_skip, label_submit
 from tests.factories import MembershipFactory, PairFactory
 
 
@@ -200,7 +205,7 @@ def test_concurrent_requests_never_exceed_k(on_postgres):
 
 
 def test_fast_annotator_past_the_lookahead_opens_fresh_pairs(project, annotator, monkeypatch):
-    monkeypatch.setattr("annotation.queue.QUEUE_LOOKAHEAD", 2)
+    monkeypatch.setattr("annotation.labelling.services.QUEUE_LOOKAHEAD", 2)
     pairs = PairFactory.create_batch(5, project=project)
     for _ in range(2):
         answer(assignment_next(project=project, annotator=annotator), annotator)

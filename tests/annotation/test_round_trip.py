@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation.models import CuratedDataset, Label, Pair, Project
-from annotation.services import labels_import, pairs_import
+from annotation.pairs.imports import labels_import, pairs_import
 from rewardmodels.formats import read_preference_pairs
 from tests.factories import PairFactory
 
@@ -158,7 +158,7 @@ def test_kept_rows_of_a_filter_feed_another_filter_and_a_round(tmp_path):
     file: for another filter run, and for a round of policy outputs."""
     import numpy as np
 
-    from annotation.rounds import candidates_import
+    from annotation.rounds.services import candidates_import
     from rewardmodels.formats import read_candidates, write_jsonl
     from workers.ml.selection import filter_rows
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Candidate, Project, Round
-from annotation.rounds import held_out
+from annotation.rounds.services import held_out
 
 
 def write(tmp_path, rows):
@@ -56,9 +56,9 @@ def test_bad_rows_are_named_and_nothing_is_written(db, tmp_path):
 
 
 def test_held_out_pairs_never_reach_a_dataset(project, db):
-    from annotation.curation import CurationFilters, curation_select
+    from annotation.agreement.services import consensus_refresh
+    from annotation.curation.selection import CurationFilters, curation_select
     from annotation.models import Label
-    from annotation.services import consensus_refresh
     from tests.factories import PairFactory
 
     kept, held = PairFactory(project=project), PairFactory(project=project, held_out=True)

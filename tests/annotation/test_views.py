@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import Pair
-from annotation.queue import assignment_next, label_submit
 from tests.conftest import logged_in
 from tests.factories import PairFactory
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from annotation.agreement.services import consensus_refresh
 from annotation.models import Label, Membership, Pair
-from annotation.services import consensus_refresh, pairs_search_index
+from annotation.pairs.search import pairs_search_index
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_annotate import log_in
 from tests.factories import MembershipFactory, PairFactory
@@ -112,7 +113,8 @@ def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_serv
 def test_a_curated_export_imports_back_through_the_page(live_server, page, tmp_path):
     """A version of chat pairs (TRL's conversational rows), downloaded from its page and
     uploaded on another project's import form at 1366x768, arrives whole and labelled."""
-    from annotation.curation import CurationFilters, dataset_curate
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.services import dataset_curate
 
     lead = MembershipFactory(user__username="lee", role=Membership.Role.LEAD)
     other = MembershipFactory(user=lead.user, role=Membership.Role.LEAD).project

@@ -187,7 +187,8 @@ def test_model_page_sets_the_model_against_its_untrained_start(dataset, lead):
 
 
 def test_evaluations_on_the_runs_own_test_split_show_the_untrained_model(dataset, project, lead):
-    from annotation.curation import CurationFilters, dataset_curate
+    from annotation.curation.selection import CurationFilters
+    from annotation.curation.services import dataset_curate
 
     run = finished_run(dataset, held_out(212, 363), held_out(183, 363))
     model = RewardModel.objects.create(

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Candidate, Pair
-from annotation.rounds import choose_pairs
+from annotation.rounds.services import choose_pairs
 from tests.factories import separable_rows
 
 

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotation.curation import CurationFilters, dataset_curate
+from annotation.curation.selection import CurationFilters
+from annotation.curation.services import dataset_curate
 from rewardmodels.models import RewardModel, TrainingRun
 from rewardmodels.services import training_run_cancel, training_run_create
 

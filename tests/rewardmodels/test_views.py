@@ -4,7 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from annotation.curation import CurationFilters, dataset_curate
+from annotation.curation.selection import CurationFilters
+from annotation.curation.services import dataset_curate
 from annotation.models import CuratedDataset
 from rewardmodels.models import DEFAULT_BASE_MODEL, RewardModel, TrainingRun
 from rewardmodels.views import duration

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from annotation.curation import dataset_rows
+from annotation.curation.selectors import dataset_rows
 from workers.ml.metrics import wilson_interval
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotation.judges import judge_save
+from annotation.judges.services import judge_save
 from annotation.models import JudgingJob, Membership
 from rewardmodels.models import TrainingRun
 from rewardmodels.services import evaluation_create, filter_create, jobs_recover_all
@@ -130,7 +130,7 @@ def test_a_judging_job_whose_every_pair_failed_is_failed(project, settings):
 
 
 def test_an_error_while_labelling_fails_the_job_with_its_reason(project, monkeypatch):
-    from annotation import judges
+    from annotation.judges import services as judges
     from workers.tasks.annotation import judge_pairs
 
     PairFactory(project=project)

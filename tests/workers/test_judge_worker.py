@@ -8,7 +8,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from annotation.judges import judge_save, judging_job_create
+from annotation.judges.services import judge_save, judging_job_create
 from annotation.models import JudgingJob, Label
 from tests.factories import PairFactory
 from tests.llm_servers import LLMServer, fenced_parts, knows_better, verdict
@@ -66,7 +66,7 @@ def test_a_killed_worker_s_job_resumes_and_judges_no_pair_twice(project, broker,
 def test_a_preview_s_answer_comes_back_but_stays_out_of_the_worker_s_log(results_in_redis, workers):
     from django.conf import settings
 
-    from annotation.judges import judge_ask
+    from annotation.judges.services import judge_ask
     from tests.workers.conftest import redis_url
 
     private = "the-judge-said-something-private"

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from annotation import judging
+from annotation.judges import prompts as judging
 from tests.llm_servers import LLMServer, favours_first, fenced_parts, outside_fences, verdict
 from workers.llm import Endpoint, judge_all
 

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def regrade(project_id: int) -> int:
     """Re-grade a project's labelled pairs after its difficulty rule changed (idempotent: a
     redelivered task grades them again by the rule as it is then)."""
-    from annotation.project_setup import project_regrade
+    from annotation.projects.services import project_regrade
 
     return project_regrade(project_id=project_id)
 
@@ -28,7 +28,7 @@ def index_search() -> int:
     transaction, for at most SEARCH_INDEX_SECONDS; what is left goes on in a new task, so a
     million imported pairs do not hold a worker. Imports send it on commit; beat sends it
     every minute for pairs made elsewhere. Returns how many pairs it indexed."""
-    from annotation.services import pairs_search_index, search_index_soon
+    from annotation.pairs.search import pairs_search_index, search_index_soon
 
     done, deadline = 0, time.monotonic() + SEARCH_INDEX_SECONDS
     while time.monotonic() < deadline:
@@ -48,7 +48,7 @@ JUDGE_FLUSH_PAIRS = 200  # ... or every this many, whichever comes first
 
 
 def _endpoint(judge):
-    from annotation.judges import judge_api_key
+    from annotation.judges.services import judge_api_key
     from workers.llm import Endpoint
 
     return Endpoint(
@@ -63,8 +63,9 @@ def _endpoint(judge):
 def judge_pairs(job_id: int) -> None:
     """Judge a job's pairs, both orders each, writing labels as pairs finish. A killed
     worker's job comes back and judges only what has no label from its judge yet."""
-    from annotation import jobs, judges
-    from annotation.judging import parse_verdict
+    from annotation import jobs
+    from annotation.judges import services as judges
+    from annotation.judges.prompts import parse_verdict
     from annotation.models import JudgingJob
     from workers.llm import judge_all
 
@@ -100,7 +101,7 @@ def judge_ask(judge_id: int, text: str) -> str:
     carry anything the endpoint chose to send. The caller waits, and unseals it."""
     import json
 
-    from annotation.secrets import encrypt
+    from annotation.judges.secrets import encrypt
 
     return encrypt(json.dumps(_asked(judge_id, text)))
 
@@ -108,9 +109,9 @@ def judge_ask(judge_id: int, text: str) -> str:
 def _asked(judge_id: int, text: str) -> dict:
     import asyncio
 
-    from annotation.judging import MalformedAnswer, parse_verdict
+    from annotation.judges.prompts import MalformedAnswer, parse_verdict
+    from annotation.judges.secrets import KeyUnreadable
     from annotation.models import Judge
-    from annotation.secrets import KeyUnreadable
     from workers.llm import RequestFailed, asker
 
     judge = Judge.objects.get(pk=judge_id)

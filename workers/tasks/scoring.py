@@ -98,7 +98,7 @@ def audit_reward_model(audit_id: int) -> None:
 def _score_pairs(kind: str, pk: int) -> None:
     """Start an evaluation or audit: its pairs (a version's test split, or its file of
     pairs) written in parts and sent to be scored."""
-    from annotation.curation import dataset_rows
+    from annotation.curation.selectors import dataset_rows
     from rewardmodels.formats import read_jsonl
 
     model = _job_model(kind)

@@ -100,7 +100,7 @@ def _count_delivery(run) -> bool:
 def _execute(run, lease: "Lease") -> None:
     import transformers
 
-    from annotation.curation import dataset_rows
+    from annotation.curation.selectors import dataset_rows
     from rewardmodels import services
     from workers.ml import launch, training
     from workers.ml.config import TrainConfig

@@ -5,8 +5,9 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from annotation.formats import FileRejected
-from annotation.services import ImportRejected, project_ensure
+from annotation.pairs.imports import ImportRejected
+from annotation.pairs.readers import FileRejected
+from annotation.projects.services import project_ensure
 
 
 def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) -> None:

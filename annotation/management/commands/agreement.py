@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from annotation.agreement.selectors import agreement_summary
 from annotation.management.commands._common import project_named
-from annotation.selectors import agreement_summary
 
 
 def _figure(value) -> str:

@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.curation import DIFFICULTIES, CurationFilters, dataset_curate
+from annotation.agreement.maths import DIFFICULTIES
+from annotation.curation.selection import CurationFilters
+from annotation.curation.services import dataset_curate
 from annotation.management.commands._common import project_named, validation_message
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.curation import EXPORT_FORMATS, dataset_export, dataset_get
+from annotation.curation.selectors import EXPORT_FORMATS, dataset_export, dataset_get
 from annotation.management.commands._common import validation_message
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.labelling.selectors import labels_for_export
 from annotation.management.commands._common import project_named
-from annotation.selectors import labels_for_export
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand
 
-from annotation.formats import FORMATS
 from annotation.management.commands._common import project_for_import, run_import
 from annotation.models import Round
-from annotation.rounds import candidates_import
+from annotation.pairs.readers import FORMATS
+from annotation.rounds.services import candidates_import
 
 
 class Command(BaseCommand):

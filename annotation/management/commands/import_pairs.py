@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from annotation.formats import FORMATS
 from annotation.management.commands._common import project_for_import, run_import
-from annotation.services import pairs_import
+from annotation.pairs.imports import pairs_import
+from annotation.pairs.readers import FORMATS
 
 
 class Command(BaseCommand):

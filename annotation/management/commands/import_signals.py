@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from annotation.formats import FORMATS
 from annotation.management.commands._common import project_for_import, run_import
-from annotation.services import signals_import
+from annotation.pairs.readers import FORMATS
+from annotation.rounds.signals import signals_import
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.judges import judge_save, judging_job_create
+from annotation.judges.services import judge_save, judging_job_create
 from annotation.management.commands._common import project_named, validation_message
 from annotation.models import Judge, JudgingJob
 from config.celery import queue_is_served

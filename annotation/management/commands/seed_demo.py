@@ -6,11 +6,17 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from annotation.agreement import CHOICE_CODES
-from annotation.demo import DEMO_ANSWERS, DEMO_COLLEAGUES, DEMO_PAIRS, DEMO_PROJECT, DEMO_USERS
+from annotation.agreement.maths import CHOICE_CODES
+from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import Membership, Project
-from annotation.queue import assignment_next, label_submit
-from annotation.services import pairs_import
+from annotation.pairs.imports import pairs_import
+from annotation.projects.demo import (
+    DEMO_ANSWERS,
+    DEMO_COLLEAGUES,
+    DEMO_PAIRS,
+    DEMO_PROJECT,
+    DEMO_USERS,
+)
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._common import project_named, validation_message
 from annotation.models import Round
-from annotation.rounds import NEEDS_SCORES, STRATEGIES, pairs_from_round
+from annotation.rounds.services import NEEDS_SCORES, STRATEGIES, pairs_from_round
 from rewardmodels.models import RewardModel
 from rewardmodels.services import WorkerUnavailable, candidates_score
 

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 
-from annotation.curation import dataset_get
+from annotation.curation.selectors import dataset_get
 from annotation.management.commands._common import validation_message
 from config.celery import queue_is_served
 from rewardmodels.management.commands._follow import follow_run

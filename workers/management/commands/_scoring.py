@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from annotation.formats import FORMATS, FileRejected
+from annotation.pairs.readers import FORMATS, FileRejected
 from rewardmodels.formats import RowsRejected
 from rewardmodels.models import RewardModel
 

@@ -4,10 +4,10 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.curation import dataset_get, dataset_rows, held_out_rows
-from annotation.formats import FORMATS
+from annotation.curation.selectors import dataset_get, dataset_rows, held_out_rows
 from annotation.management.commands._common import validation_message
 from annotation.models import Round
+from annotation.pairs.readers import FORMATS
 from rewardmodels.audits import audit_check, audit_record, check_probes
 from rewardmodels.formats import read_preference_pairs, write_jsonl
 from rewardmodels.models import RewardModel

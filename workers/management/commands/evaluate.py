@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from annotation.agreement import DIFFICULTIES
-from annotation.curation import dataset_rows
+from annotation.agreement.maths import DIFFICULTIES
+from annotation.curation.selectors import dataset_rows
 from rewardmodels.formats import read_preference_pairs
 from rewardmodels.models import RewardModel
 from rewardmodels.selectors import (

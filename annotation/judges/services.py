@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from annotation import judging
+from annotation.agreement.services import consensus_refresh
 from annotation.jobs import job_fail, job_send, job_succeed
+from annotation.judges import prompts as judging
+from annotation.judges.secrets import KeyUnreadable, decrypt, encrypt
 from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Project
 from annotation.models.judges import MAX_FAILURES_KEPT
-from annotation.secrets import KeyUnreadable, decrypt, encrypt
-from annotation.services import consensus_refresh
 from config.celery import BrokerUnavailable, enqueue
 
 JUDGE_TASK = "annotation.judge"

@@ -6,17 +6,15 @@ Pure numpy like agreement.py; a figure that cannot be computed is None, never an
 
 import numpy as np
 
-from annotation.agreement import (
+from annotation.agreement.consensus import DifficultyRule, LabelTable, item_consensus
+from annotation.agreement.maths import (
     DIFFICULTY_NAMES,
     N_CHOICES,
     SIGNED_VALUES,
-    DifficultyRule,
-    LabelTable,
     agreement_with_majority,
     confusion_by_rater_pair,
     fleiss_kappa,
     gold_accuracy,
-    item_consensus,
     krippendorff_alpha,
     longer_choice_rate,
     majority_2to1_rate,

@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
 
-from annotation.formats import RowError, content_id, parse_candidate_record, read_records
 from annotation.models import Candidate, Pair, Project, Round
-from annotation.services import ImportReport, collect_rows, search_index_soon
+from annotation.pairs.formats import content_id, parse_candidate_record
+from annotation.pairs.imports import ImportReport, collect_rows
+from annotation.pairs.readers import RowError, read_records
+from annotation.pairs.search import search_index_soon
 
 
 def _key(value) -> str:

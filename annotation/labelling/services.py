@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from annotation.access import user_is_admin
+from annotation.agreement.services import consensus_refresh
 from annotation.models import (
     Assignment,
     ConsistencyCheck,
@@ -21,8 +23,6 @@ from annotation.models import (
     Project,
     Side,
 )
-from annotation.selectors import user_is_admin
-from annotation.services import consensus_refresh
 
 QUEUE_LOOKAHEAD = 100
 QUEUE_SWEEP_SECONDS = 5

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from annotation.agreement.services import consensus_refresh
 from annotation.models import Membership, PairConsensus, Project
-from annotation.services import consensus_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +115,11 @@ def membership_remove(
     pool at once."""
     _guard_self(membership, actor, actor_is_admin)
     membership.delete()
+
+
+def project_ensure(*, name: str) -> tuple[Project, bool]:
+    """The project with this name, created with default settings when there is none."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("A project needs a name.")
+    return Project.objects.get_or_create(name=name)

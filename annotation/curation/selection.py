@@ -1,39 +1,31 @@
-"""Curated dataset versions: choose pairs by their consensus, split by prompt, snapshot,
-and write them out in formats TRL and `datasets` read."""
+"""Choosing a version's pairs: the filters on their consensus, the length balance of the train
+split, and the split by prompt."""
 
 import hashlib
 import json
 import random
-import re
-import shutil
-import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile, File
-from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from annotation.agreement import (
+from annotation.agreement.consensus import item_consensus
+from annotation.agreement.maths import (
     CHOICE_A,
     CHOICE_TIE,
     DIFFICULTIES,
     DIFFICULTY_NAMES,
     N_CHOICES,
     confusion_by_rater_pair,
-    item_consensus,
     pairwise_kappas,
 )
+from annotation.agreement.selectors import label_table
 from annotation.bulk import rows_for_ids
 from annotation.models import CuratedDataset, Label, Pair, Project, Round
-from annotation.selectors import label_table
 
-EXPORT_FORMATS = ("jsonl", "parquet", "hf")
 NAME_MAX_CHARS = CuratedDataset._meta.get_field("name").max_length
+
+
 # Lower-case letters and digits in hyphen-joined words: what the API's schema states too.
 NAME_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -194,6 +186,8 @@ def curation_select(
 
 
 LENGTH_BALANCE_REASON = "balancing length (train split)"
+
+
 PAIR_PROMPTS_SQL = "SELECT id, CAST(prompt AS TEXT) FROM annotation_pair WHERE id {ids}"
 
 
@@ -307,196 +301,3 @@ def _rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], b
             }
         )
     return rows, conversational
-
-
-def dataset_curate(
-    *, project: Project, name: str, filters: CurationFilters, user: AbstractBaseUser | None
-) -> CuratedDataset:
-    """Snapshot what the filters keep as a new, immutable dataset version."""
-    if not re.fullmatch(NAME_PATTERN, name) or len(name) > NAME_MAX_CHARS:
-        raise ValidationError(
-            {
-                "name": f"Use lower-case letters, digits and hyphens, e.g. harmless-v1, "
-                f"{NAME_MAX_CHARS} characters at most."
-            }
-        )
-    elsewhere = CuratedDataset.objects.filter(name=name).exclude(project=project).first()
-    if elsewhere:
-        raise ValidationError({"name": f"{name!r} names datasets of project {elsewhere.project}."})
-    selection = curation_select(project=project, filters=filters)
-    if not selection.count:
-        detail = "; ".join(f"{k}: {v}" for k, v in selection.dropped.items()) or "no labels"
-        raise ValidationError(f"These filters keep no pairs ({detail}); no version was made.")
-    rows, conversational = _rows(selection, filters)
-    content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
-    digest = hashlib.sha256(content).hexdigest()
-    n_test = sum(row["split"] == "test" for row in rows)
-    with transaction.atomic():
-        latest = (
-            CuratedDataset.objects.select_for_update()
-            .filter(name=name)
-            .order_by("-version")
-            .first()
-        )
-        version = latest.version + 1 if latest else 1
-        path = default_storage.save(
-            f"datasets/{name}/v{version}-{digest[:12]}.jsonl", ContentFile(content)
-        )
-        manifest = {
-            "identifier": f"{name}@v{version}",
-            "project": {"id": project.pk, "name": project.name},
-            "filters": asdict(filters),
-            "rows": len(rows),
-            "splits": {"train": len(rows) - n_test, "test": n_test},
-            "by_difficulty": selection.by_difficulty,
-            "by_label_source": selection.by_source,
-            "dropped": selection.dropped,
-            "dropped_annotators": selection.dropped_annotators,
-            **({"balance_length": selection.balance_length} if filters.balance_length else {}),
-            "format": "conversational" if conversational else "standard",
-            "sha256": digest,
-            "created_by": user.get_username() if user else None,
-            "created_at": timezone.now().isoformat(),
-        }
-        try:
-            return CuratedDataset.objects.create(
-                project=project,
-                name=name,
-                version=version,
-                identifier=manifest["identifier"],
-                filters=manifest["filters"],
-                manifest=manifest,
-                sha256=digest,
-                snapshot=path,
-                n_rows=len(rows),
-                n_train=len(rows) - n_test,
-                n_test=n_test,
-                created_by=user,
-            )
-        except IntegrityError as exc:
-            default_storage.delete(path)
-            raise ValidationError(
-                "Another version was made at the same moment; try again."
-            ) from exc
-
-
-def held_out_rows(round_: Round) -> list[dict]:
-    """A round's fresh held-out set as preference rows (prompt, chosen, rejected, margin,
-    difficulty, ...): its held-out pairs whose labels, from every source, have a consensus
-    winner; ties and contested pairs are left out, as curation leaves them out."""
-    filters = CurationFilters(test_fraction=0.0)
-    selection = curation_select(project=round_.project, filters=filters, held_out_of=round_)
-    return _rows(selection, filters)[0] if selection.count else []
-
-
-def dataset_get(identifier: str) -> CuratedDataset:
-    dataset = CuratedDataset.objects.select_related("project").filter(identifier=identifier).first()
-    if dataset is None:
-        raise ValidationError(f"No dataset version {identifier!r} (identifiers look like name@v1).")
-    return dataset
-
-
-def dataset_snapshot(dataset: CuratedDataset) -> bytes:
-    """The version's JSONL snapshot, checked against its sha256."""
-    with default_storage.open(dataset.snapshot, "rb") as stream:
-        content = stream.read()
-    if hashlib.sha256(content).hexdigest() != dataset.sha256:
-        raise ValidationError(f"The snapshot of {dataset.identifier} does not match its sha256.")
-    return content
-
-
-def dataset_rows(dataset: CuratedDataset) -> list[dict]:
-    return [json.loads(line) for line in dataset_snapshot(dataset).splitlines()]
-
-
-def dataset_head(dataset: CuratedDataset, n: int) -> list[dict]:
-    """The version's first rows, read without loading the rest (for its page)."""
-    rows = []
-    with default_storage.open(dataset.snapshot, "rb") as stream:
-        for line in stream:
-            if len(rows) == n:
-                break
-            rows.append(json.loads(line))
-    return rows
-
-
-def dataset_table(dataset: CuratedDataset):
-    """The version as an Arrow table, read by Arrow's own JSON reader (no Python rows)."""
-    import pyarrow as pa
-    import pyarrow.json
-
-    return pyarrow.json.read_json(pa.BufferReader(dataset_snapshot(dataset)))
-
-
-DOWNLOAD_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
-CHUNK = 1 << 20
-
-
-def dataset_file(dataset: CuratedDataset, fmt: str):
-    """The version as an open file in storage, to be streamed: the JSONL snapshot (checked
-    against its sha256 a megabyte at a time), or a Parquet file made from it on the first
-    request and kept beside it. Memory does not grow with the dataset."""
-    if fmt == "jsonl":
-        stream = default_storage.open(dataset.snapshot, "rb")
-        digest = hashlib.sha256()
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-        if digest.hexdigest() != dataset.sha256:
-            stream.close()
-            raise ValidationError(
-                f"The snapshot of {dataset.identifier} does not match its sha256."
-            )
-        stream.seek(0)
-        return stream
-    if fmt == "parquet":
-        name = dataset.snapshot.removesuffix(".jsonl") + ".parquet"
-        if not default_storage.exists(name):
-            import pyarrow.parquet as pq
-
-            with tempfile.TemporaryFile() as made:
-                pq.write_table(dataset_table(dataset), made)
-                made.seek(0)
-                saved = default_storage.save(name, File(made))
-            if saved != name:  # made at the same moment by another request: keep one
-                default_storage.delete(saved)
-        return default_storage.open(name, "rb")
-    raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
-
-
-def dataset_download(dataset: CuratedDataset, fmt: str):
-    """(open file, content type, file name) for a download in `fmt` (jsonl or parquet)."""
-    if fmt not in DOWNLOAD_TYPES:
-        raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
-    name = f"{dataset.name}-v{dataset.version}.{fmt}"
-    return dataset_file(dataset, fmt), DOWNLOAD_TYPES[fmt], name
-
-
-def dataset_export(*, dataset: CuratedDataset, fmt: str, out: Path, force: bool = False) -> Path:
-    """Write the version to `out`: a JSONL or Parquet file, or (hf) a `datasets` folder with
-    train and test splits for `load_from_disk`."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationError(f"Unknown format {fmt!r}; use {', '.join(EXPORT_FORMATS)}.")
-    if out.exists() and not force:
-        raise ValidationError(f"{out} exists; pass --force to overwrite it.")
-    if fmt == "hf":
-        from datasets import Dataset, DatasetDict, disable_progress_bars
-
-        disable_progress_bars()
-
-        import pyarrow.compute as pc
-
-        table = dataset_table(dataset)
-        splits = DatasetDict(
-            {
-                split: Dataset(table.filter(pc.equal(table["split"], split)))
-                for split in ("train", "test")
-                if pc.any(pc.equal(table["split"], split)).as_py()
-            }
-        )
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        splits.save_to_disk(str(out))
-    else:
-        with dataset_file(dataset, fmt) as source, out.open("wb") as target:
-            shutil.copyfileobj(source, target, CHUNK)
-    return out

@@ -12,11 +12,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from annotation import selectors
-from annotation.agreement import DifficultyRule
-from annotation.forms import MemberForm, ProjectSettingsForm, add_service_errors
+from annotation.access import ADMIN, may_create_projects, project_for, user_is_admin
+from annotation.agreement.consensus import DifficultyRule
+from annotation.errors import add_service_errors
 from annotation.models import Membership, Project
-from annotation.project_setup import (
+from annotation.projects.forms import MemberForm, ProjectSettingsForm
+from annotation.projects.selectors import projects_with_roles
+from annotation.projects.services import (
     membership_add,
     membership_remove,
     membership_role_set,
@@ -24,18 +26,17 @@ from annotation.project_setup import (
     project_update,
 )
 from annotation.rendering import render_markdown
-from annotation.views import project_for
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_new(request):
-    if not selectors.may_create_projects(request.user):
+    if not may_create_projects(request.user):
         raise PermissionDenied("Admins and leads create projects.")
     form = ProjectSettingsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            lead = None if selectors.user_is_admin(request.user) else request.user
+            lead = None if user_is_admin(request.user) else request.user
             project = project_create(fields=form.cleaned_data, lead=lead)
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -63,7 +64,7 @@ def _members(project):
 @require_http_methods(["GET", "POST"])
 def project_settings(request, pk: int):
     project, role = project_for(request, pk, manage=True)
-    is_admin = role == selectors.ADMIN
+    is_admin = role == ADMIN
     form = ProjectSettingsForm(instance=project)
     member_form = MemberForm()
     if request.method == "POST":
@@ -150,3 +151,16 @@ REGRADED_BY = {field.name for field in fields(DifficultyRule)}
 def markdown_preview(request):
     """The settings page's live preview: Markdown as the app renders it everywhere, inert."""
     return JsonResponse({"html": render_markdown(request.POST.get("text", "")[:100_000])})
+
+
+@login_required
+def home(request):
+    return render(
+        request,
+        "annotation/home.html",
+        {
+            "projects": projects_with_roles(user=request.user),
+            "is_admin": user_is_admin(request.user),
+            "may_create": may_create_projects(request.user),
+        },
+    )

@@ -9,29 +9,24 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation import judges, selectors
-from annotation.forms import (
-    JudgeChoiceForm,
-    JudgeForm,
-    JudgeSettingsForm,
-    JudgingJobForm,
-    add_service_errors,
-)
-from annotation.judging import DEFAULT_TEMPLATE
+from annotation.access import ADMIN, project_for, user_is_admin
+from annotation.errors import add_service_errors
+from annotation.judges import services as judges
+from annotation.judges.forms import JudgeChoiceForm, JudgeForm, JudgeSettingsForm, JudgingJobForm
+from annotation.judges.prompts import DEFAULT_TEMPLATE
 from annotation.models import Judge, JudgingJob, Membership, Pair
-from annotation.views import project_for
 
 
 def _may_see_judges(user) -> bool:
     lead = Membership.objects.filter(user=user, role=Membership.Role.LEAD)
-    return selectors.user_is_admin(user) or lead.exists()
+    return user_is_admin(user) or lead.exists()
 
 
 @login_required
 def judge_list(request):
     if not _may_see_judges(request.user):
         raise Http404("No such page.")
-    admin = selectors.user_is_admin(request.user)
+    admin = user_is_admin(request.user)
     form = JudgeForm(request.POST or None) if admin else None
     if request.method == "POST":
         if not admin:
@@ -53,7 +48,7 @@ def judge_list(request):
 
 @login_required
 def judge_edit(request, pk: int):
-    if not selectors.user_is_admin(request.user):
+    if not user_is_admin(request.user):
         raise Http404("No such page.")
     judge = get_object_or_404(Judge, pk=pk)
     form = JudgeForm(request.POST or None, instance=judge)
@@ -85,7 +80,7 @@ def project_judging(request, pk: int):
     """The project's rubric and template (admins change them), previewed on a pair; the
     form that queues a judge over the pairs; the project's jobs."""
     project, role = project_for(request, pk, manage=True)
-    admin = role == selectors.ADMIN
+    admin = role == ADMIN
     settings_form = JudgeSettingsForm(instance=project)
     only = Judge.objects.all()[:2]
     job_form = JudgingJobForm(initial={"judge": only[0]} if len(only) == 1 else None)

@@ -8,11 +8,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 
-from annotation import judges
-from annotation.api import ProjectScopedView
+from annotation.access import IsProjectLead, ProjectScopedView, user_is_admin
+from annotation.judges import services as judges
 from annotation.models import Judge, JudgingJob, Membership
-from annotation.permissions import IsProjectLead
-from annotation.selectors import user_is_admin
 
 
 class JudgeSerializer(serializers.ModelSerializer):

@@ -1,30 +1,43 @@
-"""Agreement and consensus maths: plain functions over numpy arrays, no ORM.
+"""Agreement maths: plain functions over numpy arrays, no ORM.
 
-Labels arrive as parallel arrays, one entry per label:
-  item    index of the pair (0..n_items-1)
-  rater   index of the annotator or label source (0..n_raters-1)
-  choice  CHOICE_A, CHOICE_B or CHOICE_TIE, about the stored responses
-A figure that cannot be computed (no overlap, a single category) is None, never an error.
-"""
-
-from dataclasses import dataclass
+Labels arrive as parallel arrays, one entry per label: the item (pair), the rater, and the choice as
+a code (CHOICE_CODES). Every figure is checked against scikit-learn, statsmodels and krippendorff on
+random data in the tests."""
 
 import numpy as np
 
 CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
+
+
 CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}  # stored names -> codes
+
+
 CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
+
+
 N_CHOICES = 3
+
+
 EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1
+
+
 DIFFICULTY_NAMES = {EASY: "easy", MEDIUM: "medium", HARD: "hard", UNLABELLED: ""}
+
+
 DIFFICULTIES = tuple(name for name in DIFFICULTY_NAMES.values() if name)  # easiest first
+
+
 # Strength assumed for an a/b vote that did not say how much better (the scale's middle): by
 # the margin when no winning vote gave one, and on the signed scale for every such vote.
 UNKNOWN_STRENGTH = 1.5
+
+
 # a strongly better (-3) ... tie (0) ... b strongly better (+3), in half steps so that
 # ±UNKNOWN_STRENGTH has a place; labels give whole strengths, so the halves are otherwise empty
 # and change no figure (interval distances are between values, the kappa's are scaled alike).
 SIGNED_STEP = 0.5
+
+
 SIGNED_VALUES = np.arange(-3, 3 + SIGNED_STEP, SIGNED_STEP)
 
 
@@ -59,10 +72,6 @@ def signed_strength(choice: np.ndarray, strength: np.ndarray) -> np.ndarray:
 def signed_codes(signed: np.ndarray) -> np.ndarray:
     """Index of each signed value in SIGNED_VALUES."""
     return np.rint((signed - SIGNED_VALUES[0]) / SIGNED_STEP).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------
-# Whole-set figures
 
 
 def percent_agreement(counts: np.ndarray) -> float | None:
@@ -125,10 +134,6 @@ def krippendorff_alpha(counts: np.ndarray, values: np.ndarray | None = None) -> 
     if expected == 0:
         return None
     return 1.0 - observed / expected
-
-
-# ---------------------------------------------------------------------------------------
-# Rater pairs
 
 
 def cooccurrences(item: np.ndarray, rater: np.ndarray, code: np.ndarray):
@@ -196,10 +201,6 @@ def pairwise_kappas(confusions: np.ndarray, weights: str | None = None) -> list[
             if overlap[i, j]:
                 result.append((i, j, int(overlap[i, j]), cohen_kappa(confusions[i, j], weights)))
     return result
-
-
-# ---------------------------------------------------------------------------------------
-# Per rater
 
 
 def _per_rater_mean(rater: np.ndarray, hits: np.ndarray, mask: np.ndarray, n_raters: int):
@@ -280,135 +281,3 @@ def median_seconds(rater: np.ndarray, duration_ms: np.ndarray, n_raters: int) ->
             mid = (start + end - 1) / 2
             result.append(float((seconds[int(np.floor(mid))] + seconds[int(np.ceil(mid))]) / 2))
     return result
-
-
-# ---------------------------------------------------------------------------------------
-# Consensus per item
-
-
-@dataclass(frozen=True)
-class DifficultyRule:
-    """easy = unanimous (two or more votes) and mean strength >= easy_min_strength;
-    hard = contested, or agreement < hard_below_agreement, or mean strength <
-    hard_below_strength; medium otherwise (including single votes). A tie winner has no
-    strength, so agreement alone sets its difficulty: a unanimous tie is easy."""
-
-    easy_min_strength: float = 2.0
-    hard_below_agreement: float = 2 / 3
-    hard_below_strength: float = 1.0
-
-
-@dataclass
-class Consensus:
-    votes: np.ndarray  # (n, 3) votes for a, b, tie
-    winner: np.ndarray  # CHOICE_* or -1 when there is none
-    contested: np.ndarray  # the top choices had equal votes
-    agreement: np.ndarray  # winner's (or the top choice's) votes / all votes; NaN if none
-    mean_strength: np.ndarray  # mean strength of the winning votes; NaN when unknown
-    margin: np.ndarray  # see consensus(); NaN when there is no winner
-    difficulty: np.ndarray  # EASY, MEDIUM, HARD or UNLABELLED
-
-
-def consensus(
-    votes: np.ndarray,
-    strength_sum: np.ndarray,
-    strength_count: np.ndarray,
-    decided: np.ndarray | None = None,
-    rule: DifficultyRule | None = None,
-) -> Consensus:
-    """Winner, agreement, strength, margin and difficulty for every item.
-
-    votes: (n, 3) counts for a, b, tie. strength_sum / strength_count: (n, 2) sums and counts
-    of the strengths given with a and b votes. decided: (n,) a lead's final choice or -1; it
-    overrides the majority.
-
-    The margin grows with how strongly and how unanimously the winner was preferred:
-    agreement × mean strength of the winning votes / 3, so it runs from 0 (a split or
-    negligible preference) to 1 (unanimous, strongly better), the range of the margins
-    Llama 2 added to its Bradley-Terry loss. Where no winning vote gave a strength, the
-    scale's middle (UNKNOWN_STRENGTH) stands in for it. A tie's margin is 0.
-
-    Difficulty follows DifficultyRule; a tie winner's mean strength is 0 but says nothing
-    about how contested the pair is, so only agreement counts for it.
-    """
-    rule = rule or DifficultyRule()
-    n_items = votes.shape[0]
-    decided = np.full(n_items, -1) if decided is None else np.asarray(decided, dtype=np.int64)
-    total = votes.sum(axis=1)
-    top = votes.max(axis=1)
-    contested = ((votes == top[:, None]).sum(axis=1) > 1) & (total > 0)
-    winner = np.where((total > 0) & ~contested, votes.argmax(axis=1), -1)
-    winner = np.where(decided >= 0, decided, winner)
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        winner_votes = np.where(winner >= 0, votes[np.arange(n_items), np.maximum(winner, 0)], top)
-        agreement = np.where(total > 0, winner_votes / total, np.nan)
-        side = np.clip(winner, 0, 1)
-        picked_sum = strength_sum[np.arange(n_items), side]
-        picked_count = strength_count[np.arange(n_items), side]
-        mean_strength = np.where(picked_count > 0, picked_sum / np.maximum(picked_count, 1), np.nan)
-    mean_strength = np.where(winner == CHOICE_TIE, 0.0, mean_strength)
-    mean_strength = np.where(winner < 0, np.nan, mean_strength)
-    assumed = np.where(np.isnan(mean_strength), UNKNOWN_STRENGTH, mean_strength)
-    margin = np.where(winner >= 0, agreement * assumed / 3.0, np.nan)
-    margin = np.where(winner == CHOICE_TIE, 0.0, margin)
-
-    # Everyone agreeing that the responses are equally good is agreement, not a weak
-    # preference: strength thresholds apply to a and b winners only.
-    graded = ~np.isnan(mean_strength) & (winner != CHOICE_TIE)
-    unanimous = (top == total) & (total >= 2)
-    hard = (
-        contested
-        | (agreement < rule.hard_below_agreement)
-        | (graded & (mean_strength < rule.hard_below_strength))
-    )
-    easy = unanimous & ~hard & (~graded | (mean_strength >= rule.easy_min_strength))
-    difficulty = np.where(hard, HARD, np.where(easy, EASY, MEDIUM))
-    difficulty = np.where(total == 0, UNLABELLED, difficulty)
-    return Consensus(votes, winner, contested, agreement, mean_strength, margin, difficulty)
-
-
-# ---------------------------------------------------------------------------------------
-# A project's labels as one table (agreement_report.py computes every figure from it)
-
-
-@dataclass
-class LabelTable:
-    """Every label of a project as arrays, plus what is known about each item and rater."""
-
-    item: np.ndarray  # int64
-    rater: np.ndarray  # int64
-    choice: np.ndarray  # int64, CHOICE_*
-    strength: np.ndarray  # float, NaN where not given
-    shown_left: np.ndarray  # int64, CHOICE_A / CHOICE_B, -1 unknown
-    duration_ms: np.ndarray  # float, NaN unknown
-    day: np.ndarray  # int64, days since 1970-01-01
-    length_a: np.ndarray  # per item: characters in response a
-    length_b: np.ndarray
-    gold: np.ndarray  # per item: known answer or -1
-    decided: np.ndarray  # per item: a lead's decision or -1
-    rater_names: list[str]
-    rater_kinds: list[str]  # "annotator" or "source"
-
-    @property
-    def n_items(self) -> int:
-        return len(self.length_a)
-
-    @property
-    def n_raters(self) -> int:
-        return len(self.rater_names)
-
-
-def item_consensus(table: LabelTable, rule: DifficultyRule | None = None) -> Consensus:
-    votes = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
-    given = ~np.isnan(table.strength) & (table.choice != CHOICE_TIE)
-    side = table.item[given] * 2 + table.choice[given]
-    strength_sum = np.bincount(side, weights=table.strength[given], minlength=2 * table.n_items)
-    strength_count = np.bincount(side, minlength=2 * table.n_items)
-    return consensus(
-        votes,
-        strength_sum.reshape(-1, 2),
-        strength_count.reshape(-1, 2),
-        table.decided,
-        rule,
-    )

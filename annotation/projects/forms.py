@@ -1,66 +1,11 @@
-"""Forms of the app's pages: a project's settings and members, the pairs table's filters, a
-judge, a project's judging settings, a judging job."""
+"""The forms of a project's settings and members."""
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from annotation.models import Judge, JudgingJob, Membership, PairConsensus, Project
-from annotation.pair_filters import PAIR_SORTS, PairFilters
-
-
-def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: by field where it names one."""
-    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
-class JudgeForm(forms.ModelForm):
-    """A judge's settings; the key is write-only: left empty, a stored key stays."""
-
-    api_key = forms.CharField(
-        required=False, strip=True, label="API key",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Stored encrypted and never shown again; leave empty to keep the stored "
-        "key (changing the base URL or provider removes it: enter it again then), or name an "
-        "environment variable of the workers instead.",
-    )  # fmt: skip
-
-    class Meta:
-        model = Judge
-        fields = [
-            "name", "provider", "base_url", "model", "api_key_env", "temperature", "max_tokens",
-            "concurrency", "requests_per_minute", "timeout_seconds", "input_price",
-            "output_price",
-        ]  # fmt: skip
-        labels = {"base_url": "Base URL", "api_key_env": "API key variable"}
-
-
-class JudgeChoiceForm(forms.Form):
-    """The judge the preview's request goes to (a bad id is a form error, not a crash)."""
-
-    judge = forms.ModelChoiceField(queryset=Judge.objects.all())
-
-
-class JudgeSettingsForm(forms.ModelForm):
-    class Meta:
-        model = Project
-        fields = ["judge_template", "judge_on_flip"]
-        labels = {
-            "judge_template": "Request template",
-            "judge_on_flip": "A verdict that changes with the order becomes",
-        }
-        widgets = {"judge_template": forms.Textarea(attrs={"rows": 14, "class": "mono"})}
-
-
-class JudgingJobForm(forms.ModelForm):
-    class Meta:
-        model = JudgingJob
-        fields = ["judge", "pairs", "limit"]
-
+from annotation.models import Membership, Project
 
 # The settings page's sections, in order; each names the fields it shows.
 PROJECT_SECTIONS = (
@@ -84,6 +29,7 @@ PROJECT_SECTIONS = (
         ),
     ),
 )  # fmt: skip
+
 
 # Bounds the model leaves open: shares are 0-1, strengths on the 0-3 scale.
 _BOUNDS = {
@@ -170,42 +116,3 @@ class MemberForm(forms.Form):
         help_text="Someone who has an account already.",
     )  # fmt: skip
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
-
-
-class PairFilterForm(forms.Form):
-    """The pairs table's search, filters and sort, read from the query string (the page and
-    the API read the same parameters)."""
-
-    q = forms.CharField(required=False, max_length=500, strip=True, label="Search")
-    source = forms.CharField(required=False, max_length=200)
-    external_id = forms.CharField(required=False, max_length=255)
-    # Read as typed (true/false, 1/0): the select widget of NullBooleanField has its own codes.
-    labelled = forms.NullBooleanField(required=False, widget=forms.TextInput)
-    difficulty = forms.MultipleChoiceField(required=False, choices=PairConsensus.Difficulty.choices)
-    contested = forms.NullBooleanField(required=False, widget=forms.TextInput)
-    gold = forms.NullBooleanField(required=False, widget=forms.TextInput)
-    decided = forms.NullBooleanField(required=False, widget=forms.TextInput)
-    sort = forms.ChoiceField(
-        required=False, choices=[(name, label) for name, (label, _) in PAIR_SORTS.items()]
-    )
-
-    def filters(self) -> PairFilters:
-        data = self.cleaned_data
-        return PairFilters(
-            search=data["q"], source=data["source"] or None, external_id=data["external_id"],
-            labelled=data["labelled"], difficulty=tuple(data["difficulty"]),
-            contested=data["contested"], gold=data["gold"], decided=data["decided"],
-            sort=data["sort"] or "id",
-        )  # fmt: skip
-
-    def query(self) -> str:
-        """The valid, non-empty parameters as a query string, carried into page links and
-        review pages so that they keep to the same pairs."""
-        if not self.is_valid():
-            return ""
-        pairs = []
-        for name, value in self.cleaned_data.items():
-            for item in value if isinstance(value, list) else [value]:
-                if item not in (None, ""):
-                    pairs.append((name, str(item).lower() if isinstance(item, bool) else item))
-        return urlencode(pairs)

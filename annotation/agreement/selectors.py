@@ -1,136 +1,39 @@
-"""Read paths: who may see what, queues' progress, labels, agreement, dataset versions."""
+"""Reads for agreement: a project's labels as one LabelTable, judges' order flips and consistency,
+the dashboard's figures (cached by the labels' version) and the contested pairs."""
 
 import hashlib
-import json
-from datetime import date, datetime, time
+from datetime import date
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.db.models import Count, Max, Q, QuerySet
 
-from annotation.agreement import CHOICE_CODES
+from annotation.agreement.maths import CHOICE_CODES
 from annotation.models import (
     Adjudication,
-    Assignment,
     ConsistencyCheck,
-    CuratedDataset,
     Judge,
     Label,
-    Membership,
-    Pair,
     PairConsensus,
     Project,
 )
 
 EPOCH = date(1970, 1, 1)
+
+
 DAY_NUMBER_SQL = {  # days since EPOCH of a label's creation, in UTC
     "postgresql": ("({table}.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"),
     "sqlite": "CAST(julianday({table}.created_at) - 2440587.5 AS INTEGER)",
 }
-
-ADMIN = "admin"
-
-
-def user_is_admin(user: AbstractBaseUser) -> bool:
-    return bool(user.is_authenticated and (user.is_superuser or user.is_staff))
-
-
-def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
-    """'admin', 'lead', 'annotator', or None for someone with no business in the project."""
-    if not user.is_authenticated:
-        return None
-    if user_is_admin(user):
-        return ADMIN
-    return (
-        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    )
-
-
-def may_create_projects(user: AbstractBaseUser) -> bool:
-    """Admins, and leads of a project, who then lead the project they start."""
-    return (
-        user_is_admin(user)
-        or Membership.objects.filter(user=user, role=Membership.Role.LEAD).exists()
-    )
-
-
-def projects_visible(*, user: AbstractBaseUser) -> QuerySet[Project]:
-    if user_is_admin(user):
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
-
-
-def projects_with_roles(*, user: AbstractBaseUser) -> list[tuple[Project, str]]:
-    if user_is_admin(user):
-        return [(project, ADMIN) for project in Project.objects.all()]
-    return [
-        (m.project, m.role) for m in Membership.objects.filter(user=user).select_related("project")
-    ]
-
-
-def start_of_today() -> datetime:
-    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-
-
-def queue_progress(*, project: Project, annotator: AbstractBaseUser) -> dict[str, int]:
-    """What the annotator has labelled today and how many pairs are still open to them."""
-    labelled_today = Label.objects.filter(
-        annotator=annotator, pair__project=project, created_at__gte=start_of_today()
-    ).count()
-    labelled_total = Label.objects.filter(annotator=annotator, pair__project=project).count()
-    already_had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
-        state=Assignment.State.EXPIRED
-    )
-    remaining = (
-        Pair.objects.filter(project=project, slots_taken__lt=project.annotators_per_pair)
-        .exclude(Exists(already_had))
-        .count()
-    )
-    return {
-        "labelled_today": labelled_today,
-        "labelled_total": labelled_total,
-        "remaining": remaining,
-    }
-
-
-def labels_of_annotator(*, annotator: AbstractBaseUser) -> QuerySet[Label]:
-    return (
-        Label.objects.filter(annotator=annotator)
-        .select_related("pair__project")
-        .order_by("-created_at", "-id")
-    )
-
-
-def labels_for_export(*, project: Project) -> QuerySet[Label]:
-    return (
-        Label.objects.filter(pair__project=project)
-        .select_related("annotator")
-        .order_by("pair_id", "id")
-        .values(
-            "pair__external_id",
-            "annotator__username",
-            "source",
-            "choice",
-            "strength",
-            "rationale",
-            "shown_left",
-            "duration_ms",
-            "created_at",
-        )
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Agreement
 
 
 LABEL_COLUMNS = (
     "pair", "annotator", "source", "choice", "strength", "shown_left", "duration_ms", "day",
     "length_a", "length_b", "gold",
 )  # fmt: skip
+
+
 # Every column is a number: a label source is given by its position among the project's
 # label source names, which SOURCE_NAMES_SQL lists first ({source_position} is a CASE), and
 # a choice or side by its code in CHOICE_CODES (CHOICE_CODE_SQL).
@@ -149,11 +52,13 @@ LABELS_SQL = """
     WHERE p.project_id = %(project)s {exclude}
 """
 
+
 CHOICE_CODE_SQL = (  # a stored choice or side as its code; -1 when empty
     "CASE {column} "
     + " ".join(f"WHEN '{name}' THEN {code}" for name, code in CHOICE_CODES.items())
     + " ELSE -1 END"
 )
+
 
 SOURCE_NAMES_SQL = """
     SELECT DISTINCT l.source FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
@@ -208,7 +113,7 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
     """
     import numpy as np
 
-    from annotation.agreement import LabelTable
+    from annotation.agreement.consensus import LabelTable
 
     params: dict = {"project": project.pk}
     exclude = ""
@@ -325,7 +230,7 @@ def _agreement_version(project: Project) -> str:
 def agreement_summary(*, project: Project) -> dict:
     """The dashboard's figures (see annotation.agreement_report), cached until the project's
     labels change."""
-    from annotation.agreement_report import agreement_report
+    from annotation.agreement.report import agreement_report
 
     version = hashlib.sha256(_agreement_version(project).encode()).hexdigest()[:16]
     key = f"agreement:{project.pk}:{version}"
@@ -354,55 +259,3 @@ def contested_pairs(*, project: Project) -> QuerySet[PairConsensus]:
         .select_related("pair")
         .order_by("adjudicated", "pair_id")  # undecided first, then in the review's order
     )
-
-
-# ---------------------------------------------------------------------------------------
-# Dataset versions
-
-
-SAMPLE_ROWS = 5  # rows of a version shown on its page
-
-
-def _shown(value) -> str:
-    if value is None or value == []:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def dataset_context(*, dataset: CuratedDataset) -> dict:
-    """What the dataset page shows; the training form re-renders it with its errors."""
-    from annotation.curation import dataset_head
-    from annotation.rendering import prompt_preview, render_preview
-
-    manifest = dataset.manifest
-    samples = []
-    for row in dataset_head(dataset, SAMPLE_ROWS):
-        turns, earlier = prompt_preview(row["prompt"])
-        chosen, rejected = (
-            text[-1]["content"] if isinstance(text, list) else text
-            for text in (row["chosen"], row["rejected"])
-        )
-        samples.append(
-            {
-                **row,
-                "prompt_turns": turns,
-                "earlier_turns": earlier,
-                "chosen_html": render_preview(chosen),
-                "rejected_html": render_preview(rejected),
-            }
-        )
-    considered = manifest.get("rows", 0) + sum(manifest.get("dropped", {}).values())
-    return {
-        "dataset": dataset,
-        "project": dataset.project,
-        "by_difficulty": manifest.get("by_difficulty", {}),
-        "by_source": sorted(manifest.get("by_label_source", {}).items(), key=lambda kv: -kv[1]),
-        "dropped": sorted(manifest.get("dropped", {}).items(), key=lambda kv: -kv[1]),
-        "considered": considered,
-        "balance_length": manifest.get("balance_length"),
-        "filters": [(name, _shown(value)) for name, value in sorted(manifest["filters"].items())],
-        "samples": samples,
-        "manifest_json": json.dumps(manifest, indent=2),
-    }
