@@ -59,7 +59,7 @@ def main() -> None:
 
     from annotation.models import Project
     from rewardmodels.models import FilterRun, RewardModel
-    from rewardmodels.services import filter_create
+    from rewardmodels.scoring.services import filter_create
     from workers.ml.models import resolve_model_path
 
     redis.Redis.from_url(REDIS).flushdb()

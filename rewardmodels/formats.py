@@ -2,8 +2,11 @@
 filter. Same readers as imports (JSONL, CSV, Parquet, HH), same line-numbered errors."""
 
 import json
+import uuid
 from pathlib import Path
 from typing import BinaryIO
+
+from django.conf import settings
 
 from annotation.pairs.formats import parse_candidate_record, read_pair_rows
 from annotation.pairs.readers import FileRejected, RowError, read_records
@@ -130,3 +133,8 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
+
+
+def upload_path(kind: str) -> Path:
+    """A new file's place among the uploads of this kind."""
+    return Path(settings.MEDIA_ROOT) / kind / f"{uuid.uuid4().hex}.jsonl"

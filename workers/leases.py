@@ -109,7 +109,8 @@ def _recover_training_runs(**kwargs) -> None:
     (rewardmodels.services.jobs_recover_all)."""
     from django.db import connection
 
-    from rewardmodels.services import jobs_recover_all, training_runs_recover
+    from rewardmodels.recovery import jobs_recover_all
+    from rewardmodels.training.services import training_runs_recover
 
     def sweep() -> None:
         while True:

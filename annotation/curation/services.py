@@ -17,8 +17,8 @@ from annotation.curation.selection import (
     NAME_MAX_CHARS,
     NAME_PATTERN,
     CurationFilters,
-    _rows,
     curation_select,
+    selection_rows,
 )
 from annotation.models import CuratedDataset, Project
 
@@ -41,7 +41,7 @@ def dataset_curate(
     if not selection.count:
         detail = "; ".join(f"{k}: {v}" for k, v in selection.dropped.items()) or "no labels"
         raise ValidationError(f"These filters keep no pairs ({detail}); no version was made.")
-    rows, conversational = _rows(selection, filters)
+    rows, conversational = selection_rows(selection, filters)
     content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
     digest = hashlib.sha256(content).hexdigest()
     n_test = sum(row["split"] == "test" for row in rows)

@@ -15,7 +15,12 @@ from annotation.pairs.formats import (
     content_id,
     read_signal_rows,
 )
-from annotation.pairs.imports import PAIR_COLUMNS, ImportReport, _pair_ids, collect_rows
+from annotation.pairs.imports import (
+    PAIR_COLUMNS,
+    ImportReport,
+    collect_rows,
+    pair_ids_by_external_id,
+)
 
 
 def signal_strength(gap: float, spread: float) -> int:
@@ -63,7 +68,7 @@ def signals_import(
                     choice = "a" if gap > 0 else "b"
                     pairs[key] = (first, second, choice, signal_strength(abs(gap), spread))
     with transaction.atomic():
-        existing = _pair_ids(project, list(pairs))
+        existing = pair_ids_by_external_id(project, list(pairs))
         now = timezone.now()
         new = [(key, value) for key, value in pairs.items() if key not in existing]
         insert_rows(
@@ -76,7 +81,7 @@ def signals_import(
                 for key, (first, second, _, _) in new
             ],
         )  # fmt: skip
-        pair_ids = _pair_ids(project, list(pairs))
+        pair_ids = pair_ids_by_external_id(project, list(pairs))
         labelled = set(
             Label.objects.filter(pair_id__in=pair_ids.values(), annotator__isnull=True,
                                  source=source).values_list("pair_id", flat=True)

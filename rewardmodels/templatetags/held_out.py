@@ -3,7 +3,7 @@
 from django import template
 
 from annotation.agreement.maths import DIFFICULTIES
-from rewardmodels.selectors import accuracy_interval, interval_text
+from rewardmodels.training.held_out import accuracy_interval, interval_text
 
 register = template.Library()
 

@@ -3,7 +3,7 @@
 from django import template
 
 from annotation.access import user_is_admin
-from rewardmodels.forms import TrainingRunForm
+from rewardmodels.training.forms import TrainingRunForm
 
 register = template.Library()
 

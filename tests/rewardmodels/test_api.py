@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardmodels.services import MAX_SCORE_ITEMS
+from rewardmodels.scoring.services import MAX_SCORE_ITEMS
 from tests.conftest import client_for
 
 POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
@@ -53,7 +53,7 @@ def test_best_of_n_ranks_candidates(reward_model, admin_user, eager):
 def test_best_of_n_answers_the_picks_length_and_the_candidates_median(
     reward_model, lead, admin_user, eager
 ):
-    from rewardmodels.services import model_promote
+    from rewardmodels.registry.services import model_promote
     from tests.factories import passing_audit
 
     body = {"prompt": "Question 2: name some fruit.", "candidates": ["No. plum", POLITE, "No."]}
@@ -165,7 +165,7 @@ def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
     """Nothing serves the scoring queue in this test: the request waits its time, then says
     which queue wants a worker."""
     from config.celery import app
-    from rewardmodels import services
+    from rewardmodels.scoring import services
 
     monkeypatch.setattr(services, "SCORE_TIMEOUT_SECONDS", 1)
     body = {"items": [{"prompt": "q", "response": "r"}]}

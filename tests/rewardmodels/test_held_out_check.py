@@ -5,7 +5,7 @@ does not clear it."""
 import pytest
 
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
-from rewardmodels.selectors import held_out_check
+from rewardmodels.training.held_out import held_out_check
 from tests.conftest import logged_in
 from workers.ml.metrics import wilson_interval
 

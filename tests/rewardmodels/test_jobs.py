@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from rewardmodels.evaluation.services import evaluation_create
 from rewardmodels.models import EvaluationRun, FilterRun
-from rewardmodels.services import evaluation_create, filter_create
+from rewardmodels.scoring.services import filter_create
 from tests.factories import separable_rows
 from tests.workers.conftest import model_with_length_trend
 

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from rewardmodels.access import promoted_model
 from rewardmodels.models import Promotion
-from rewardmodels.selectors import promoted_model
 from tests.conftest import client_for
 from tests.factories import passing_audit
 

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from rewardmodels.evaluation.services import evaluation_create
 from rewardmodels.models import EvaluationRun, RewardModel
-from rewardmodels.retraining import retraining_start
-from rewardmodels.services import evaluation_create
+from rewardmodels.retraining.services import retraining_start
 from tests.conftest import client_for, logged_in
 from tests.factories import separable_rows
 

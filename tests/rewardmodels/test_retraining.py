@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from annotation.models import Label, Round
+from rewardmodels.access import promoted_model
 from rewardmodels.models import (
     Audit,
     EvaluationRun,
@@ -14,9 +15,8 @@ from rewardmodels.models import (
     RewardModel,
     TrainingRun,
 )
-from rewardmodels.retraining import retrain_due, retraining_advance, retraining_start
-from rewardmodels.selectors import promoted_model
-from rewardmodels.services import model_promote
+from rewardmodels.registry.services import model_promote
+from rewardmodels.retraining.services import retrain_due, retraining_advance, retraining_start
 from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory, passing_audit
 

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
 from rewardmodels.models import RewardModel, TrainingRun
-from rewardmodels.services import training_run_cancel, training_run_create
+from rewardmodels.training.services import training_run_cancel, training_run_create
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,7 @@ def test_runs_are_validated_before_queueing(dataset, project):
 
 
 def test_lora_targets_are_read_from_a_saved_decoder_without_torch(tmp_path):
-    from rewardmodels.services import module_names
+    from rewardmodels.training.services import module_names
     from tests.workers.test_training import tiny_decoder
 
     names = module_names(tmp_path / "none")

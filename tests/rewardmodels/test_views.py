@@ -8,7 +8,7 @@ from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
 from annotation.models import CuratedDataset
 from rewardmodels.models import DEFAULT_BASE_MODEL, RewardModel, TrainingRun
-from rewardmodels.views import duration
+from rewardmodels.training.views import duration
 from tests.conftest import logged_in
 
 
@@ -166,7 +166,7 @@ def test_a_service_error_on_an_advanced_field_opens_the_advanced_part(
     def refuse(**options):
         raise ValidationError({"lora_target_modules": "The model has no module 'qkv'."})
 
-    monkeypatch.setattr("rewardmodels.views.training_run_create", refuse)
+    monkeypatch.setattr("rewardmodels.training.views.training_run_create", refuse)
     page = launch(logged_in(admin_user), dataset, lora_target_modules="qkv").content.decode()
     field = page.split('name="lora_target_modules"')[1].split("</div>")[0]
     assert "The model has no module &#x27;qkv&#x27;." in field

@@ -6,8 +6,8 @@ from dataclasses import fields
 
 from django.core.management import load_command_class
 
-from rewardmodels.forms import TrainingRunForm
 from rewardmodels.models import TrainingRun
+from rewardmodels.training.forms import TrainingRunForm
 from workers.ml.config import TrainConfig
 
 CHOSEN_BY_THE_WORKER = {"packing", "tokens_per_batch", "compile", "sharded"}

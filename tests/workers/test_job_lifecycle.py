@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from annotation.judges.services import judge_save
 from annotation.models import JudgingJob, Membership
+from rewardmodels.evaluation.services import evaluation_create
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import evaluation_create, filter_create, jobs_recover_all
+from rewardmodels.recovery import jobs_recover_all
+from rewardmodels.scoring.services import filter_create
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PairFactory
 from tests.llm_servers import LLMServer

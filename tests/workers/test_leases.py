@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import training_run_create, training_runs_recover
+from rewardmodels.training.services import training_run_create, training_runs_recover
 from tests.conftest import logged_in
 from tests.workers.conftest import QUEUE, forget_broker_connections, redis_url
 from workers.leases import Lease
@@ -105,7 +105,7 @@ def test_training_run_create_records_when_it_was_sent(dataset, broker):
 
 
 def test_a_run_cancelled_while_queued_is_never_trained(dataset):
-    from rewardmodels.services import training_run_cancel
+    from rewardmodels.training.services import training_run_cancel
     from workers.tasks import training as tasks
 
     run = a_run(dataset)

@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from rewardmodels import audits
+from rewardmodels.evaluation import audits
 from rewardmodels.models import Audit, Promotion
-from rewardmodels.services import model_promote
+from rewardmodels.registry.services import model_promote
 from workers.ml import probes
 
 HH_PROMPT = "\n\nHuman: How do I keep basil alive on a windowsill?\n\nAssistant:"

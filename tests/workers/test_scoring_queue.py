@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config.celery import enqueue
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import TRAIN_TASK, filter_create, training_run_cancel
+from rewardmodels.scoring.services import filter_create
+from rewardmodels.training.services import TRAIN_TASK, training_run_cancel
 from tests.conftest import client_for
 from tests.workers.conftest import redis_url
 
@@ -75,7 +76,7 @@ def wait_for(condition, what: str, logs, timeout: float = 60):
 def test_scores_come_back_while_a_run_trains(
     results_in_redis, workers, dataset, reward_model, lead, monkeypatch
 ):
-    from rewardmodels import services
+    from rewardmodels.scoring import services
 
     # Before scoring had a queue of its own the request waited for the busy gpu worker
     # until this timeout: fail in seconds, not the two minutes a client waits.

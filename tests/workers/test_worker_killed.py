@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 
 from rewardmodels.models import RewardModel, TrainingRun
-from rewardmodels.services import training_run_create
+from rewardmodels.training.services import training_run_create
 from tests.workers.conftest import QUEUE, kill_group
 
 LEASE_SECONDS = 3  # a run's lease, for the whole-worker case: it runs out soon after the kill

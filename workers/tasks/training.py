@@ -42,7 +42,7 @@ def train_reward_model(run_id: int) -> None:
             if _count_delivery(run):
                 _execute(run, lease)
         except Exception as exc:  # noqa: BLE001 - before training (its rows, say): recorded
-            from rewardmodels.services import training_run_fail
+            from rewardmodels.training.services import training_run_fail
 
             logger.exception("training run %s failed", run.pk)
             # While the lease is held: no moment where the run looks running and unowned.
@@ -58,7 +58,7 @@ def advance_retraining(*, training_run: int | None = None, job=None) -> None:
     """A retraining waiting on this run, or on this evaluation or audit, moves on
     (rewardmodels.retraining)."""
     from rewardmodels.models import Retraining
-    from rewardmodels.retraining import retraining_advance
+    from rewardmodels.retraining.services import retraining_advance
 
     if job is not None:
         retraining_id = job.retraining_id
@@ -79,7 +79,7 @@ def _count_delivery(run) -> bool:
     otherwise come back forever and hold a gpu worker. The count is an F() update, so two
     workers handed the same message (a visibility timeout passing) both count."""
     from rewardmodels.models import TrainingRun
-    from rewardmodels.services import training_run_fail
+    from rewardmodels.training.services import training_run_fail
 
     TrainingRun.objects.filter(pk=run.pk).update(deliveries=F("deliveries") + 1)
     run.refresh_from_db(fields=["deliveries"])
@@ -101,14 +101,20 @@ def _execute(run, lease: "Lease") -> None:
     import transformers
 
     from annotation.curation.selectors import dataset_rows
-    from rewardmodels import services
+    from rewardmodels.training.services import (
+        training_run_cancelled,
+        training_run_fail,
+        training_run_progress,
+        training_run_start,
+        training_run_succeed,
+    )
     from workers.ml import launch, training
     from workers.ml.config import TrainConfig
     from workers.ml.models import model_card
 
     transformers.logging.set_verbosity_error()
     owner = lease.owner
-    if not services.training_run_start(run_id=run.pk, owner=owner):
+    if not training_run_start(run_id=run.pk, owner=owner):
         return  # cancelled while it waited
     lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
     last_write = [0.0]
@@ -116,7 +122,7 @@ def _execute(run, lease: "Lease") -> None:
     def log(line: str) -> None:
         lines.append(f"{timezone.now():%H:%M:%S} {line}")
         del lines[:-LOG_LINES]
-        services.training_run_progress(run_id=run.pk, owner=owner, log_tail="\n".join(lines))
+        training_run_progress(run_id=run.pk, owner=owner, log_tail="\n".join(lines))
 
     def progress(step: int, total: int, metrics: dict) -> None:
         # A resumed run trains again the steps after its checkpoint: keep one entry a step.
@@ -126,7 +132,7 @@ def _execute(run, lease: "Lease") -> None:
         now = time.monotonic()
         if "eval" in metrics or step == total or now - last_write[0] > 2.0:
             last_write[0] = now
-            services.training_run_progress(
+            training_run_progress(
                 run_id=run.pk, owner=owner, step=step, total_steps=total,
                 eta_seconds=metrics.get("eta_seconds"), metrics=run.metrics,
             )  # fmt: skip
@@ -158,11 +164,11 @@ def _execute(run, lease: "Lease") -> None:
         if lease.lost.is_set():
             return  # another worker has the run now: leave it every row
         log(str(exc))
-        services.training_run_cancelled(run_id=run.pk, owner=owner)
+        training_run_cancelled(run_id=run.pk, owner=owner)
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
         logger.exception("training run %s failed", run.pk)
-        services.training_run_fail(
+        training_run_fail(
             run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}",
             log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
         )  # fmt: skip
@@ -171,7 +177,7 @@ def _execute(run, lease: "Lease") -> None:
     chosen = final["settings"]
     card = model_card(replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256)
     (artifact / "README.md").write_text(card)
-    if services.training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
+    if training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
         log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
 
 
@@ -180,8 +186,8 @@ def retrain_due() -> list[int]:
     """On Celery beat's schedule: move on retrainings under way (an event lost with a killed
     worker would otherwise leave one waiting) and start those the label count asks for.
     Returns the ids of the retrainings started."""
-    from rewardmodels import retraining
     from rewardmodels.models import Retraining
+    from rewardmodels.retraining import services as retraining
 
     under_way = Retraining.objects.filter(status__in=retraining.UNDER_WAY)
     for retraining_id in under_way.values_list("pk", flat=True):

@@ -6,7 +6,8 @@ import time
 from django.core.management.base import CommandError
 
 from rewardmodels.models import TrainingRun
-from rewardmodels.selectors import held_out_check, run_untrained
+from rewardmodels.training.held_out import held_out_check
+from rewardmodels.training.selectors import run_untrained
 
 
 def follow_run(command, run_id: int) -> TrainingRun:

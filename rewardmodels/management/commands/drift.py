@@ -4,8 +4,8 @@ import time
 from django.core.management.base import BaseCommand
 
 from annotation.management.commands._common import project_named
-from rewardmodels.drift import project_drift
-from rewardmodels.retraining import drift_evaluate
+from rewardmodels.evaluation.drift import project_drift
+from rewardmodels.retraining.services import drift_evaluate
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from annotation.management.commands._common import project_named, validation_mes
 from annotation.models import Round
 from annotation.rounds.services import NEEDS_SCORES, STRATEGIES, pairs_from_round
 from rewardmodels.models import RewardModel
-from rewardmodels.services import WorkerUnavailable, candidates_score
+from rewardmodels.scoring.services import WorkerUnavailable, candidates_score
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._common import validation_message
 from rewardmodels.models import RewardModel
-from rewardmodels.services import model_demote, model_promote
+from rewardmodels.registry.services import model_demote, model_promote
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._common import project_named, validation_message
-from rewardmodels.services import model_register
+from rewardmodels.registry.services import model_register
 
 
 class Command(BaseCommand):

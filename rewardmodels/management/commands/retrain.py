@@ -7,7 +7,7 @@ from annotation.management.commands._common import project_named, validation_mes
 from config.celery import queue_is_served
 from rewardmodels.management.commands._follow import follow_run
 from rewardmodels.models import Retraining, RewardModel
-from rewardmodels.retraining import retraining_start
+from rewardmodels.retraining.services import retraining_start
 
 
 class Command(BaseCommand):
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         if not name:
             return None
         if name == "promoted":
-            from rewardmodels.selectors import promoted_model
+            from rewardmodels.access import promoted_model
 
             model = promoted_model(project_id=project.pk)
             if model is None:

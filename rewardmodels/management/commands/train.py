@@ -9,7 +9,7 @@ from annotation.management.commands._common import validation_message
 from config.celery import queue_is_served
 from rewardmodels.management.commands._follow import follow_run
 from rewardmodels.models import TrainingRun
-from rewardmodels.services import training_run_create
+from rewardmodels.training.services import training_run_create
 
 
 def add_setting(parser, field) -> None:

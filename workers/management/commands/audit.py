@@ -8,7 +8,7 @@ from annotation.curation.selectors import dataset_get, dataset_rows, held_out_ro
 from annotation.management.commands._common import validation_message
 from annotation.models import Round
 from annotation.pairs.readers import FORMATS
-from rewardmodels.audits import audit_check, audit_record, check_probes
+from rewardmodels.evaluation.audits import audit_check, audit_record, check_probes
 from rewardmodels.formats import read_preference_pairs, write_jsonl
 from rewardmodels.models import RewardModel
 from workers.management.commands._scoring import model_path, read, scorer

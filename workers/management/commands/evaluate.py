@@ -9,7 +9,7 @@ from annotation.agreement.maths import DIFFICULTIES
 from annotation.curation.selectors import dataset_rows
 from rewardmodels.formats import read_preference_pairs
 from rewardmodels.models import RewardModel
-from rewardmodels.selectors import (
+from rewardmodels.training.held_out import (
     HeldOutCheck,
     accuracy_interval,
     held_out_check,

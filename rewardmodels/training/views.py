@@ -14,13 +14,20 @@ from django.views.decorators.http import require_POST
 from annotation.access import ADMIN, project_role
 from annotation.curation.selectors import dataset_context
 from annotation.models import CuratedDataset
-from rewardmodels import charts, selectors
-from rewardmodels.forms import TrainingRunForm
+from rewardmodels import charts
 from rewardmodels.models import RewardModel, TrainingRun
-from rewardmodels.services import (
-    training_run_cancel,
-    training_run_create,
+from rewardmodels.training.forms import TrainingRunForm
+from rewardmodels.training.held_out import final_check, run_check
+from rewardmodels.training.selectors import (
+    FINISHED,
+    run_curves,
+    run_latest_eval,
+    run_role,
+    run_trained_yet,
+    run_untrained,
+    runs_visible,
 )
+from rewardmodels.training.services import training_run_cancel, training_run_create
 
 
 def _run_for(request, pk: int, *, manage: bool = False) -> tuple[TrainingRun, str]:
@@ -29,7 +36,7 @@ def _run_for(request, pk: int, *, manage: bool = False) -> tuple[TrainingRun, st
     run = get_object_or_404(
         TrainingRun.objects.select_related("dataset__project", "created_by"), pk=pk
     )
-    role = selectors.run_role(user=request.user, run=run)
+    role = run_role(user=request.user, run=run)
     if role is None or (manage and role != ADMIN):
         raise Http404("No such training run.")
     return run, role
@@ -84,8 +91,8 @@ def steps_text(run: TrainingRun) -> str:
 def _live_context(run: TrainingRun) -> dict:
     """What the page shows and the poller refreshes: progress, curves, held-out figures, and
     whether the newest held-out accuracy is clear of the untrained model's."""
-    curves = selectors.run_curves(run=run)
-    untrained = selectors.run_untrained(run=run)
+    curves = run_curves(run=run)
+    untrained = run_untrained(run=run)
     loss_chart = accuracy_chart = None
     if curves["train_loss"]:
         loss_chart = charts.loss_chart(run, curves["train_loss"], curves["eval_loss"])
@@ -96,9 +103,9 @@ def _live_context(run: TrainingRun) -> dict:
         "run": run,
         "loss_chart": loss_chart,
         "accuracy_chart": accuracy_chart,
-        "held_out": selectors.run_latest_eval(run=run),
-        "trained_yet": selectors.run_trained_yet(run=run),
-        "check": selectors.run_check(run=run),
+        "held_out": run_latest_eval(run=run),
+        "trained_yet": run_trained_yet(run=run),
+        "check": run_check(run=run),
         "final": bool(run.final_metrics),
         "tokens_per_second": latest.get("tokens_per_second"),
         "eta": duration(run.eta_seconds),
@@ -114,7 +121,7 @@ def run_detail(request, pk: int):
         **_live_context(run),
         "dataset": run.dataset,
         "can_manage": role == ADMIN,
-        "finished": run.status in selectors.FINISHED,
+        "finished": run.status in FINISHED,
         "reward_model": RewardModel.objects.filter(run=run).first(),
         "settings": [
             (TrainingRunForm.label_of(name), getattr(run, name))
@@ -133,7 +140,7 @@ def run_progress(request, pk: int):
             "id": run.pk,
             "status": run.status,
             "status_label": run.get_status_display(),
-            "finished": run.status in selectors.FINISHED,
+            "finished": run.status in FINISHED,
             "cancel_requested": run.cancel_requested,
             "step": run.step,
             "total_steps": run.total_steps,
@@ -152,7 +159,7 @@ def run_progress(request, pk: int):
 @require_POST
 def run_cancel(request, pk: int):
     run, _ = _run_for(request, pk, manage=True)
-    if run.status in selectors.FINISHED:
+    if run.status in FINISHED:
         messages.error(request, f"Run {run.pk} is already {run.get_status_display().lower()}.")
     else:
         training_run_cancel(run=run)
@@ -166,11 +173,9 @@ def run_cancel(request, pk: int):
 
 @login_required
 def run_list(request):
-    page = Paginator(selectors.runs_visible(user=request.user), 25).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(runs_visible(user=request.user), 25).get_page(request.GET.get("page"))
     for run in page:
         run.final_accuracy = run.final_metrics.get("accuracy")
-        run.check = selectors.final_check(run=run)
+        run.check = final_check(run=run)
         run.percent = round(100 * run.progress, 1)
     return render(request, "rewardmodels/runs.html", {"page": page})

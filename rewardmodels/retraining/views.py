@@ -1,34 +1,28 @@
-"""A project's models page: drift (each model on each round's fresh held-out set, the
-promoted one marked), the retrainings with their decisions, and the retrain button."""
+"""A project's models page: every model on every round's held-out pairs, evaluations queued
+from it, and retraining launched from it."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.access import ADMIN, project_role
-from annotation.models import Membership, Project
-from rewardmodels.drift import project_drift
+from rewardmodels.evaluation.drift import project_drift
 from rewardmodels.models import RewardModel
-from rewardmodels.retraining import drift_evaluate, labels_since_last_version, retraining_start
+from rewardmodels.pages import project_led_for
+from rewardmodels.retraining.services import (
+    drift_evaluate,
+    labels_since_last_version,
+    retraining_start,
+)
 
 BASE_MODEL = ""  # the retrain form's "start from" choice for the base model
 
 
-def _project_for(request, pk: int, *, admin: bool = False) -> Project:
-    """Leads see the page and queue evaluations; admins also retrain. 404 for anyone else."""
-    project = get_object_or_404(Project, pk=pk)
-    role = project_role(user=request.user, project=project)
-    if role not in (ADMIN, Membership.Role.LEAD) or (admin and role != ADMIN):
-        raise Http404("No such project.")
-    return project
-
-
 @login_required
 def project_models(request, pk: int):
-    project = _project_for(request, pk)
+    project = project_led_for(request, pk)
     drift = project_drift(project=project)
     context = {
         "project": project,
@@ -47,7 +41,7 @@ def project_models(request, pk: int):
 @login_required
 @require_POST
 def project_models_evaluate(request, pk: int):
-    project = _project_for(request, pk)
+    project = project_led_for(request, pk)
     queued = drift_evaluate(project=project, user=request.user, again="again" in request.POST)
     if queued:
         messages.success(request, f"{queued} evaluations queued on the scoring queue.")
@@ -60,7 +54,7 @@ def project_models_evaluate(request, pk: int):
 @login_required
 @require_POST
 def project_retrain(request, pk: int):
-    project = _project_for(request, pk, admin=True)
+    project = project_led_for(request, pk, admin=True)
     chosen = request.POST.get("start_from", BASE_MODEL)
     start_from = None
     if chosen != BASE_MODEL:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 
 from annotation.models import Project, Round
+from rewardmodels.access import promoted_model
 from rewardmodels.models import EvaluationRun, RewardModel
-from rewardmodels.selectors import accuracy_interval, promoted_model
+from rewardmodels.training.held_out import accuracy_interval
 
 
 @dataclass

@@ -15,16 +15,14 @@ from django.utils import timezone
 from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
 from annotation.models import CuratedDataset, Label, Project
-from rewardmodels.audits import audit_check, audit_create, audit_summary
-from rewardmodels.drift import project_drift
+from rewardmodels.access import promoted_model
+from rewardmodels.evaluation.audits import audit_check, audit_create, audit_summary
+from rewardmodels.evaluation.drift import project_drift
+from rewardmodels.evaluation.services import evaluation_create, round_evaluations_create
 from rewardmodels.models import Audit, EvaluationRun, Retraining, RewardModel, TrainingRun
-from rewardmodels.selectors import accuracy_interval, promoted_model
-from rewardmodels.services import (
-    evaluation_create,
-    model_promote,
-    round_evaluations_create,
-    training_run_create,
-)
+from rewardmodels.registry.services import model_promote
+from rewardmodels.training.held_out import accuracy_interval
+from rewardmodels.training.services import training_run_create
 
 UNDER_WAY = (Retraining.Status.TRAINING, Retraining.Status.EVALUATING)
 
