@@ -5,7 +5,7 @@ status, so a job moves only forward and a late or repeated task changes nothing.
 A job belongs to the database, not the broker: one queued while the broker is down stays
 queued, unsent, and `jobs_recover` (run by every worker's recovery sweep) sends it once the
 broker answers. Training runs, which also hold leases, have services of their own in
-rewardmodels.services.
+rewardmodels.training.services.
 
 A job model has a Status with QUEUED, RUNNING, SUCCEEDED and FAILED, and the fields `error`,
 `finished_at` (RequestedWork), `started_at` and `sent_at`."""

@@ -63,9 +63,9 @@ def model_promote(
 ) -> Promotion:
     """Make this the model that serves its project (scoring without a named model); the
     one promoted before steps down. Recorded with who and why, and with the audit it was
-    decided on: a model that has none on its project's held-out data, or whose audit holds it
-    back (rewardmodels.audits), is refused with the reason, unless an admin (or the command
-    line, user None) overrides with a reason of their own."""
+    decided on: a model that has none on its project's held-out data, or whose audit holds
+    it back (rewardmodels.evaluation.audits), is refused with the reason, unless an admin (or
+    the command line, user None) overrides with a reason of their own."""
     check = promotion_check(reward_model=reward_model)
     if not check.passed:
         held_back = "; ".join(check.held_back)
