@@ -3,6 +3,8 @@
 Every piece of text that goes into a chart (annotator names above all) is escaped.
 """
 
+from dataclasses import dataclass
+
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -138,6 +140,111 @@ def distinct_labels(ticks: tuple[float, ...]) -> list[str]:
     return labels
 
 
+def _thinned(points: list, max_points: int) -> list:
+    """About `max_points` of the points, the last one kept; points without a value dropped."""
+    points = [(x, y) for x, y in points if x is not None and y is not None]
+    stride = max(1, -(-len(points) // max_points))
+    if stride > 1:
+        points = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+    return points
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A line chart's plotting area and the mapping of values onto it."""
+
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+    width: int = 560
+    height: int = 220
+    left: int = 52
+    bottom: int = 30
+    top: int = 26
+    right: int = 12
+
+    def x_of(self, x: float) -> float:
+        span = self.width - self.left - self.right
+        return self.left + span * (x - self.x_low) / (self.x_high - self.x_low)
+
+    def y_of(self, y: float) -> float:
+        y = max(self.y_low, min(self.y_high, y))
+        span = self.height - self.bottom - self.top
+        return (
+            self.height - self.bottom - span * (y - self.y_low) / (self.y_high - self.y_low or 1.0)
+        )
+
+
+def _frame(plotted, x_max, y_range, reference) -> _Frame:
+    xs = [x for _, _, points in plotted for x, _ in points]
+    ys = [y for _, _, points in plotted for _, y in points]
+    if y_range is None:
+        low, high = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        if reference is not None:
+            low, high = min(low, reference[1]), max(high, reference[1])
+        spread = (high - low) or abs(high) or 1.0
+        y_range = (low - 0.05 * spread, high + 0.05 * spread)
+    x_low = min(xs + [0.0])
+    return _Frame(x_low, max(xs + [x_max or 0.0, x_low + 1.0]), *y_range)
+
+
+def _axes(f: _Frame, x_label: str, reference: tuple[str, float] | None) -> list[str]:
+    parts = [
+        f'<line x1="{f.left}" y1="{f.height - f.bottom}" x2="{f.width - f.right}" '
+        f'y2="{f.height - f.bottom}" stroke="#9ca3af"/>',
+        f'<line x1="{f.left}" y1="{f.top}" x2="{f.left}" y2="{f.height - f.bottom}" '
+        'stroke="#9ca3af"/>',
+    ]
+    y_ticks = (f.y_low, (f.y_low + f.y_high) / 2, f.y_high)
+    for tick, text in zip(y_ticks, distinct_labels(y_ticks), strict=True):
+        parts.append(
+            f'<text x="{f.left - 6}" y="{f.y_of(tick) + 4:.1f}" text-anchor="end">{text}</text>'
+        )
+    for tick in sorted({f.x_low, f.x_high}):
+        parts.append(
+            f'<text x="{f.x_of(tick):.1f}" y="{f.height - f.bottom + 16}" '
+            f'text-anchor="middle">{tick:g}</text>'
+        )
+    if x_label:
+        parts.append(
+            f'<text x="{(f.left + f.width - f.right) / 2:.1f}" y="{f.height - f.bottom + 16}" '
+            f'text-anchor="middle">{escape(x_label)}</text>'
+        )
+    if reference is not None:
+        label, value = reference
+        parts.append(
+            f'<line x1="{f.left}" y1="{f.y_of(value):.1f}" x2="{f.width - f.right}" '
+            f'y2="{f.y_of(value):.1f}" stroke="#b42318" stroke-dasharray="4 4">'
+            f"<title>{escape(label)} {value:g}</title></line>"
+        )
+    return parts
+
+
+def _lines(f: _Frame, plotted) -> list[str]:
+    """Each series' legend entry, line, and (while there are few) its points with values."""
+    parts = []
+    legend_x = f.left
+    for name, colour, points in plotted:
+        parts.append(
+            f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="15">{escape(name)}</text>'
+        )
+        legend_x += 24 + 7 * len(name)
+        if len(points) > 1:
+            path = " ".join(f"{f.x_of(x):.1f},{f.y_of(y):.1f}" for x, y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+            )
+        if len(points) <= 60:
+            for x, y in points:
+                parts.append(
+                    f'<circle cx="{f.x_of(x):.1f}" cy="{f.y_of(y):.1f}" r="2.5" fill="{colour}">'
+                    f"<title>{escape(name)} at {x:g}: {y:.4g}</title></circle>"
+                )
+    return parts
+
+
 def curves(
     series: list[tuple[str, str, list[tuple[float, float]]]],
     *,
@@ -152,84 +259,15 @@ def curves(
     Long series are thinned to about `max_points` (keeping the last point); a series with one
     point shows as a dot. `reference` draws a dashed, labelled horizontal line.
     """
-    width, height, left, bottom, top, right = 560, 220, 52, 30, 26, 12
-    plotted = []
-    for name, colour, points in series:
-        points = [(x, y) for x, y in points if x is not None and y is not None]
-        stride = max(1, -(-len(points) // max_points))
-        if stride > 1:
-            points = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
-        plotted.append((name, colour, points))
-    xs = [x for _, _, points in plotted for x, _ in points]
-    ys = [y for _, _, points in plotted for _, y in points]
-    if y_range is None:
-        low, high = (min(ys), max(ys)) if ys else (0.0, 1.0)
-        if reference is not None:
-            low, high = min(low, reference[1]), max(high, reference[1])
-        spread = (high - low) or abs(high) or 1.0
-        y_range = (low - 0.05 * spread, high + 0.05 * spread)
-    x_low = min(xs + [0.0])
-    x_high = max(xs + [x_max or 0.0, x_low + 1.0])
-
-    def x_of(x: float) -> float:
-        return left + (width - left - right) * (x - x_low) / (x_high - x_low)
-
-    def y_of(y: float) -> float:
-        y = max(y_range[0], min(y_range[1], y))
-        return (
-            height
-            - bottom
-            - (height - bottom - top) * (y - y_range[0]) / (y_range[1] - y_range[0] or 1.0)
-        )
-
+    plotted = [(name, colour, _thinned(points, max_points)) for name, colour, points in series]
+    f = _frame(plotted, x_max, y_range, reference)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart curves" role="img" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
-        'stroke="#9ca3af"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
+        f'width="{f.width}" height="{f.height}" viewBox="0 0 {f.width} {f.height}">',
+        *_axes(f, x_label, reference),
+        *_lines(f, plotted),
+        "</svg>",
     ]
-    y_ticks = (y_range[0], (y_range[0] + y_range[1]) / 2, y_range[1])
-    for tick, text in zip(y_ticks, distinct_labels(y_ticks), strict=True):
-        parts.append(
-            f'<text x="{left - 6}" y="{y_of(tick) + 4:.1f}" text-anchor="end">{text}</text>'
-        )
-    for tick in sorted({x_low, x_high}):
-        parts.append(
-            f'<text x="{x_of(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
-            f"{tick:g}</text>"
-        )
-    if x_label:
-        parts.append(
-            f'<text x="{(left + width - right) / 2:.1f}" y="{height - bottom + 16}" '
-            f'text-anchor="middle">{escape(x_label)}</text>'
-        )
-    if reference is not None:
-        label, value = reference
-        parts.append(
-            f'<line x1="{left}" y1="{y_of(value):.1f}" x2="{width - right}" y2="{y_of(value):.1f}" '
-            f'stroke="#b42318" stroke-dasharray="4 4"><title>{escape(label)} {value:g}</title>'
-            "</line>"
-        )
-    legend_x = left
-    for name, colour, points in plotted:
-        parts.append(
-            f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{legend_x + 14}" y="15">{escape(name)}</text>'
-        )
-        legend_x += 24 + 7 * len(name)
-        if len(points) > 1:
-            path = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in points)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
-            )
-        if len(points) <= 60:
-            for x, y in points:
-                parts.append(
-                    f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="2.5" fill="{colour}">'
-                    f"<title>{escape(name)} at {x:g}: {y:.4g}</title></circle>"
-                )
-    parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers
 
 

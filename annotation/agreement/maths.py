@@ -10,11 +10,7 @@ CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
 
 
 CHOICE_CODES = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}  # stored names -> codes
-
-
 CHOICE_NAMES = {code: name for name, code in CHOICE_CODES.items()}
-
-
 N_CHOICES = 3
 
 
@@ -22,8 +18,6 @@ EASY, MEDIUM, HARD, UNLABELLED = 0, 1, 2, -1
 
 
 DIFFICULTY_NAMES = {EASY: "easy", MEDIUM: "medium", HARD: "hard", UNLABELLED: ""}
-
-
 DIFFICULTIES = tuple(name for name in DIFFICULTY_NAMES.values() if name)  # easiest first
 
 
@@ -36,8 +30,6 @@ UNKNOWN_STRENGTH = 1.5
 # ±UNKNOWN_STRENGTH has a place; labels give whole strengths, so the halves are otherwise empty
 # and change no figure (interval distances are between values, the kappa's are scaled alike).
 SIGNED_STEP = 0.5
-
-
 SIGNED_VALUES = np.arange(-3, 3 + SIGNED_STEP, SIGNED_STEP)
 
 

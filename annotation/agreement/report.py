@@ -1,5 +1,5 @@
 """Every dashboard figure at once: the whole-set, rater-pair, per-rater and consensus
-maths of annotation.agreement run over one LabelTable, plus the daily timeline.
+maths of annotation.agreement.maths run over one LabelTable, plus the daily timeline.
 
 Pure numpy like agreement.py; a figure that cannot be computed is None, never an error.
 """
@@ -28,13 +28,9 @@ from annotation.agreement.maths import (
 )
 
 
-def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> dict:
-    """Every dashboard figure; a figure that cannot be computed is None."""
-    counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
-    labelled = counts.sum(axis=1) > 0
-    signed_code = signed_codes(signed_strength(table.choice, table.strength))
-    signed_counts = vote_counts(table.item, signed_code, table.n_items, len(SIGNED_VALUES))
-
+def rater_pair_kappas(table: LabelTable, signed_code: np.ndarray) -> tuple[list, list]:
+    """Cohen's kappa (and its weighted twin on the signed scale) of every rater pair that
+    met, and each rater's kappas."""
     nominal = confusion_by_rater_pair(
         table.item, table.rater, table.choice, table.n_raters, N_CHOICES
     )
@@ -43,7 +39,7 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
     )
     weighted_by_pair = {(i, j): k for i, j, _, k in pairwise_kappas(weighted, "quadratic")}
     kappas = []
-    per_rater_kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
+    per_rater: list[list[float]] = [[] for _ in range(table.n_raters)]
     for i, j, n, kappa in pairwise_kappas(nominal):
         kappas.append(
             {
@@ -55,36 +51,44 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
             }
         )
         if kappa is not None:
-            per_rater_kappas[i].append(kappa)
-            per_rater_kappas[j].append(kappa)
+            per_rater[i].append(kappa)
+            per_rater[j].append(kappa)
+    return kappas, per_rater
 
-    n_labels_by_rater = np.bincount(table.rater, minlength=table.n_raters)
+
+def agreement_with_people(table: LabelTable, counts: np.ndarray, majority: list) -> list:
+    """Each rater's agreement with the people's majority alone: how far a judge (or any
+    label source) can stand in for them."""
+    is_person = np.array([kind == "annotator" for kind in table.rater_kinds], dtype=bool)
+    if is_person.all():
+        return majority
+    by_people = is_person[table.rater]
+    people_counts = vote_counts(
+        table.item[by_people], table.choice[by_people], table.n_items, N_CHOICES
+    )
+    return agreement_with_majority(
+        table.item, table.rater, table.choice, people_counts, table.n_raters, by_people
+    )
+
+
+def rater_figures(table: LabelTable, counts: np.ndarray, per_rater_kappas: list) -> list[dict]:
+    """Per annotator or judge: labels, agreement, mean kappa, biases, gold and speed."""
+    n_labels = np.bincount(table.rater, minlength=table.n_raters)
     majority = agreement_with_majority(
         table.item, table.rater, table.choice, counts, table.n_raters
     )
-    # Against the people alone: how far a judge (or any label source) can stand in for them.
-    is_person = np.array([kind == "annotator" for kind in table.rater_kinds], dtype=bool)
-    if is_person.all():
-        with_people = majority
-    else:
-        by_people = is_person[table.rater]
-        people_counts = vote_counts(
-            table.item[by_people], table.choice[by_people], table.n_items, N_CHOICES
-        )
-        with_people = agreement_with_majority(
-            table.item, table.rater, table.choice, people_counts, table.n_raters, by_people
-        )
+    with_people = agreement_with_people(table, counts, majority)
     left = position_bias(table.rater, table.choice, table.shown_left, table.n_raters)
     longer = longer_choice_rate(
         table.item, table.rater, table.choice, table.length_a, table.length_b, table.n_raters
     )
     gold = gold_accuracy(table.item, table.rater, table.choice, table.gold, table.n_raters)
     seconds = median_seconds(table.rater, table.duration_ms, table.n_raters)
-    annotators = [
+    return [
         {
             "name": table.rater_names[r],
             "kind": table.rater_kinds[r],
-            "n": int(n_labels_by_rater[r]),
+            "n": int(n_labels[r]),
             "agreement_with_majority": majority[r],
             "agreement_with_people": with_people[r],
             "mean_kappa": float(np.mean(per_rater_kappas[r])) if per_rater_kappas[r] else None,
@@ -96,6 +100,14 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
         for r in range(table.n_raters)
     ]
 
+
+def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> dict:
+    """Every dashboard figure; a figure that cannot be computed is None."""
+    counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
+    labelled = counts.sum(axis=1) > 0
+    signed_code = signed_codes(signed_strength(table.choice, table.strength))
+    signed_counts = vote_counts(table.item, signed_code, table.n_items, len(SIGNED_VALUES))
+    kappas, per_rater_kappas = rater_pair_kappas(table, signed_code)
     result = item_consensus(table, rule)
     difficulty = {
         name: int(np.sum(result.difficulty == code))
@@ -103,7 +115,6 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
         if name
     }
     difficulty["contested"] = int(np.sum(result.contested & labelled))
-
     return {
         "n_labels": int(table.item.size),
         "n_pairs": int(labelled.sum()),
@@ -114,7 +125,7 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
         "krippendorff_alpha": krippendorff_alpha(counts),
         "krippendorff_alpha_interval": krippendorff_alpha(signed_counts, SIGNED_VALUES),
         "cohen_kappa": kappas,
-        "annotators": annotators,
+        "annotators": rater_figures(table, counts, per_rater_kappas),
         "difficulty": difficulty,
         "timeline": agreement_timeline(table, counts),
     }

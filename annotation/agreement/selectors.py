@@ -20,8 +20,6 @@ from annotation.models import (
 )
 
 EPOCH = date(1970, 1, 1)
-
-
 DAY_NUMBER_SQL = {  # days since EPOCH of a label's creation, in UTC
     "postgresql": ("({table}.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"),
     "sqlite": "CAST(julianday({table}.created_at) - 2440587.5 AS INTEGER)",
@@ -107,7 +105,7 @@ def _integer_columns(sql: str, params: dict, names: tuple[str, ...]) -> dict:
 
 
 def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
-    """The project's labels as arrays for `annotation.agreement`, with per-pair facts.
+    """The project's labels as arrays for the agreement maths, with per-pair facts.
 
     Also returns the pair ids in item order.
     """

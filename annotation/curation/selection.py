@@ -83,47 +83,40 @@ class Selection:
         return len(self.pair_ids)
 
 
-def curation_select(
-    *, project: Project, filters: CurationFilters, held_out_of: Round | None = None
-) -> Selection:
-    """Apply the filters to the project's current labels (reads only). Rounds' fresh
-    held-out pairs are left out; with `held_out_of`, only that round's are kept."""
-    if filters.exclude_sources:
-        known = set(
-            Label.objects.filter(pair__project=project, annotator__isnull=True)
-            .values_list("source", flat=True)
-            .distinct()
-        )
-        unknown = sorted(set(filters.exclude_sources) - known)
-        if unknown:
-            listed = ", ".join(sorted(known)) or "none"
-            message = f"No label source named {', '.join(unknown)} here (known: {listed})."
-            raise ValidationError({"exclude_sources": message})
-    table, pair_ids = label_table(project=project, exclude_sources=filters.exclude_sources)
-    keep_label = np.ones(table.item.size, dtype=bool)
-    dropped_annotators: list[str] = []
-    if filters.min_annotator_kappa is not None and table.n_raters:
-        confusions = confusion_by_rater_pair(
-            table.item, table.rater, table.choice, table.n_raters, N_CHOICES
-        )
-        kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
-        for i, j, _, kappa in pairwise_kappas(confusions):
-            if kappa is not None:
-                kappas[i].append(kappa)
-                kappas[j].append(kappa)
-        # Raters with no overlap cannot be judged by kappa and keep their labels.
-        low = [
-            r
-            for r in range(table.n_raters)
-            if kappas[r] and np.mean(kappas[r]) < filters.min_annotator_kappa
-        ]
-        dropped_annotators = [table.rater_names[r] for r in low]
-        keep_label = ~np.isin(table.rater, low)
-    table = _subset(table, keep_label)
-    result = item_consensus(table, project.difficulty_rule)
-    votes = result.votes
-    n_votes = votes.sum(axis=1)
+def _check_sources(project: Project, filters: CurationFilters) -> None:
+    if not filters.exclude_sources:
+        return
+    known = set(
+        Label.objects.filter(pair__project=project, annotator__isnull=True)
+        .values_list("source", flat=True)
+        .distinct()
+    )
+    unknown = sorted(set(filters.exclude_sources) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        message = f"No label source named {', '.join(unknown)} here (known: {listed})."
+        raise ValidationError({"exclude_sources": message})
 
+
+def _low_kappa_raters(table, min_kappa: float | None) -> list[int]:
+    """Raters whose mean Cohen's kappa with the others is below `min_kappa`. Raters with no
+    overlap cannot be judged by kappa and keep their labels."""
+    if min_kappa is None or not table.n_raters:
+        return []
+    confusions = confusion_by_rater_pair(
+        table.item, table.rater, table.choice, table.n_raters, N_CHOICES
+    )
+    kappas: list[list[float]] = [[] for _ in range(table.n_raters)]
+    for i, j, _, kappa in pairwise_kappas(confusions):
+        if kappa is not None:
+            kappas[i].append(kappa)
+            kappas[j].append(kappa)
+    return [r for r in range(table.n_raters) if kappas[r] and np.mean(kappas[r]) < min_kappa]
+
+
+def _reasons(project, filters, pair_ids, result, n_votes, held_out_of) -> list[tuple]:
+    """Each reason to leave pairs out, with its mask over `pair_ids` (None: not asked for)."""
+    votes = result.votes
     held_out = Pair.objects.filter(project=project, held_out=True)
     if held_out_of is None:
         # A round's fresh held-out pairs measure drift; they never enter a training split.
@@ -132,7 +125,8 @@ def curation_select(
     else:
         ids = list(held_out.filter(round=held_out_of).values_list("id", flat=True))
         drift = ("not in the round's held-out set", ~np.isin(pair_ids, ids))
-    reasons = [
+    wanted = [k for k, v in DIFFICULTY_NAMES.items() if v in filters.difficulty]
+    return [
         ("no labels", n_votes == 0),
         drift,
         ("fewer votes than --min-votes", n_votes < filters.min_votes),
@@ -141,15 +135,13 @@ def curation_select(
         ("contested", result.contested if filters.exclude_contested else None),
         ("has tie votes", votes[:, CHOICE_TIE] > 0 if filters.exclude_ties else None),
         ("agreement below --min-agreement", result.agreement < filters.min_agreement),
-        (
-            "difficulty not selected",
-            ~np.isin(
-                result.difficulty,
-                [k for k, v in DIFFICULTY_NAMES.items() if v in filters.difficulty],
-            ),
-        ),
+        ("difficulty not selected", ~np.isin(result.difficulty, wanted)),
     ]
-    keep = np.ones(len(pair_ids), dtype=bool)
+
+
+def _kept_mask(reasons: list[tuple], n: int) -> tuple[np.ndarray, dict[str, int]]:
+    """The pairs no reason leaves out, and how many each reason left out first."""
+    keep = np.ones(n, dtype=bool)
     dropped: dict[str, int] = {}
     for reason, mask in reasons:
         if mask is None:
@@ -158,6 +150,22 @@ def curation_select(
         if newly.any():
             dropped[reason] = int(newly.sum())
         keep &= ~mask
+    return keep, dropped
+
+
+def curation_select(
+    *, project: Project, filters: CurationFilters, held_out_of: Round | None = None
+) -> Selection:
+    """Apply the filters to the project's current labels (reads only). Rounds' fresh
+    held-out pairs are left out; with `held_out_of`, only that round's are kept."""
+    _check_sources(project, filters)
+    table, pair_ids = label_table(project=project, exclude_sources=filters.exclude_sources)
+    low = _low_kappa_raters(table, filters.min_annotator_kappa)
+    table = _subset(table, ~np.isin(table.rater, low))
+    result = item_consensus(table, project.difficulty_rule)
+    n_votes = result.votes.sum(axis=1)
+    reasons = _reasons(project, filters, pair_ids, result, n_votes, held_out_of)
+    keep, dropped = _kept_mask(reasons, len(pair_ids))
     balance = None
     if filters.balance_length:
         balance, excess = _length_balance(table, result.winner, pair_ids, keep, filters)
@@ -166,10 +174,8 @@ def curation_select(
             keep[excess] = False
     kept = np.nonzero(keep)[0]
     names = [DIFFICULTY_NAMES[int(d)] for d in result.difficulty[kept]]
-    by_source: dict[str, int] = {}
     on_kept = np.isin(table.item, kept)
-    for rater, count in zip(*np.unique(table.rater[on_kept], return_counts=True), strict=True):
-        by_source[table.rater_names[int(rater)]] = int(count)
+    raters, counts = np.unique(table.rater[on_kept], return_counts=True)
     return Selection(
         pair_ids=[pair_ids[i] for i in kept],
         winner=result.winner[kept].tolist(),
@@ -179,15 +185,13 @@ def curation_select(
         n_votes=n_votes[kept].tolist(),
         dropped=dropped,
         by_difficulty={d: names.count(d) for d in DIFFICULTIES},
-        by_source=by_source,
-        dropped_annotators=dropped_annotators,
+        by_source={table.rater_names[int(r)]: int(c) for r, c in zip(raters, counts, strict=True)},
+        dropped_annotators=[table.rater_names[r] for r in low],
         balance_length=balance,
     )
 
 
 LENGTH_BALANCE_REASON = "balancing length (train split)"
-
-
 PAIR_PROMPTS_SQL = "SELECT id, CAST(prompt AS TEXT) FROM annotation_pair WHERE id {ids}"
 
 
@@ -267,7 +271,7 @@ PAIR_TEXTS_SQL = """
 """
 
 
-def _rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], bool]:
+def selection_rows(selection: Selection, filters: CurationFilters) -> tuple[list[dict], bool]:
     pairs = {
         pid: (external_id, json.loads(prompt), a, b)
         for pid, external_id, prompt, a, b in rows_for_ids(PAIR_TEXTS_SQL, [], selection.pair_ids)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
-from annotation.curation.selection import CurationFilters, _rows, curation_select
+from annotation.curation.selection import CurationFilters, curation_select, selection_rows
 from annotation.models import (
     CuratedDataset,
     Round,
@@ -24,7 +24,7 @@ def held_out_rows(round_: Round) -> list[dict]:
     winner; ties and contested pairs are left out, as curation leaves them out."""
     filters = CurationFilters(test_fraction=0.0)
     selection = curation_select(project=round_.project, filters=filters, held_out_of=round_)
-    return _rows(selection, filters)[0] if selection.count else []
+    return selection_rows(selection, filters)[0] if selection.count else []
 
 
 def dataset_get(identifier: str) -> CuratedDataset:
@@ -67,8 +67,6 @@ def dataset_table(dataset: CuratedDataset):
 
 
 DOWNLOAD_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
-
-
 CHUNK = 1 << 20
 
 

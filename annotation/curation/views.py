@@ -3,12 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotation.access import project_for
 from annotation.agreement.maths import DIFFICULTIES
+from annotation.curation.sections import dataset_sections
 from annotation.curation.selectors import dataset_context, dataset_download
 from annotation.curation.serializers import CurationFiltersSerializer
 from annotation.curation.services import dataset_curate
@@ -101,8 +102,19 @@ def dataset_detail(request, identifier: str):
         CuratedDataset.objects.select_related("project"), identifier=identifier
     )
     project_for(request, dataset.project_id, manage=True)
-    context = dataset_context(dataset=dataset)
-    return render(request, "annotation/dataset.html", context)
+    return dataset_page(request, dataset)
+
+
+def dataset_page(
+    request, dataset: CuratedDataset, *, status: int = 200, **inputs
+) -> HttpResponse:
+    """A version's page, with the sections other apps add (sections.py); `inputs` go to
+    those sections, such as a form that comes back with its errors."""
+    context = {
+        **dataset_context(dataset=dataset),
+        "sections": dataset_sections(request=request, dataset=dataset, inputs=inputs),
+    }
+    return render(request, "annotation/dataset.html", context, status=status)
 
 
 @login_required

@@ -66,8 +66,17 @@ class Pair(models.Model):
 
     def save(self, *args, **kwargs):
         # Responses never change after import; keep the derived lengths in step anyway.
-        self.length_a, self.length_b = len(self.response_a), len(self.response_b)
+        self.measure()
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def lengths(response_a: str, response_b: str) -> tuple[int, int]:
+        """Characters in each response: what the length-bias figures and the length balance
+        of curation compare. Every write of pairs takes them from here."""
+        return len(response_a), len(response_b)
+
+    def measure(self) -> None:
+        self.length_a, self.length_b = self.lengths(self.response_a, self.response_b)
 
     def response(self, side: str) -> str:
         return self.response_a if side == Side.A else self.response_b

@@ -16,14 +16,8 @@ from annotation.pairs.readers import RowError, detect_format, read_records
 from config.inputs import value_problem
 
 HH_ASSISTANT = "\n\nAssistant:"
-
-
 HH_TURN_ROLES = {"Human": "user", "Assistant": "assistant"}
-
-
 MAX_ID_CHARS = 255
-
-
 MAX_NAME_CHARS = 100
 
 
@@ -134,35 +128,40 @@ def _conversational_pair(
     return prompt, "".join(m["content"] for m in chosen), "".join(m["content"] for m in rejected)
 
 
-def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) -> PairRow | RowError:
-    known = {"id", "pair_id", "prompt", "response_a", "response_b", "chosen", "rejected"}
-    known |= {"source", "metadata"}
-    limit = settings.IMPORT_MAX_FIELD_CHARS
-    prompt = record.get("prompt")
-    preferred_first: bool | None = None
-    conversational = _is_messages(record.get("chosen")) and _is_messages(record.get("rejected"))
+PAIR_FIELDS = {"id", "pair_id", "prompt", "response_a", "response_b", "chosen", "rejected"}
+PAIR_FIELDS |= {"source", "metadata"}
 
+
+def _hh_texts(line: int, record: dict[str, Any]) -> tuple[Any, str, str] | RowError:
+    chosen, rejected = record.get("chosen"), record.get("rejected")
+    if not isinstance(chosen, str) or not isinstance(rejected, str):
+        return RowError(line, "HH rows need text fields 'chosen' and 'rejected'")
+    if record.get("prompt") is not None:
+        return RowError(line, "HH rows hold whole dialogues; this row also has a 'prompt'")
+    if chosen == rejected:
+        return RowError(line, "'chosen' and 'rejected' are identical")
+    try:
+        prompt_text, first, second = split_hh_dialogues(chosen, rejected)
+    except ValueError as exc:
+        return RowError(line, str(exc))
+    return hh_prompt_messages(prompt_text), first, second
+
+
+def _pair_texts(
+    line: int, record: dict[str, Any], hh: bool
+) -> tuple[Any, str, str, bool] | RowError:
+    """(prompt, first response, second response, whether the first is the preferred one)
+    from any of the accepted shapes: TRL's conversational form, HH dialogues, chosen and
+    rejected texts, or an unlabelled pair (response_a, response_b)."""
+    prompt = record.get("prompt")
+    conversational = _is_messages(record.get("chosen")) and _is_messages(record.get("rejected"))
     if conversational and not hh:
         pair = _conversational_pair(prompt, record["chosen"], record["rejected"])
-        if isinstance(pair, str):
-            return RowError(line, pair)
-        prompt, first, second = pair
-        preferred_first = True
-    elif hh or (prompt is None and "chosen" in record and "rejected" in record):
-        chosen, rejected = record.get("chosen"), record.get("rejected")
-        if not isinstance(chosen, str) or not isinstance(rejected, str):
-            return RowError(line, "HH rows need text fields 'chosen' and 'rejected'")
-        if prompt is not None:
-            return RowError(line, "HH rows hold whole dialogues; this row also has a 'prompt'")
-        if chosen == rejected:
-            return RowError(line, "'chosen' and 'rejected' are identical")
-        try:
-            prompt_text, first, second = split_hh_dialogues(chosen, rejected)
-        except ValueError as exc:
-            return RowError(line, str(exc))
-        prompt = hh_prompt_messages(prompt_text)
-        preferred_first = True
-    elif "chosen" in record or "rejected" in record:
+        return RowError(line, pair) if isinstance(pair, str) else (*pair, True)
+    if hh or (prompt is None and "chosen" in record and "rejected" in record):
+        texts = _hh_texts(line, record)
+        return texts if isinstance(texts, RowError) else (*texts, True)
+    if "chosen" in record or "rejected" in record:
         first, second = record.get("chosen"), record.get("rejected")
         if not isinstance(first, str) or not isinstance(second, str):
             return RowError(
@@ -170,68 +169,92 @@ def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) ->
                 "labelled rows need 'chosen' and 'rejected' as texts or as lists of "
                 "{role, content} messages",
             )
-        preferred_first = True
-    else:
-        first, second = record.get("response_a"), record.get("response_b")
-        missing = [
-            name
-            for name, value in (("prompt", prompt), ("response_a", first), ("response_b", second))
-            if value is None
-        ]
-        if missing:
-            return RowError(line, f"missing field {', '.join(repr(m) for m in missing)}")
-        if not isinstance(first, str) or not isinstance(second, str):
-            return RowError(line, "'response_a' and 'response_b' must be text")
+        return prompt, first, second, True
+    first, second = record.get("response_a"), record.get("response_b")
+    missing = [
+        name
+        for name, value in (("prompt", prompt), ("response_a", first), ("response_b", second))
+        if value is None
+    ]
+    if missing:
+        return RowError(line, f"missing field {', '.join(repr(m) for m in missing)}")
+    if not isinstance(first, str) or not isinstance(second, str):
+        return RowError(line, "'response_a' and 'response_b' must be text")
+    return prompt, first, second, False
 
+
+def _texts_problem(prompt: Any, first: str, second: str) -> str | None:
     if prompt is None:
-        return RowError(line, "missing field 'prompt'")
+        return "missing field 'prompt'"
     problem = check_prompt(prompt)
     if problem:
-        return RowError(line, problem)
+        return problem
     if first == second:
-        return RowError(line, "the two responses are identical")
+        return "the two responses are identical"
+    limit = settings.IMPORT_MAX_FIELD_CHARS
     for name, size in (
         ("prompt", prompt_chars(prompt)),
         ("response", max(len(first), len(second))),
     ):
         if size > limit:
-            return RowError(line, f"{name} has {size:,} characters; the limit is {limit:,}")
+            return f"{name} has {size:,} characters; the limit is {limit:,}"
+    return None
 
+
+def _external_id(record: dict[str, Any], prompt: Any, first: str, second: str) -> str:
+    """The row's id, or the content's checksum when it has none. Raises ValueError."""
     # A curated version names each pair's id `pair_id`: it imports back under that id.
     external_id = record.get("id")
     if external_id is None or external_id == "":
         external_id = record.get("pair_id")
     if external_id is None or external_id == "":
-        external_id = content_id(prompt, first, second)
-    elif isinstance(external_id, str | int) and not isinstance(external_id, bool):
-        external_id = str(external_id)
-        if len(external_id) > MAX_ID_CHARS:
-            return RowError(line, f"'id' is longer than {MAX_ID_CHARS} characters")
-    else:
-        return RowError(line, "'id' must be text or a number")
+        return content_id(prompt, first, second)
+    if not isinstance(external_id, str | int) or isinstance(external_id, bool):
+        raise ValueError("'id' must be text or a number")
+    if len(str(external_id)) > MAX_ID_CHARS:
+        raise ValueError(f"'id' is longer than {MAX_ID_CHARS} characters")
+    return str(external_id)
 
-    source = record.get("source") or ""
-    if not isinstance(source, str) or len(source) > 200:
-        return RowError(line, "'source' must be text of at most 200 characters")
+
+def _metadata(record: dict[str, Any]) -> dict:
+    """The row's metadata with its extra columns. Raises ValueError."""
     metadata = record.get("metadata") or {}
     if isinstance(metadata, str):
         try:
             metadata = json.loads(metadata)
         except (json.JSONDecodeError, RecursionError):
-            return RowError(line, "'metadata' is not valid JSON")
+            raise ValueError("'metadata' is not valid JSON") from None
     if not isinstance(metadata, dict):
-        return RowError(line, "'metadata' must be an object")
-    extra = {k: v for k, v in record.items() if k not in known and v is not None}
+        raise ValueError("'metadata' must be an object")
+    extra = {k: v for k, v in record.items() if k not in PAIR_FIELDS and v is not None}
     metadata = {**extra, **metadata}
     problem = value_problem(metadata)
     if problem:
-        return RowError(line, f"'metadata' {problem}")
+        raise ValueError(f"'metadata' {problem}")
     limit = settings.IMPORT_MAX_METADATA_CHARS
     if len(json.dumps(metadata, ensure_ascii=False)) > limit:
-        return RowError(line, f"'metadata' (with any extra columns) is over {limit:,} characters")
+        raise ValueError(f"'metadata' (with any extra columns) is over {limit:,} characters")
+    return metadata
 
+
+def parse_pair_record(line: int, record: dict[str, Any], *, hh: bool = False) -> PairRow | RowError:
+    texts = _pair_texts(line, record, hh)
+    if isinstance(texts, RowError):
+        return texts
+    prompt, first, second, labelled = texts
+    problem = _texts_problem(prompt, first, second)
+    if problem:
+        return RowError(line, problem)
+    try:
+        external_id = _external_id(record, prompt, first, second)
+        source = record.get("source") or ""
+        if not isinstance(source, str) or len(source) > 200:
+            raise ValueError("'source' must be text of at most 200 characters")
+        metadata = _metadata(record)
+    except ValueError as exc:
+        return RowError(line, str(exc))
     row = PairRow(line, prompt, first, second, external_id, source=source, metadata=metadata)
-    if preferred_first is not None:
+    if labelled:
         # Store labelled pairs in an order that carries no hint of which one was preferred,
         # yet is the same on every import of the same row.
         chosen_goes_first = int(hashlib.sha256(external_id.encode()).hexdigest()[0], 16) % 2 == 0

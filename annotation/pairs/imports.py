@@ -23,8 +23,6 @@ from annotation.pairs.readers import RowError
 from annotation.pairs.search import search_index_soon
 
 IMPORT_BATCH = 5000
-
-
 MAX_REPORTED_ERRORS = 200
 
 
@@ -62,7 +60,7 @@ def collect_rows(rows: Iterable, skip_invalid: bool) -> tuple[list, list[RowErro
     return good, errors
 
 
-def _pair_ids(project: Project, external_ids: list[str]) -> dict[str, int]:
+def pair_ids_by_external_id(project: Project, external_ids: list[str]) -> dict[str, int]:
     """Map the external ids that the project already has to pair ids."""
     sql = "SELECT external_id, id FROM annotation_pair WHERE project_id = %s AND external_id {ids}"
     return dict(rows_for_ids(sql, [project.pk], external_ids))
@@ -129,7 +127,7 @@ def _pairs_insert(
     unique: dict[str, PairRow] = {}
     for row in rows:
         unique.setdefault(row.external_id, row)
-    existing = _pair_ids(project, list(unique))
+    existing = pair_ids_by_external_id(project, list(unique))
     new_rows = [row for key, row in unique.items() if key not in existing]
     report.skipped += len(rows) - len(new_rows)
     report.imported += len(new_rows)
@@ -140,13 +138,13 @@ def _pairs_insert(
         [
             (project.pk, row.external_id, json.dumps(row.prompt, ensure_ascii=False),
              row.response_a, row.response_b, row.source or default_source,
-             json.dumps(row.metadata, ensure_ascii=False), len(row.response_a),
-             len(row.response_b), "", 0, now)
+             json.dumps(row.metadata, ensure_ascii=False),
+             *Pair.lengths(row.response_a, row.response_b), "", 0, now)
             for row in new_rows
         ],
     )  # fmt: skip
     labelled = [row for row in new_rows if row.preferred]
-    pair_ids = _pair_ids(project, [row.external_id for row in labelled])
+    pair_ids = pair_ids_by_external_id(project, [row.external_id for row in labelled])
     insert_rows(
         Label,
         ["pair_id", "source", "choice", "rationale", "shown_left", "created_at", "updated_at"],
@@ -171,7 +169,9 @@ def labels_import(
     A label for a pair and annotator that already has one is skipped.
     """
     parsed = list(read_label_rows(stream, filename, fmt))
-    pair_ids = _pair_ids(project, list({row.pair for row in parsed if isinstance(row, LabelRow)}))
+    pair_ids = pair_ids_by_external_id(
+        project, list({row.pair for row in parsed if isinstance(row, LabelRow)})
+    )
     checked: list[LabelRow | RowError] = []
     for row in parsed:
         if isinstance(row, LabelRow) and row.pair not in pair_ids:

@@ -176,7 +176,7 @@ def pairs_from_round(
         )
         new = [pair for pair in rows if pair.external_id not in have]
         for pair in new:
-            pair.length_a, pair.length_b = len(pair.response_a), len(pair.response_b)
+            pair.measure()
         Pair.objects.bulk_create(new, batch_size=5000)
         if new:
             transaction.on_commit(search_index_soon)
