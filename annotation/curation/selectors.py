@@ -121,7 +121,7 @@ def _shown(value) -> str:
 
 
 def dataset_context(*, dataset: CuratedDataset) -> dict:
-    """What the dataset page shows; the training form re-renders it with its errors."""
+    """What the dataset page shows of the version itself (its manifest and first rows)."""
     from annotation.rendering import prompt_preview, render_preview
 
     manifest = dataset.manifest

@@ -105,9 +105,7 @@ def dataset_detail(request, identifier: str):
     return dataset_page(request, dataset)
 
 
-def dataset_page(
-    request, dataset: CuratedDataset, *, status: int = 200, **inputs
-) -> HttpResponse:
+def dataset_page(request, dataset: CuratedDataset, *, status: int = 200, **inputs) -> HttpResponse:
     """A version's page, with the sections other apps add (sections.py); `inputs` go to
     those sections, such as a form that comes back with its errors."""
     context = {

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from annotation.access import ADMIN, project_role, user_is_admin
-from annotation.models import Membership
+from annotation.models import CuratedDataset, Membership
 from rewardmodels.models import TrainingRun
 
 FINISHED = (
@@ -79,3 +79,8 @@ def run_curves(*, run: TrainingRun) -> dict[str, list[tuple[float, float]]]:
             eval_loss.append((step, held_out.get("loss")))
             eval_accuracy.append((step, held_out.get("accuracy")))
     return {"train_loss": train_loss, "eval_loss": eval_loss, "eval_accuracy": eval_accuracy}
+
+
+def runs_of_dataset(*, dataset: CuratedDataset, limit: int = 10) -> list[TrainingRun]:
+    """The newest runs trained on a version, without their timelines or logs."""
+    return list(dataset.runs.defer("metrics", "log_tail", "error")[:limit])

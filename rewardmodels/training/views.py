@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from annotation.access import ADMIN, project_role
-from annotation.curation.selectors import dataset_context
+from annotation.access import ADMIN, project_role, user_is_admin
+from annotation.curation.sections import PageSection
+from annotation.curation.views import dataset_page
 from annotation.models import CuratedDataset
 from rewardmodels import charts
 from rewardmodels.models import RewardModel, TrainingRun
@@ -25,6 +26,7 @@ from rewardmodels.training.selectors import (
     run_role,
     run_trained_yet,
     run_untrained,
+    runs_of_dataset,
     runs_visible,
 )
 from rewardmodels.training.services import training_run_cancel, training_run_create
@@ -64,8 +66,20 @@ def run_create(request, identifier: str):
                 return render(request, "rewardmodels/not_sent.html", {"run": run}, status=503)
             messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
             return redirect("run", pk=run.pk)
-    context = {**dataset_context(dataset=dataset), "train_form": form}
-    return render(request, "annotation/dataset.html", context, status=400)
+    return dataset_page(request, dataset, status=400, train_form=form)
+
+
+def dataset_training_section(request, dataset: CuratedDataset, inputs: dict) -> PageSection:
+    """The training panel on a version's page (registered in apps.py): the launch form for
+    admins, blank or as `run_create` sent it back with its errors, and the newest runs for
+    everyone who sees the page."""
+    form = inputs.get("train_form")
+    if form is None and user_is_admin(request.user):
+        form = TrainingRunForm()
+    return PageSection(
+        "rewardmodels/_train_form.html",
+        {"form": form, "runs": runs_of_dataset(dataset=dataset)},
+    )
 
 
 def duration(seconds: float | None) -> str:

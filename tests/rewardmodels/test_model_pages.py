@@ -453,7 +453,7 @@ def test_evaluation_page_follows_progress_then_shows_figures(lead, first, v2, ev
     client = logged_in(lead)
     page = client.get(f"/evaluations/{running.pk}/").content.decode()
     assert "width: 25.0%" in page and "6 / 24 responses scored" in page
-    assert 'data-finished="0"' in page and "rewardmodels/job.js" in page
+    assert 'data-finished="0"' in page and "ui/job.js" in page
     assert "<svg" not in page
     data = client.get(f"/evaluations/{running.pk}/progress.json").json()
     assert (data["status"], data["done"], data["total"], data["finished"]) == (

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_web_process_never_imports_torch():
     code = (
         "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; "
-        "import django; django.setup(); import config.urls, rewardmodels.services, "
+        "import django; django.setup(); import config.urls, rewardmodels.training.services, "
         "rewardmodels.management.commands.train, workers.tasks; "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )

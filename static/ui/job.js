@@ -1,5 +1,6 @@
-// An evaluation's or filter run's page follows the job while it is queued or running
-// (follow.js): the progress bar, how many responses are scored, the status and any error.
+// A job's page (an evaluation, a filter run, an audit, a judging job) follows the job while
+// it is queued or running (follow.js): the progress bar, how much is done, the status and any
+// error. The page holds the panel of _ui/_job_status.html.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
