@@ -3,9 +3,9 @@
 An audit of N pairs with every probe scores 7N responses (both originals and five edited
 rejected ones) plus a consistency sample; an evaluation scores 2N. Target: the audit takes
 at most 3x the evaluation's time, on this 2-core CPU with the packaged model. Both go
-through what the workers run on the scoring queue: the evaluation in exact fp32 (as
-evaluations are), the audit as `score` scores (bf16 where the CPU has bf16 units), so that
-its file rescores alike. Each is timed best of --repeat after a warm-up.
+through what the workers run on the scoring queue: the evaluation in training's fp32
+precision (as evaluations are), the audit as `score` scores (bf16 where the CPU has bf16
+units), so that its file rescores alike. Each is timed best of --repeat after a warm-up.
 
     .venv/bin/python benchmarks/audit.py --data ../shared/data/hh-rlhf-harmless-dev.jsonl
 """
@@ -42,11 +42,11 @@ def main() -> None:
 
     rows = hh_rows(Path(args.data))[: args.pairs]
     path = tokenizer_folder(args)  # the packaged MiniLM, a score head on top
-    exact, fast = scoring.Scorer(path, exact=True), scoring.Scorer(path)
-    scoring.evaluate_pairs(exact, rows[:20])  # warm-up: first calls allocate
+    fp32, fast = scoring.Scorer(path, training_precision=True), scoring.Scorer(path)
+    scoring.evaluate_pairs(fp32, rows[:20])  # warm-up: first calls allocate
     scoring.audit_scores(fast, rows[:20], list(probes.PROBES), check=True)
 
-    evaluation, evaluation_s = best_of(args.repeat, lambda: scoring.evaluate_pairs(exact, rows))
+    evaluation, evaluation_s = best_of(args.repeat, lambda: scoring.evaluate_pairs(fp32, rows))
 
     def audit():
         scores = scoring.audit_scores(fast, rows, list(probes.PROBES), check=True)
@@ -57,7 +57,7 @@ def main() -> None:
     print(f"{len(rows)} HH pairs, packaged MiniLM, bf16 units: {fast.cpu_bf16}")
     print("| job | responses scored | seconds | responses/s | vs the evaluation |")
     print("|---|---|---|---|---|")
-    print(f"| evaluation (exact fp32) | {2 * len(rows)} | {evaluation_s:.1f} | "
+    print(f"| evaluation (fp32) | {2 * len(rows)} | {evaluation_s:.1f} | "
           f"{2 * len(rows) / evaluation_s:.0f} | 1.00x |")  # fmt: skip
     print(f"| audit, {len(probes.PROBES)} probes + consistency | {responses} | {audit_s:.1f} | "
           f"{responses / audit_s:.0f} | {audit_s / evaluation_s:.2f}x |")  # fmt: skip

@@ -9,7 +9,7 @@ chosen response is the shorter / longer, their mean (length-debiased accuracy), 
 probe's flip rate; with the untrained model's figures as the baseline.
 
     .venv/bin/python benchmarks/length_mitigations.py \
-        --data ../shared/data/hh-rlhf-harmless-dev.jsonl [--only defaults,augment]
+        --data ../shared/data/hh-rlhf-harmless-dev.jsonl [--only 'no mitigation'] [--seed 1]
 """
 
 import argparse
@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CONFIGURATIONS = {
-    "defaults": ("plain", {}),
-    "balanced": ("balanced", {}),
-    "length penalty 1.0": ("plain", {"length_penalty": 1.0}),
-    "augment edits": ("plain", {"augment_edits": True}),
-    "balanced + augment edits": ("balanced", {"augment_edits": True}),
-    "balanced + length penalty 1.0": ("balanced", {"length_penalty": 1.0}),
+    "defaults (augment edits)": ("plain", {}),
+    "no mitigation": ("plain", {"augment_edits": False}),
+    "balanced": ("balanced", {"augment_edits": False}),
+    "length penalty 1.0": ("plain", {"augment_edits": False, "length_penalty": 1.0}),
+    "balanced + augment edits": ("balanced", {}),
+    "balanced + length penalty 1.0": ("balanced", {"augment_edits": False, "length_penalty": 1.0}),
 }
 
 
@@ -81,6 +81,9 @@ def main() -> None:
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--only", default="", help="Comma-separated configurations")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="The training seed (the split stays the same)"
+    )
     args = parser.parse_args()
     wanted = [n.strip() for n in args.only.split(",") if n.strip()] or list(CONFIGURATIONS)
 
@@ -104,13 +107,13 @@ def main() -> None:
         for name in wanted:
             version, changes = CONFIGURATIONS[name]
             train_rows = [r for r in rows[version] if r["split"] == "train"]
-            config = TrainConfig(epochs=args.epochs, **changes)
+            config = TrainConfig(epochs=args.epochs, seed=args.seed, **changes)
             started = time.perf_counter()
             run = folder / name.replace(" ", "-")
             final = training.train(config, train_rows, test, run)
             minutes = (time.perf_counter() - started) / 60
             untrained = untrained or final["untrained"]
-            scorer = scoring.Scorer(str(run / "model"), exact=True)
+            scorer = scoring.Scorer(str(run / "model"), training_precision=True)
             figures = scoring.evaluate_pairs(scorer, test)
             audit = probes.audit_figures(
                 test,

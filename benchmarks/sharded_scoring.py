@@ -60,7 +60,7 @@ def main() -> None:
     from annotation.models import Project
     from rewardmodels.models import FilterRun, RewardModel
     from rewardmodels.scoring.services import filter_create
-    from workers.ml.models import resolve_model_path
+    from workers.ml.config import resolve_model_path
 
     redis.Redis.from_url(REDIS).flushdb()
     media = Path(tempfile.mkdtemp(prefix="sharded-"))

@@ -71,19 +71,21 @@ def separable_rows(n: int, seed: int = 0) -> list[dict]:
 
 
 def hh_pairs(path, n: int) -> list[dict]:
-    """The first n HH dialogues as prompt / chosen / rejected rows."""
+    """The first n HH dialogues as prompt / chosen / rejected rows, read by the product's
+    own HH parser (the prompt as chat messages, as an import stores it)."""
     import json
 
-    separator = "\n\nAssistant:"
+    from annotation.pairs.formats import parse_pair_record
+
     rows = []
-    for line in path.read_text().splitlines()[:n]:
-        record = json.loads(line)
-        cut = record["chosen"].rfind(separator) + len(separator)
+    for line, text in enumerate(path.read_text().splitlines()[:n], start=1):
+        pair = parse_pair_record(line, json.loads(text), hh=True)
+        first = pair.preferred == "a"
         rows.append(
             {
-                "prompt": record["chosen"][:cut],
-                "chosen": record["chosen"][cut:].strip(),
-                "rejected": record["rejected"][cut:].strip(),
+                "prompt": pair.prompt,
+                "chosen": pair.response_a if first else pair.response_b,
+                "rejected": pair.response_b if first else pair.response_a,
             }
         )
     return rows
@@ -116,8 +118,8 @@ def length_skewed_pairs(project, n: int = 60) -> list:
 
 def passing_audit(reward_model, dataset=None):
     """An audit of the model on its project's held-out data in which no probe moved it, as
-    promotion needs (rewardmodels.audits)."""
-    from rewardmodels.audits import PROBES, audit_record
+    promotion needs (rewardmodels.evaluation.audits)."""
+    from rewardmodels.evaluation.audits import PROBES, audit_record
 
     figures = {"n": 12, "n_right": 12, "flipped": 0, "flip_rate": 0.0, "mean_change": 0.0}
     return audit_record(

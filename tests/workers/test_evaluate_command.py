@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation.curation.selectors import dataset_rows
-from workers.ml.metrics import wilson_interval
+from workers.ml.metrics import length_debiased_accuracy, wilson_interval
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
                    "accuracy_chosen_longer": None, "pairs_chosen_shorter": 0,
                    "pairs_chosen_longer": 0},
     }  # fmt: skip
-    monkeypatch.setattr(command, "scorer", lambda path, exact: None)
+    monkeypatch.setattr(command, "scorer", lambda path, training_precision: None)
     monkeypatch.setattr(scoring, "evaluate_pairs", lambda scorer, rows: dict(old))
     figures = json.loads(evaluate("rm-1-fruit-v1", test_split, "--json")[0])
     assert figures["accuracy_ci95"] == pytest.approx(wilson_interval(30, 40))
@@ -130,11 +130,15 @@ def test_json_has_the_length_debiased_accuracy_and_calibration_against_people(
     assert figures["length_debiased_accuracy"] == pytest.approx(
         (length["accuracy_chosen_shorter"] + length["accuracy_chosen_longer"]) / 2
     )
-    low, high = figures["length_debiased_accuracy_ci95"]
-    assert 0 <= low <= figures["length_debiased_accuracy"] <= high <= 1
+    right = {side: round(7 * length[f"accuracy_chosen_{side}"]) for side in ("shorter", "longer")}
     for side in ("shorter", "longer"):
-        right = round(7 * length[f"accuracy_chosen_{side}"])
-        assert length[f"accuracy_chosen_{side}_ci95"] == pytest.approx(wilson_interval(right, 7))
+        assert length[f"accuracy_chosen_{side}_ci95"] == pytest.approx(
+            wilson_interval(right[side], 7)
+        )
+    picks = [[True] * right[side] + [False] * (7 - right[side]) for side in ("shorter", "longer")]
+    assert figures["length_debiased_accuracy_ci95"] == pytest.approx(
+        length_debiased_accuracy(*picks)[1]
+    )
     people = figures["people_calibration"]
     assert people["n"] == 9  # the rows with four votes; one vote is no share
     assert people["mean_share"] == 0.75 and people["brier_baseline"] == 0.0

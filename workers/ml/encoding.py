@@ -166,11 +166,15 @@ model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.flo
 MAX_LENGTH = $max_length  # tokens, as in training
 
 
-def reward(prompt: str, response: str) -> float:
+def reward(prompt: str | list[dict], response: str) -> float:
+    # The prompt as text, or as a conversation: a list of {role, content} messages.
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     if tokenizer.chat_template:
         prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            messages, add_generation_prompt=True, tokenize=False
         )
+    elif not isinstance(prompt, str):
+        prompt = "\\n\\n".join(f"{m['role']}: {m['content']}" for m in messages)
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
 """
 ENCODER_RECIPE = Template(

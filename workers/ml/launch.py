@@ -14,6 +14,15 @@ worker), so that a redelivered run is never trained twice at once; it resumes fr
 checkpoint.
 """
 
+# torchrun runs as a child process here, not torch.distributed.launcher.api.elastic_launch
+# inside the task, because elastic_launch blocks its caller until every process has exited
+# and has no call to stop them: the task could neither hand on rank 0's progress nor follow
+# its lease and the cancel flag without a thread of its own, and past the stop file's grace
+# it could end the processes only by signalling them itself, as _follow does the launcher.
+# Called from the main thread (where a Celery worker runs its tasks) it also replaces that
+# process's SIGTERM, SIGINT, SIGHUP and SIGQUIT handlers, the worker's warm shutdown among
+# them. What it would add, processes that end with a killed task, _owner_gone gives already.
+
 import json
 import os
 import shutil

@@ -26,11 +26,13 @@ def bradley_terry_loss(
         loss = loss + center_rewards * ((chosen + rejected) ** 2).mean()
     if length_penalty and chosen_tokens is not None and rejected_tokens is not None:
         lengths = torch.cat([chosen_tokens, rejected_tokens]).to(chosen.dtype)
-        loss = loss + length_penalty * length_covariance(torch.cat([chosen, rejected]), lengths)
+        loss = loss + length_penalty * squared_length_covariance(
+            torch.cat([chosen, rejected]), lengths
+        )
     return loss
 
 
-def length_covariance(rewards: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def squared_length_covariance(rewards: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """The squared covariance of rewards with standardised lengths over the batch: how many
     reward units go with one standard deviation of length, squared. Unlike a term linear in
     the reward gap it is never negative, so it cannot pull the loss below zero or pay for a

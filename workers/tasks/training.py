@@ -110,7 +110,6 @@ def _execute(run, lease: "Lease") -> None:
     )
     from workers.ml import launch, training
     from workers.ml.config import TrainConfig
-    from workers.ml.models import model_card
 
     transformers.logging.set_verbosity_error()
     owner = lease.owner
@@ -173,12 +172,19 @@ def _execute(run, lease: "Lease") -> None:
             log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
         )  # fmt: skip
         return
-    artifact = folder / "model"
-    chosen = final["settings"]
-    card = model_card(replace(config, **chosen), final, run.dataset.identifier, run.dataset.sha256)
-    (artifact / "README.md").write_text(card)
+    artifact = _write_card(folder / "model", config, final, run.dataset)
     if training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
         log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
+
+
+def _write_card(artifact: Path, config, final: dict, dataset) -> Path:
+    """The saved model's card, with the settings the run chose and its dataset version."""
+    from workers.ml.models import model_card
+
+    chosen = final["settings"]
+    card = model_card(replace(config, **chosen), final, dataset.identifier, dataset.sha256)
+    (artifact / "README.md").write_text(card)
+    return artifact
 
 
 @app.task(name="rewardmodels.retrain_due")

@@ -38,8 +38,9 @@ def read(reader, path: str, fmt: str) -> list[dict]:
         raise CommandError(f"{file.name}: {exc}") from exc
 
 
-def scorer(path: str, exact: bool = False):
-    """exact: compute as training's evaluation does (for figures), not as fast as possible."""
+def scorer(path: str, training_precision: bool = False):
+    """training_precision: compute as training's evaluation does (for figures), not as fast
+    as possible."""
     from workers.ml import scoring  # torch: only when the command runs
 
-    return scoring.scorer_for(path, exact)
+    return scoring.scorer_for(path, training_precision)

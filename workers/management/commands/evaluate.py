@@ -42,7 +42,7 @@ class Command(BaseCommand):
         rows = read(read_preference_pairs, options["file"], options["format"])
         from workers.ml.scoring import evaluate_pairs
 
-        figures = evaluate_pairs(scorer(path, exact=True), rows)
+        figures = evaluate_pairs(scorer(path, training_precision=True), rows)
         interval = accuracy_interval(figures)
         figures["accuracy_ci95"] = list(interval) if interval else None
         untrained = untrained_on(path, rows)
