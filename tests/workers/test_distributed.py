@@ -42,7 +42,7 @@ def config(base: str, processes: int, split: str, **extra) -> TrainConfig:
         gradient_accumulation=2, epochs=1, eval_every=3, checkpoint_every=2, max_length=64,
         margin_loss=True, center_rewards=0.01, length_penalty=0.1,
     )  # fmt: skip
-    return TrainConfig(**{**settings, **SPLITS[split], **extra})
+    return TrainConfig(augment_edits=False, **{**settings, **SPLITS[split], **extra})
 
 
 class Recorder(training.Reporter):

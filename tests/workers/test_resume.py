@@ -12,6 +12,7 @@ from workers.ml.config import TrainConfig
 
 def lora_config(base: str) -> TrainConfig:
     return TrainConfig(
+        augment_edits=False,
         base_model=base, method="lora", lora_dropout=0.3, learning_rate=3e-3, batch_size=8,
         epochs=1, eval_every=100, checkpoint_every=2, max_length=64,
     )  # fmt: skip

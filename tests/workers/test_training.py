@@ -41,6 +41,7 @@ def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     base = tiny_decoder(tmp_path / "base")
     rows = separable_rows(160)
     config = TrainConfig(
+        augment_edits=False,
         base_model=base, method="lora", lora_target_modules=["q_proj", "v_proj"],
         learning_rate=3e-3, batch_size=16, epochs=4, eval_every=10, max_length=64,
     )  # fmt: skip
@@ -102,6 +103,7 @@ def test_long_prompts_are_shortened_from_the_start_never_dropped():
 def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
     rows = separable_rows(64)
     config = TrainConfig(
+        augment_edits=False,
         method="full", learning_rate=1e-5, batch_size=8, epochs=1, eval_every=100,
         checkpoint_every=2, max_length=48,
     )  # fmt: skip
@@ -129,7 +131,7 @@ def test_cancel_stops_within_a_step_and_a_checkpoint_resumes(tmp_path):
 
 
 def test_unknown_lora_targets_are_a_clear_error(tmp_path):
-    config = TrainConfig(method="lora", lora_target_modules=["q_proj"])
+    config = TrainConfig(augment_edits=False, method="lora", lora_target_modules=["q_proj"])
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
     with pytest.raises(ValueError, match="no modules named q_proj"):
         building.model_to_train(config, tokenizer)
@@ -139,7 +141,7 @@ def test_unknown_lora_targets_are_a_clear_error(tmp_path):
 def test_packed_scores_match_padded_scores(tmp_path, family):
     base = tiny_decoder(tmp_path / "base", family)
     tokenizer = models.load_tokenizer(base)
-    config = TrainConfig(base_model=base, method="lora")
+    config = TrainConfig(augment_edits=False, base_model=base, method="lora")
     model, _ = building.model_to_train(config, tokenizer)
     model.eval()
     items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
@@ -165,7 +167,7 @@ def test_packed_scores_match_padded_scores(tmp_path, family):
 
 def test_encoders_are_not_packed(tmp_path):
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
-    model, _ = building.model_to_train(TrainConfig(method="full"), tokenizer)
+    model, _ = building.model_to_train(TrainConfig(augment_edits=False, method="full"), tokenizer)
     assert not packing.supports_packing(model)
 
 
@@ -185,6 +187,7 @@ def test_packed_training_learns(tmp_path):
     base = tiny_decoder(tmp_path / "base", "qwen2")
     rows = separable_rows(160)
     config = TrainConfig(
+        augment_edits=False,
         base_model=base, method="lora", packing=True, learning_rate=3e-3, batch_size=16,
         epochs=4, eval_every=100, max_length=64,
     )  # fmt: skip
@@ -199,7 +202,9 @@ def test_packed_training_learns(tmp_path):
 def _packed_sample(tmp_path):
     base = tiny_decoder(tmp_path / "base", "qwen2")
     tokenizer = models.load_tokenizer(base)
-    model, _ = building.model_to_train(TrainConfig(base_model=base, method="lora"), tokenizer)
+    model, _ = building.model_to_train(
+        TrainConfig(augment_edits=False, base_model=base, method="lora"), tokenizer
+    )
     items = encoding.encode_rows(tokenizer, separable_rows(6), max_length=64)
     return model, packing.collate_packed(items, 512, tokenizer.pad_token_id, "cpu")
 
@@ -252,14 +257,14 @@ def test_a_short_last_accumulation_window_weighs_as_much_as_a_full_one():
 
 def test_defaults_are_chosen_for_the_base_model(tmp_path, monkeypatch):
     tokenizer = models.load_tokenizer(PACKAGED_MODEL)
-    minilm = models.load_base_model(TrainConfig(), tokenizer)
-    chosen = models.choose_defaults(TrainConfig(), minilm)
+    minilm = models.load_base_model(TrainConfig(augment_edits=False), tokenizer)
+    chosen = models.choose_defaults(TrainConfig(augment_edits=False), minilm)
     assert (chosen.method, chosen.learning_rate) == ("full", 5e-5)  # a small encoder
-    given = TrainConfig(method="lora", learning_rate=1e-3)
+    given = TrainConfig(augment_edits=False, method="lora", learning_rate=1e-3)
     assert models.choose_defaults(given, minilm) == given  # what is given is kept
 
     base = decoder_model(tmp_path / "base", "qwen")
-    config = TrainConfig(base_model=base)
+    config = TrainConfig(augment_edits=False, base_model=base)
     decoder = models.load_base_model(config, models.load_tokenizer(base))
     chosen = models.choose_defaults(config, decoder)
     assert (chosen.method, chosen.learning_rate) == ("full", 1e-5)  # a small decoder

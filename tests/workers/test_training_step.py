@@ -35,6 +35,7 @@ def share_moved(before: dict, after: dict) -> float:
 def test_a_bf16_checkpoint_trains_fp32_master_weights_and_saves_fp32(tmp_path):
     base = bf16_decoder(tmp_path)
     config = TrainConfig(
+        augment_edits=False,
         base_model=base, method="full", learning_rate=1e-5, batch_size=16, epochs=1,
         warmup_ratio=0.0, max_length=48,
     )  # fmt: skip
@@ -83,6 +84,7 @@ def test_step_figures_are_over_the_whole_step_and_the_final_model_is_evaluated_o
     # One step over all 16 pairs (four padded micro-batches, or packed ones of 1 to 6 pairs),
     # held out on the same pairs: the step's figures are the untrained model's on all 16.
     config = TrainConfig(
+        augment_edits=False,
         base_model=base, method="full", learning_rate=1e-5, batch_size=4,
         gradient_accumulation=16, epochs=1, max_length=48, packing=packing,
         tokens_per_batch=160 if packing else 0, compile=False,
@@ -109,6 +111,7 @@ def test_step_figures_are_over_the_whole_step_and_the_final_model_is_evaluated_o
 
 def test_a_diverging_run_stops_at_its_step_with_a_message(tmp_path):
     config = TrainConfig(
+        augment_edits=False,
         method="full", learning_rate=1e30, batch_size=8, epochs=2, max_length=48,
         eval_every=100, checkpoint_every=100,
     )  # fmt: skip
