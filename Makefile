@@ -1,4 +1,7 @@
-# make run: the app on embedded defaults (SQLite, filesystem broker) with a Celery worker.
+# make run: the app on embedded defaults (SQLite, filesystem broker) with two Celery workers:
+# one for the background queues (and beat), one for what a person waits for (scores,
+# best-of-N, a judge's preview), so that those are answered while a run trains. Each queue
+# has one consumer: the filesystem broker is not made for several on one queue.
 # make test: the whole suite. Both create .venv on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -17,9 +20,10 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo --yes-demo --url http://$(HOST):$(PORT)/
-	@echo "Open http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
+	@echo "Open http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"
 	@trap 'kill 0' EXIT; \
 	$(BIN)/celery -A workers worker -B -s var/celerybeat-schedule -Q celery,gpu,scoring --concurrency 1 --loglevel INFO & \
+	$(BIN)/celery -A workers worker -n interactive@%h -Q interactive,interactive_judge --concurrency 1 --loglevel INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(BIN)/.installed

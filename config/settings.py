@@ -241,9 +241,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Everything that needs a GPU where there is one has its own queue: training runs, which
-# hold a worker for hours, on "gpu"; scoring, best-of-N, evaluations and filters on
-# "scoring", served by a worker of its own on each GPU machine, so that a score request is
-# answered while a run trains. Anything else goes to "celery".
+# hold a worker for hours, on "gpu"; evaluations, filters and audits, in parts, on
+# "scoring", served by a worker of its own on each GPU machine, so that they go on while a
+# run trains. What a person waits for has queues of its own, each with a worker that serves
+# nothing else, so that it never waits behind an evaluation's parts or a judging job:
+# "interactive" (scores and best-of-N, on the scoring hosts, whose scoring workers also
+# serve it) and "interactive_judge" (a judge's preview, on the hosts that run judging jobs:
+# their network and their API keys). Anything else goes to "celery".
 CELERY_TASK_ROUTES = {
     "rewardmodels.train": {"queue": "gpu"},
     "rewardmodels.evaluate": {"queue": "scoring"},
@@ -254,9 +258,14 @@ CELERY_TASK_ROUTES = {
     # Where the result backend has no native chords (the embedded filesystem one), Celery
     # polls for a scored job's parts with this task: on the queue whose workers score them.
     "celery.chord_unlock": {"queue": "scoring"},
-    "rewardmodels.score": {"queue": "scoring"},
     "rewardmodels.score_candidates": {"queue": "scoring"},
+    "rewardmodels.score": {"queue": "interactive"},
+    "annotation.judge_ask": {"queue": "interactive_judge"},
 }
+# Seconds a web request waits for a worker's answer (a score, best-of-N, a judge's preview)
+# before it answers 503 with Retry-After; the task expires then too, so a worker that takes
+# it later drops it unrun.
+INTERACTIVE_WAIT_SECONDS = float(os.environ.get("INTERACTIVE_WAIT_SECONDS", "15"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery beat (`celery -A workers beat`; make run embeds it in its worker): retraining by
 # the label count, retrainings moved on if an event was lost with a worker, search indexing.

@@ -19,15 +19,19 @@ from annotation.judges import prompts as judging
 from annotation.judges.secrets import KeyUnreadable, decrypt, encrypt
 from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Project
 from annotation.models.judges import MAX_FAILURES_KEPT
-from config.celery import BrokerUnavailable, enqueue
+from config.celery import RETRY_AFTER_SECONDS, BrokerUnavailable, NoAnswer, answer_of
 
 JUDGE_TASK = "annotation.judge"
 ASK_TASK = "annotation.judge_ask"
-ASK_TIMEOUT_SECONDS = 120
 
 
 class JudgeUnavailable(Exception):
-    """No worker answered the preview's request in time."""
+    """No worker answered the preview's request in time, or its answer cannot be read here;
+    `retry_after`: seconds worth waiting before asking again (None: asking again will not do)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = RETRY_AFTER_SECONDS):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 VISIBLE_ASCII = re.compile(r"[!-~]*")
@@ -213,29 +217,32 @@ def judged_write(*, job: JudgingJob, outcomes: list, seconds: float) -> None:
 
 
 def judge_ask(*, judge: Judge, text: str) -> dict:
-    """Send one request to the judge from a worker and wait for its raw answer (the
-    template preview's button): {text, verdict or error, input_tokens, output_tokens}."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
+    """Send one request to the judge from a worker on the interactive_judge queue and wait
+    for its raw answer (the template preview's button), at most INTERACTIVE_WAIT_SECONDS:
+    {text, verdict or error, input_tokens, output_tokens}."""
     try:
-        result = enqueue(ASK_TASK, judge.pk, text, expires=ASK_TIMEOUT_SECONDS)
+        sealed = answer_of(ASK_TASK, judge.pk, text)
     except BrokerUnavailable as exc:
         raise JudgeUnavailable(f"Cannot ask the judge now: {exc}.") from exc
-    try:
-        sealed = result.get(timeout=ASK_TIMEOUT_SECONDS, propagate=True)
-    except CeleryTimeout as exc:
-        result.revoke()
+    except NoAnswer as exc:
+        if exc.served:
+            why = (
+                f"the workers on the {exc.queue} queue are busy, or the judge takes longer than "
+                "that to answer (INTERACTIVE_WAIT_SECONDS); try again shortly"
+            )
+        else:
+            why = (
+                f"no worker is serving the {exc.queue} queue (`celery -A workers worker -Q "
+                f"{exc.queue}` where judging jobs run; make run starts one)"
+            )
         raise JudgeUnavailable(
-            f"No worker answered within {ASK_TIMEOUT_SECONDS} s; is a worker serving the "
-            "celery queue?"
+            f"No worker answered within {exc.seconds:g} s: {why}.", retry_after=exc.retry_after
         ) from exc
-    finally:
-        if result.ready():
-            result.forget()
     try:
         return json.loads(decrypt(sealed))
     except KeyUnreadable as exc:
         raise JudgeUnavailable(
             "The worker's answer cannot be read here: give the web and worker hosts the same "
-            "SECRET_KEY."
+            "SECRET_KEY.",
+            retry_after=None,
         ) from exc

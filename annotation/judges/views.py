@@ -84,7 +84,7 @@ def project_judging(request, pk: int):
     settings_form = JudgeSettingsForm(instance=project)
     only = Judge.objects.all()[:2]
     job_form = JudgingJobForm(initial={"judge": only[0]} if len(only) == 1 else None)
-    answer, refused = None, False
+    answer, refused, unavailable = None, False, None
     pair = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
     if request.method == "POST":
         action = request.POST.get("action")
@@ -105,7 +105,7 @@ def project_judging(request, pk: int):
                 try:
                     answer = judges.judge_ask(judge=judge, text=first)
                 except judges.JudgeUnavailable as exc:
-                    answer = {"text": "", "error": str(exc)}
+                    answer, unavailable = {"text": "", "error": str(exc)}, exc
                 answer["judge"] = judge.name
         elif action == "run":
             job_form = JudgingJobForm(request.POST)
@@ -128,6 +128,11 @@ def project_judging(request, pk: int):
         "default_template": DEFAULT_TEMPLATE,
     }  # fmt: skip
     errors = settings_form.errors or job_form.errors or refused
+    if unavailable is not None:  # the page, with why, as a 503 a client can retry
+        page = render(request, "annotation/judging.html", context, status=503)
+        if unavailable.retry_after is not None:
+            page["Retry-After"] = str(unavailable.retry_after)
+        return page
     return render(request, "annotation/judging.html", context, status=400 if errors else 200)
 
 

@@ -17,8 +17,6 @@ from rewardmodels.scoring.serializers import (
 )
 from rewardmodels.scoring.services import WorkerUnavailable, score
 
-RETRY_AFTER_SECONDS = 30  # a worker restarting or a broker coming back
-
 
 def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str | None = None):
     """The worker's answer, or an error response a client can act on."""
@@ -27,7 +25,7 @@ def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str |
         return answer, None
     except WorkerUnavailable as exc:
         answer = Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        answer["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        answer["Retry-After"] = str(exc.retry_after)
         return None, answer
     except Exception as exc:  # noqa: BLE001 - the worker's failure, reported, not a 500
         detail = f"Scoring failed on the worker: {type(exc).__name__}: {exc}"

@@ -1,7 +1,6 @@
 """Using a model: filters of candidate files as jobs, and scoring and best-of-N answered
 while the request waits (a bounded time)."""
 
-import contextlib
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -9,7 +8,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.jobs import job_send
-from config.celery import BROKER_ERRORS, BrokerUnavailable, enqueue, queue_for
+from config.celery import (
+    RETRY_AFTER_SECONDS,
+    BrokerUnavailable,
+    NoAnswer,
+    answer_of,
+    enqueue,
+    queue_for,
+)
 from rewardmodels.formats import read_candidates, upload_path, write_jsonl
 from rewardmodels.models import (
     FilterRun,
@@ -18,7 +24,6 @@ from rewardmodels.models import (
 
 FILTER_TASK = "rewardmodels.filter"
 SCORE_TASK = "rewardmodels.score"
-SCORE_TIMEOUT_SECONDS = 120
 MAX_SCORE_ITEMS = 256
 MAX_SCORE_CHARS = 20_000
 
@@ -80,40 +85,37 @@ def candidates_score(*, round_, reward_model: RewardModel) -> int:
 
 
 class WorkerUnavailable(Exception):
-    """No worker answered in time."""
+    """No worker answered in time; `retry_after`: seconds worth waiting before trying again."""
+
+    def __init__(self, message: str, *, retry_after: int = RETRY_AFTER_SECONDS):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def score(
     *, reward_model: RewardModel, prompts: list, responses: list[str], rank: str | None = None
 ) -> dict:
     """Rewards, response lengths in tokens and the model's reward per token (None when its
-    training did not record it) from a worker on the scoring queue, which keeps the model
-    loaded between calls; with `rank` ("none" or "length"), also the responses best first
-    under "ranked". Raises WorkerUnavailable if none answers in time."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
+    training did not record it) from a worker on the interactive queue, which keeps the
+    model loaded between calls; with `rank` ("none" or "length"), also the responses best
+    first under "ranked". Raises WorkerUnavailable if none answers within
+    INTERACTIVE_WAIT_SECONDS."""
     try:
-        result = enqueue(
-            SCORE_TASK, reward_model.artifact, prompts, responses, rank,
-            expires=SCORE_TIMEOUT_SECONDS,  # after that nobody waits for the answer
-        )  # fmt: skip
+        return answer_of(SCORE_TASK, reward_model.artifact, prompts, responses, rank)
     except BrokerUnavailable as exc:
         raise WorkerUnavailable(f"Cannot score now: {exc}.") from exc
-    try:
-        return result.get(timeout=SCORE_TIMEOUT_SECONDS, propagate=True)
-    except BROKER_ERRORS as exc:  # the result backend went away while it waited
+    except NoAnswer as exc:
+        if exc.served:
+            why = (
+                f"the workers on the {exc.queue} queue are busy (or loading the model, which "
+                "stays loaded for the next try); try again shortly"
+            )
+        else:
+            why = (
+                f"no worker is serving the {exc.queue} queue (`celery -A workers worker -Q "
+                f"{exc.queue} -c 1` on each scoring machine; make run starts one)"
+            )
         raise WorkerUnavailable(
-            f"Cannot score now: the task broker cannot be reached ({exc})."
+            f"No worker scored the request within {exc.seconds:g} s: {why}.",
+            retry_after=exc.retry_after,
         ) from exc
-    except CeleryTimeout as exc:
-        result.revoke()
-        queue = queue_for(SCORE_TASK)
-        raise WorkerUnavailable(
-            f"No worker scored the request within {SCORE_TIMEOUT_SECONDS} s; is a worker "
-            f"serving the {queue} queue? (`celery -A workers worker -Q {queue} -c 1` on a GPU "
-            "machine; make run starts one.)"
-        ) from exc
-    finally:
-        with contextlib.suppress(*BROKER_ERRORS):  # an answer came: drop it from the backend
-            if result.ready():
-                result.forget()

@@ -47,9 +47,21 @@ def test_the_app_shares_one_database_broker_key_and_media_volume():
     assert services()["migrate"]["command"] == shlex.split("python manage.py migrate --noinput")
 
 
-def test_the_gpu_file_gives_the_training_and_scoring_workers_every_gpu():
+def test_the_gpu_file_gives_every_worker_that_trains_or_scores_every_gpu():
     gpu = services("compose.gpu.yaml")
-    assert set(gpu) == {"training", "scoring"} <= set(services())
+    assert set(gpu) == {"training", "scoring", "interactive"} <= set(services())
     for service in gpu.values():
         (device,) = service["deploy"]["resources"]["reservations"]["devices"]
         assert device["count"] == "all" and device["capabilities"] == ["gpu"]
+
+
+def test_what_a_person_waits_for_has_a_worker_that_serves_nothing_else():
+    """A score or a judge's preview is never queued behind an evaluation's part or a judging
+    job: a worker serves its queue alone, and the workers of those long jobs serve it too."""
+    queues = {name: s["command"][s["command"].index("-Q") + 1].split(",")
+              for name, s in app_services().items() if "-Q" in s["command"]}  # fmt: skip
+    assert settings.CELERY_TASK_ROUTES["rewardmodels.score"]["queue"] == "interactive"
+    assert settings.CELERY_TASK_ROUTES["annotation.judge_ask"]["queue"] == "interactive_judge"
+    assert queues["interactive"] == ["interactive"] and "interactive" in queues["scoring"]
+    assert queues["judge-preview"] == ["interactive_judge"]
+    assert "interactive_judge" in queues["worker"]

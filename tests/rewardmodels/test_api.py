@@ -88,7 +88,7 @@ def scored_by_a_worker(monkeypatch, rewards, tokens, reward_per_token):
 
     given = Given()
     given.reward_per_token = reward_per_token
-    monkeypatch.setattr(scoring, "scorer_for", lambda path, exact=False: given)
+    monkeypatch.setattr(scoring, "scorer_for", lambda path, training_precision=False: given)
 
 
 @pytest.mark.parametrize("slope", [0.0, None])
@@ -161,23 +161,23 @@ def test_bad_best_of_n_requests_get_a_clear_400(reward_model, lead):
     assert client.post("/api/reward-models/999/best-of-n", {}, format="json").status_code == 404
 
 
-def test_no_worker_is_a_503_not_a_hang(reward_model, lead, monkeypatch):
-    """Nothing serves the scoring queue in this test: the request waits its time, then says
-    which queue wants a worker."""
+def test_no_worker_is_a_503_not_a_hang(reward_model, lead, settings):
+    """Nothing serves the interactive queue in this test: the request waits its time, then
+    says which queue wants a worker."""
     from config.celery import app
-    from rewardmodels.scoring import services
 
-    monkeypatch.setattr(services, "SCORE_TIMEOUT_SECONDS", 1)
+    settings.INTERACTIVE_WAIT_SECONDS = 1
     body = {"items": [{"prompt": "q", "response": "r"}]}
     try:
         answer = client_for(lead).post(f"/api/reward-models/{reward_model.pk}/score", body,
                                        format="json")  # fmt: skip
     finally:
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("scoring")
+            connection.default_channel.queue_purge("interactive")
     assert answer.status_code == 503, answer.json()
+    assert answer["Retry-After"] == "30"  # no worker to wait for: someone must start one
     detail = answer.json()["detail"]
-    assert "No worker" in detail and "serving the scoring queue" in detail, detail
+    assert "No worker" in detail and "serving the interactive queue" in detail, detail
 
 
 def test_the_registry_lists_models_with_their_lineage(reward_model, lead):

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # The worker tests' own Redis database, flushed before and after (two checkouts testing at
 # once each set their own).
 REDIS_DB = int(os.environ.get("PREFHUB_TEST_REDIS_DB", "7"))
-QUEUE = "gpu"  # training runs'; scoring, evaluations and filters go to "scoring"
+# Training runs' queue; evaluations, filters and audits go to "scoring", scores and best-of-N
+# to "interactive" (a scoring host: `-Q interactive,scoring` beside `-Q interactive`).
+QUEUE = "gpu"
 
 
 def missing_service(reason: str):

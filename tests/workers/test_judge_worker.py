@@ -73,7 +73,8 @@ def test_a_preview_s_answer_comes_back_but_stays_out_of_the_worker_s_log(results
     with LLMServer(lambda text: verdict("A", 2, private)) as server:
         judge = judge_save(user=None, name="preview-judge", model="m", base_url=server.url,
                            api_key="sk-worker-secret-5")  # fmt: skip
-        workers("celery", CELERY_RESULT_BACKEND=redis_url(), SECRET_KEY=settings.SECRET_KEY)
+        workers("interactive_judge", CELERY_RESULT_BACKEND=redis_url(),
+                SECRET_KEY=settings.SECRET_KEY)  # fmt: skip
         answer = judge_ask(judge=judge, text="Which is better?")
     assert answer["verdict"]["reasoning"] == private
     log = workers.logs[0].read_text()

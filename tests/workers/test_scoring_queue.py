@@ -50,7 +50,8 @@ def eager_copy_of_filter(reward_model, settings):
     ("task", "queue"),
     [
         ("rewardmodels.train", "gpu"),
-        ("rewardmodels.score", "scoring"),
+        ("rewardmodels.score", "interactive"),
+        ("annotation.judge_ask", "interactive_judge"),
         ("rewardmodels.evaluate", "scoring"),
         ("rewardmodels.filter", "scoring"),
         ("rewardmodels.score_chunk", "scoring"),
@@ -74,15 +75,13 @@ def wait_for(condition, what: str, logs, timeout: float = 60):
 
 
 def test_scores_come_back_while_a_run_trains(
-    results_in_redis, workers, dataset, reward_model, lead, monkeypatch
+    results_in_redis, workers, dataset, reward_model, lead, settings
 ):
-    from rewardmodels.scoring import services
-
-    # Before scoring had a queue of its own the request waited for the busy gpu worker
-    # until this timeout: fail in seconds, not the two minutes a client waits.
-    monkeypatch.setattr(services, "SCORE_TIMEOUT_SECONDS", 45)
+    # The worker loads torch and the model on the first request, beside a run training on
+    # a small machine: more than the default wait.
+    settings.INTERACTIVE_WAIT_SECONDS = 45
     workers("gpu", CELERY_RESULT_BACKEND=redis_url())
-    workers("scoring", CELERY_RESULT_BACKEND=redis_url())
+    workers("interactive,scoring", CELERY_RESULT_BACKEND=redis_url())
     # Far more steps than the test needs (above the form's 20-epoch limit, so made here,
     # not through training_run_create): the run is cancelled at the end.
     run = TrainingRun.objects.create(

@@ -1,5 +1,5 @@
-"""API scoring through a real worker: the web process sends the work to the scoring queue
-and waits for the answer in the result backend; the worker keeps the model loaded."""
+"""API scoring through a real worker: the web process sends the work to the interactive
+queue and waits for the answer in the result backend; the worker keeps the model loaded."""
 
 import time
 
@@ -13,9 +13,12 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 POLITE = "Gladly! mango pear. I hope that helps, thank you for asking."
 
 
-def test_scoring_requests_are_answered_by_a_worker(results_in_redis, workers, lead, reward_model):
+def test_scoring_requests_are_answered_by_a_worker(
+    results_in_redis, workers, lead, reward_model, settings
+):
     model = reward_model
-    workers("scoring", CELERY_RESULT_BACKEND=redis_url())
+    settings.INTERACTIVE_WAIT_SECONDS = 60  # the first request loads torch and the model
+    workers("interactive", CELERY_RESULT_BACKEND=redis_url())
     body = {"items": [{"prompt": "Question 4: name some fruit.", "response": "No. plum"},
                       {"prompt": "Question 4: name some fruit.", "response": POLITE}]}  # fmt: skip
     client = client_for(lead)
