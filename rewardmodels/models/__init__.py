@@ -3,14 +3,9 @@
 from rewardmodels.models.jobs import Audit, EvaluationRun, FilterRun, Job, OnPairs
 from rewardmodels.models.registry import Promotion, RewardModel
 from rewardmodels.models.retraining import Retraining
-from rewardmodels.models.training import (
-    DEFAULT_BASE_MODEL,
-    MAX_PROCESSES,
-    TrainingRun,
-    finite,
-)
+from rewardmodels.models.training import TrainingRun, finite
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "MAX_PROCESSES", "Audit", "EvaluationRun", "FilterRun", "Job", "OnPairs",
-    "Promotion", "Retraining", "RewardModel", "TrainingRun", "finite",
+    "Audit", "EvaluationRun", "FilterRun", "Job", "OnPairs", "Promotion", "Retraining",
+    "RewardModel", "TrainingRun", "finite",
 ]  # fmt: skip

@@ -17,17 +17,11 @@ class TrainingRunForm(ServiceErrors, forms.ModelForm):
     class Meta:
         model = TrainingRun
         fields = list(TrainingRun.SETTINGS)
-        labels = {
-            "lora_rank": "LoRA rank",
-            "lora_alpha": "LoRA alpha",
-            "lora_dropout": "LoRA dropout",
-            "lora_target_modules": "LoRA target modules",
-        }
 
-    @classmethod
-    def label_of(cls, name: str) -> str:
+    @staticmethod
+    def label_of(name: str) -> str:
         """A setting's name as the form shows it, for the pages that list settings."""
-        return cls.Meta.labels.get(name) or TrainingRun._meta.get_field(name).verbose_name
+        return TrainingRun._meta.get_field(name).verbose_name
 
     def basic_fields(self):
         return [self[name] for name in TRAINING_BASIC]

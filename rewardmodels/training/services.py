@@ -17,12 +17,14 @@ from django.utils import timezone
 
 from annotation.models import CuratedDataset
 from config.celery import BrokerUnavailable, enqueue
-from rewardmodels.models import (
-    DEFAULT_BASE_MODEL,
-    RewardModel,
-    TrainingRun,
+from rewardmodels.models import RewardModel, TrainingRun
+from workers.ml.config import (
+    FULL,
+    METHODS,
+    PACKAGED_MODEL,
+    lora_targets_problem,
+    resolve_model_path,
 )
-from workers.ml.config import lora_targets_problem, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ TRAIN_TASK = "rewardmodels.train"
 
 def model_folder(name: str) -> Path | None:
     """The folder holding a base model's files, found offline; None if there is none."""
-    if name == DEFAULT_BASE_MODEL:
+    if name == PACKAGED_MODEL:
         try:
             return Path(resolve_model_path(name))
         except ImportError:
@@ -67,7 +69,7 @@ def _check_base_model(name: str) -> Path:
         raise ValidationError(
             {
                 "base_model": f"{name!r} is a URL: base models load offline. Give "
-                f"{DEFAULT_BASE_MODEL}, a folder with config.json, or a Hugging Face id "
+                f"{PACKAGED_MODEL}, a folder with config.json, or a Hugging Face id "
                 "(owner/name) already in the Hugging Face cache."
             }
         )
@@ -117,7 +119,7 @@ def training_run_create(
         )
     run = TrainingRun(dataset=dataset, created_by=user, **options)
     run.full_clean(exclude=["dataset", "created_by", "start_from"])
-    if run.method not in TrainingRun.Method.values:
+    if run.method not in METHODS:
         raise ValidationError({"method": "Choose auto, lora or full."})
     if run.start_from_id:
         folder = Path(run.start_from.artifact)
@@ -127,7 +129,7 @@ def training_run_create(
             raise ValidationError({"start_from": f"{run.start_from} has no model in {folder}."})
     else:
         folder = _check_base_model(run.base_model)
-    if run.method != TrainingRun.Method.FULL:  # "auto" may choose LoRA for a large model
+    if run.method != FULL:  # "auto" may choose LoRA for a large model
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()

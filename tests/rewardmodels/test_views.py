@@ -7,15 +7,16 @@ from django.test import Client
 from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
 from annotation.models import CuratedDataset
-from rewardmodels.models import DEFAULT_BASE_MODEL, RewardModel, TrainingRun
+from rewardmodels.models import RewardModel, TrainingRun
 from rewardmodels.training.views import duration
 from tests.conftest import logged_in
+from workers.ml.config import PACKAGED_MODEL
 
 
 def launch(client, dataset, **fields):
     """POST the training form with its defaults, changed by `fields`."""
     data = {
-        "base_model": DEFAULT_BASE_MODEL,
+        "base_model": PACKAGED_MODEL,
         "method": "lora",
         "learning_rate": "0.0002",
         "batch_size": "8",
@@ -78,7 +79,7 @@ def running(dataset):
 def test_admin_sees_the_form_with_the_models_defaults(dataset, admin_user):
     page = logged_in(admin_user).get(f"/datasets/{dataset.identifier}/").content.decode()
     assert f'action="/datasets/{dataset.identifier}/train/"' in page
-    assert f'value="{DEFAULT_BASE_MODEL}"' in page
+    assert f'value="{PACKAGED_MODEL}"' in page
     assert "<details" in page and "LoRA target modules" in page
     assert "1-3: reward models overfit fast." in page  # help text from the model
 
