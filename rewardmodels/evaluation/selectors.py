@@ -35,7 +35,7 @@ def evaluation_latest(
     )
 
 
-def model_figures(
+def model_metrics(
     *, reward_model: RewardModel, dataset: CuratedDataset | None
 ) -> tuple[dict, EvaluationRun | None]:
     """The figures to compare a model by. With no `dataset`, on its own version's test split:

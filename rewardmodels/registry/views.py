@@ -18,7 +18,7 @@ from rewardmodels.evaluation.forms import AuditForm, EvaluationForm
 from rewardmodels.evaluation.selectors import (
     datasets_with_test_split,
     evaluation_latest,
-    model_figures,
+    model_metrics,
     people_calibration_latest,
 )
 from rewardmodels.evaluation.services import evaluation_create
@@ -187,16 +187,16 @@ def _wanted_models(request) -> list[str]:
 def _compare_column(reward_model: RewardModel, dataset: CuratedDataset | None, colour: str):
     """One model's figures on the chosen data; without them, the evaluation under way there
     or whether one may be queued (only on a version of the model's own project)."""
-    figures, evaluation = model_figures(reward_model=reward_model, dataset=dataset)
+    metrics, evaluation = model_metrics(reward_model=reward_model, dataset=dataset)
     target = dataset or reward_model.dataset  # None: a registered model has no split of its own
     pending = None
-    if not figures and target is not None:
+    if not metrics and target is not None:
         pending = evaluation_latest(reward_model=reward_model, dataset=target, succeeded=False)
     same_pairs = target is not None and target.pk == reward_model.dataset_id  # its run's start
     return {
         "model": reward_model,
         "colour": colour,
-        "figures": figures,
+        "metrics": metrics,
         "untrained": reward_model.run.final_metrics.get("untrained") if same_pairs else None,
         "evaluation": evaluation,
         "target": target,
@@ -229,7 +229,7 @@ def model_compare(request):
         _compare_column(reward_model, dataset, charts.MODEL_COLOURS[k % len(charts.MODEL_COLOURS)])
         for k, reward_model in enumerate(chosen)
     ]
-    series = [(c["model"].identifier, c["colour"], c["figures"]) for c in columns if c["figures"]]
+    series = [(c["model"].identifier, c["colour"], c["metrics"]) for c in columns if c["metrics"]]
     differing = _differing_settings(chosen)
     context = {
         "visible": visible[:MAX_PICKED_FROM],

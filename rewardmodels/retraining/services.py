@@ -128,7 +128,7 @@ def retraining_advance(retraining_id: int) -> None:
 def _queue_evaluations(retraining: Retraining, new: RewardModel) -> None:
     """The new and the promoted model on every round's fresh held-out set (rounds with no
     labelled held-out pair yet are passed over). With no such round, the promoted model
-    on the new version's test split, where the new model's figures are its run's."""
+    on the new version's test split, where the new model's metrics are its run's."""
     models = [new] + ([retraining.previous] if retraining.previous else [])
     queued = 0
     for round_ in retraining.project.rounds.order_by("created_at"):
@@ -155,7 +155,7 @@ def _queue_evaluations(retraining: Retraining, new: RewardModel) -> None:
     retraining.save(update_fields=["status"])
 
 
-def _figures(metrics: dict) -> dict:
+def _accuracy_of(metrics: dict) -> dict:
     interval = accuracy_interval(metrics)
     return {"accuracy": metrics.get("accuracy"), "accuracy_ci95": interval, "n": metrics.get("n")}
 
@@ -170,22 +170,26 @@ def _decide(retraining: Retraining, evaluations: list[EvaluationRun]) -> None:
     for evaluation in sorted(evaluations, key=lambda e: (e.round_id or 0, e.pk)):
         if evaluation.round_id:
             rounds.setdefault(evaluation.round.name, {})[evaluation.reward_model.identifier] = (
-                _figures(evaluation.metrics)
+                _accuracy_of(evaluation.metrics)
             )
     if rounds:
         basis = f"round {list(rounds)[-1]}'s held-out set"
-        figures = rounds[list(rounds)[-1]]
+        metrics = rounds[list(rounds)[-1]]
     else:
         basis = f"{retraining.run.dataset.identifier}'s test split"
-        figures = {new.identifier: _figures(retraining.run.final_metrics)}
-        figures.update(
-            {e.reward_model.identifier: _figures(e.metrics) for e in evaluations if e.dataset_id}
+        metrics = {new.identifier: _accuracy_of(retraining.run.final_metrics)}
+        metrics.update(
+            {
+                e.reward_model.identifier: _accuracy_of(e.metrics)
+                for e in evaluations
+                if e.dataset_id
+            }
         )
-    new_accuracy = figures[new.identifier]["accuracy"]
+    new_accuracy = metrics[new.identifier]["accuracy"]
     if previous is None:
         promote, reason = True, "No model was promoted in the project."
     else:
-        old_accuracy = figures[previous.identifier]["accuracy"]
+        old_accuracy = metrics[previous.identifier]["accuracy"]
         promote = new_accuracy >= old_accuracy - tolerance
         verdict = (
             "not worse by more than the tolerance"
@@ -203,7 +207,7 @@ def _decide(retraining: Retraining, evaluations: list[EvaluationRun]) -> None:
         reason += f" Its audit holds it back: {'; '.join(held_back)}."
     retraining.decision = {
         "basis": basis, "tolerance": tolerance, "new": new.identifier,
-        "previous": previous.identifier if previous else None, "figures": figures,
+        "previous": previous.identifier if previous else None, "metrics": metrics,
         "rounds": rounds, "reason": reason, "held_back": held_back,
         "audits": [audit_summary(audit) for audit in audits],
     }  # fmt: skip

@@ -30,7 +30,7 @@ def test_an_evaluation_on_a_test_split_and_on_a_file(reward_model, dataset, eage
         assert evaluation.status == EvaluationRun.Status.SUCCEEDED, evaluation.error
         assert evaluation.done == evaluation.total > 0
         assert evaluation.metrics["accuracy"] >= 0.9
-        assert {"ece", "by_difficulty", "length", "mean_margin"} <= set(evaluation.metrics)
+        assert {"ece", "by_difficulty", "length", "mean_reward_gap"} <= set(evaluation.metrics)
     assert on_file.metrics["n"] == 20 and on_split.metrics["n"] == dataset.n_test
 
 
@@ -148,7 +148,7 @@ def test_scored_in_parts_as_in_one(reward_model, eager, settings, monkeypatch):
     ]  # the batches differ, so the rewards agree to float precision, not to the bit
     assert [r["reward"] for r in kept] == pytest.approx([r["reward"] for r in whole_kept], abs=1e-5)
     assert figures["by_difficulty"] == whole_figures["by_difficulty"]
-    for name in ("accuracy", "n", "loss", "mean_margin", "ece", "reward_mean", "reward_std"):
+    for name in ("accuracy", "n", "loss", "mean_reward_gap", "ece", "reward_mean", "reward_std"):
         assert figures[name] == pytest.approx(whole_figures[name], abs=1e-6), name
     for name, value in whole_figures["length"].items():
         assert figures["length"][name] == pytest.approx(value, abs=1e-6), name

@@ -23,7 +23,7 @@ def figures(accuracy, *, easy, hard, ece=0.05, shorter=0.6, longer=0.9, correlat
         "n": n,
         "accuracy": accuracy,
         "loss": 0.5,
-        "mean_margin": 0.8,
+        "mean_reward_gap": 0.8,
         "ece": ece,
         "reward_mean": 0.1,
         "reward_std": 1.2,

@@ -82,7 +82,7 @@ def test_the_new_model_is_promoted_unless_worse_by_more_than_the_tolerance(
     assert retraining.status == Retraining.Status.DECIDED and retraining.promoted is promoted
     decision = retraining.decision
     assert decision["basis"] == "round r2's held-out set" and decision["tolerance"] == 0.01
-    assert decision["figures"][new.identifier]["accuracy"] == new_accuracy
+    assert decision["metrics"][new.identifier]["accuracy"] == new_accuracy
     assert set(decision["rounds"]) == {"r1", "r2"}
     serving = promoted_model(project_id=dataset.project_id)
     assert serving == (new if promoted else reward_model)
@@ -192,6 +192,8 @@ def test_drift_page_warns_and_only_admins_retrain(
     html = page.content.decode()
     assert page.status_code == 200 and 'id="drift-warning"' in html
     assert "scores 70.0% on round r2&#x27;s held-out set against 90.0%" in html  # escaped
+    # A difference of two accuracies is in points, not a share of either.
+    assert "20.0 points lower (the project warns beyond 5.0 points)" in html
     assert "63.3–75.9%" in html  # the cell's 95% interval
     assert 'id="retrain-form"' not in html
     assert logged_in(annotator).get(f"/projects/{project.pk}/models/").status_code == 404

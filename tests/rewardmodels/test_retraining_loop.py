@@ -111,7 +111,7 @@ def test_the_loop_from_round_one_to_a_retrained_promoted_model(tmp_path, eager):
     decision = retraining.decision
     assert retraining.status == Retraining.Status.DECIDED
     assert decision["basis"] == "round r2's held-out set"
-    figures = decision["figures"]
+    figures = decision["metrics"]
     wanted = figures[new.identifier]["accuracy"] >= figures[first_model]["accuracy"] - 0.01
     assert retraining.promoted == wanted
     assert any(line.startswith("promoted" if wanted else "not promoted") for line in lines)

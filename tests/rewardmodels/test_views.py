@@ -51,7 +51,7 @@ METRICS = [
         "eval": {
             "loss": 0.6,
             "accuracy": 0.8125,
-            "mean_margin": 0.42,
+            "mean_reward_gap": 0.42,
             "reward_mean": 0.01,
             "reward_std": 0.9,
             "ece": 0.05,

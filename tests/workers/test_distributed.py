@@ -69,7 +69,7 @@ def assert_same_steps(one: dict, other: dict, steps) -> None:
         if step:
             assert other[step]["loss"] == pytest.approx(one[step]["loss"], rel=1e-4), step
         if "eval" in one[step]:
-            for figure in ("accuracy", "mean_margin", "reward_std"):
+            for figure in ("accuracy", "mean_reward_gap", "reward_std"):
                 got, expected = other[step]["eval"][figure], one[step]["eval"][figure]
                 assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), (step, figure)
 
@@ -89,8 +89,8 @@ def test_two_processes_train_what_one_process_trains(base, tmp_path, split):
     assert sorted(two.steps) == sorted(one.steps) == list(range(7))  # 12 batches, 2 a step
     assert_same_steps(one.steps, two.steps, range(7))
     assert two_final["accuracy"] == pytest.approx(one_final["accuracy"])
-    assert two_final["untrained"]["mean_margin"] == pytest.approx(
-        one_final["untrained"]["mean_margin"], rel=1e-4
+    assert two_final["untrained"]["mean_reward_gap"] == pytest.approx(
+        one_final["untrained"]["mean_reward_gap"], rel=1e-4
     )
     assert two.steps[6]["tokens"] == one.steps[6]["tokens"]  # both processes' tokens counted
     assert any(f"2 processes ({split.upper()}" in line for line in two.lines), two.lines

@@ -101,7 +101,7 @@ def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
         artifact="/nowhere",
     )  # fmt: skip
     old = {
-        "n": 40, "accuracy": 0.75, "mean_margin": 0.3, "ece": 0.05, "by_difficulty": {},
+        "n": 40, "accuracy": 0.75, "mean_reward_gap": 0.3, "ece": 0.05, "by_difficulty": {},
         "length": {"reward_length_correlation": None, "accuracy_chosen_shorter": None,
                    "accuracy_chosen_longer": None, "pairs_chosen_shorter": 0,
                    "pairs_chosen_longer": 0},

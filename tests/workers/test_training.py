@@ -53,7 +53,7 @@ def test_tiny_decoder_with_lora_learns_separable_pairs(tmp_path):
     assert steps[0][0] == 0 and steps[0][2]["eval"] == final["untrained"]
     assert "eval" in steps[10][2] and steps[1][2]["tokens_per_second"] > 0
     assert set(final["by_difficulty"]) <= {"easy", "medium", "hard"}
-    assert {"ece", "length", "mean_margin", "reward_std"} <= set(final)
+    assert {"ece", "length", "mean_reward_gap", "reward_std"} <= set(final)
     assert (tmp_path / "run" / "adapter").is_dir()
 
 

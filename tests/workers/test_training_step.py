@@ -104,7 +104,9 @@ def test_step_figures_are_over_the_whole_step_and_the_final_model_is_evaluated_o
     assert step["step"] == 1
     assert step["loss"] == pytest.approx(untrained["loss"], rel=1e-4)
     assert step["accuracy"] == pytest.approx(untrained["accuracy"])
-    assert step["mean_margin"] == pytest.approx(untrained["mean_margin"], rel=1e-4, abs=1e-6)
+    assert step["mean_reward_gap"] == pytest.approx(
+        untrained["mean_reward_gap"], rel=1e-4, abs=1e-6
+    )
     assert len(evaluations) == 2  # the untrained model and the final one, not twice
     assert final["accuracy"] == step["eval"]["accuracy"]
 

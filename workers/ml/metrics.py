@@ -184,7 +184,7 @@ def preference_metrics(
     difficulty=None,
     share_chosen=None,
 ) -> dict:
-    """Loss, pairwise accuracy, mean margin, calibration, reward spread, accuracy by
+    """Loss, pairwise accuracy, mean reward gap, calibration, reward spread, accuracy by
     difficulty and length bias of one model on a set of pairs; with `share_chosen` (each
     pair's share_chosen_of, None where unknown), calibration against people's votes too."""
     chosen, rejected = np.asarray(chosen, float), np.asarray(rejected, float)
@@ -212,7 +212,7 @@ def preference_metrics(
         "length_debiased_accuracy": debiased,
         "length_debiased_accuracy_ci95": debiased_interval,
         "loss": float(np.logaddexp(0.0, -difference).mean()),  # −log σ(Δ), stably
-        "mean_margin": float(difference.mean()),
+        "mean_reward_gap": float(difference.mean()),
         "ece": expected_calibration_error(chosen, rejected),
         "reward_mean": float(rewards.mean()),
         "reward_std": float(rewards.std(ddof=1)) if rewards.size > 1 else 0.0,

@@ -167,7 +167,7 @@ def pair_scores(scorer: Scorer, rows: list[dict], progress: Progress | None = No
     }  # fmt: skip
 
 
-def pair_figures(rows: list[dict], scores: dict) -> dict:
+def pair_metrics(rows: list[dict], scores: dict) -> dict:
     """The held-out figures of workers.ml.metrics from the rows and their pair_scores;
     calibration against people where rows carry their votes (agreement and n_votes)."""
     metrics = preference_metrics(
@@ -182,7 +182,7 @@ def pair_figures(rows: list[dict], scores: dict) -> dict:
 def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
     """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected.
     (training.evaluate computes them for the model a run is training, in all its processes.)"""
-    return pair_figures(rows, pair_scores(scorer, rows, progress))
+    return pair_metrics(rows, pair_scores(scorer, rows, progress))
 
 
 def audit_scores(scorer: Scorer, rows: list[dict], probes: list[str], check: bool) -> dict:

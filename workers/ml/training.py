@@ -101,7 +101,7 @@ def train(
         step += 1
         stop_if_diverged(figures[0], step, batches.steps, config.learning_rate)
         metrics = {"step": step, "loss": figures[0], "accuracy": figures[1],
-                   "mean_margin": figures[2], "learning_rate": scheduler.get_last_lr()[0],
+                   "mean_reward_gap": figures[2], "learning_rate": scheduler.get_last_lr()[0],
                    **pace.figures(step)}  # fmt: skip
         if step % config.eval_every == 0 or step == batches.steps:
             metrics["eval"] = last_eval = held_out()

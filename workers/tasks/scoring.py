@@ -195,8 +195,8 @@ def score_chunk(self, kind: str, pk: int, index: int) -> int:
 
 @app.task(name="rewardmodels.gather_scores", acks_late=True, reject_on_worker_lost=True)
 def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
-    """Join a job's scored parts in order and finish it: an evaluation's figures, or a
-    filter's kept rows."""
+    """Join a job's scored parts in order and finish it: an evaluation's metrics, an
+    audit's results or a filter's kept rows."""
     from rewardmodels.formats import read_jsonl, write_jsonl
     from workers.ml import scoring
     from workers.ml.selection import filter_with_lengths
@@ -212,9 +212,9 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
         parts = [np.load(path.with_suffix(".npz")) for path in inputs]
         scores = {key: np.concatenate([part[key] for part in parts]) for key in parts[0].files}
         if kind == "evaluation":
-            figures = {"metrics": scoring.pair_figures(rows, scores)}
+            outcome = {"metrics": scoring.pair_metrics(rows, scores)}
         elif kind == "audit":
-            figures = _audit_results(job, rows, scores)
+            outcome = _audit_results(job, rows, scores)
         else:
             slope = scoring.reward_per_token(scoring.training_record(job.reward_model.artifact))
             kept, lengths = filter_with_lengths(rows, scores["rewards"], scores["tokens"],
@@ -222,11 +222,11 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
                                                 slope)  # fmt: skip
             output = job.output_path()
             write_jsonl(output, kept)
-            figures = {"n_kept": len(kept), "output_file": str(output), "lengths": lengths}
+            outcome = {"n_kept": len(kept), "output_file": str(output), "lengths": lengths}
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the UI
         _give_up(kind, pk, exc)
         return
-    job_succeed(model, pk, done=F("total"), **figures)
+    job_succeed(model, pk, done=F("total"), **outcome)
     shutil.rmtree(folder, ignore_errors=True)
     if kind in ("evaluation", "audit"):
         advance_retraining(job=job)

@@ -47,7 +47,7 @@ def follow_run(command, run_id: int) -> TrainingRun:
             f"held-out accuracy {check.summary}; {check.baseline_text}, {check.gain_text}"
         )
     command.stdout.write(
-        f"mean margin {metrics.get('mean_margin', 0):.3f}, "
+        f"mean reward gap {metrics.get('mean_reward_gap', 0):.3f}, "
         f"{metrics.get('truncated_pairs', 0)} pairs shortened to fit"
     )
     if check and check.warning:  # on stderr: the last line of stdout stays the identifier

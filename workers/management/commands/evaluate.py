@@ -26,7 +26,7 @@ from workers.management.commands._scoring import (
 class Command(BaseCommand):
     help = (
         "Evaluate a reward model on labelled preference pairs (any file import_pairs accepts, "
-        "with chosen/rejected): accuracy with its 95% interval, by difficulty, mean margin, "
+        "with chosen/rejected): accuracy with its 95% interval, by difficulty, mean reward gap, "
         "calibration (ECE), length bias and the length-debiased accuracy, calibration against "
         "people's votes where the rows carry them (agreement, n_votes); on the test split "
         "its training run was measured on, the untrained model's accuracy too. --json "
@@ -42,47 +42,47 @@ class Command(BaseCommand):
         rows = read(read_preference_pairs, options["file"], options["format"])
         from workers.ml.scoring import evaluate_pairs
 
-        figures = evaluate_pairs(scorer(path, training_precision=True), rows)
-        interval = accuracy_interval(figures)
-        figures["accuracy_ci95"] = list(interval) if interval else None
+        metrics = evaluate_pairs(scorer(path, training_precision=True), rows)
+        interval = accuracy_interval(metrics)
+        metrics["accuracy_ci95"] = list(interval) if interval else None
         untrained = untrained_on(path, rows)
         # Against the untrained model where the run measured it on these pairs, else chance.
-        check = held_out_check(figures=figures, untrained=untrained)
+        check = held_out_check(figures=metrics, untrained=untrained)
         if options["json"]:
             if untrained:
-                figures["untrained"] = untrained
-            self.stdout.write(json.dumps(figures))
+                metrics["untrained"] = untrained
+            self.stdout.write(json.dumps(metrics))
         else:
-            self.stdout.write(_plain(figures, check))
+            self.stdout.write(_plain(metrics, check))
         if check and check.measured and check.warning:  # stderr: stdout stays the figures
             self.stderr.write(f"warning: {check.warning}")
 
 
-def _plain(figures: dict, check: HeldOutCheck | None) -> str:
-    length = figures["length"]
+def _plain(metrics: dict, check: HeldOutCheck | None) -> str:
+    length = metrics["length"]
     return "\n".join([
-        f"accuracy {check.summary}" if check else f"{figures['n']} pairs",
+        f"accuracy {check.summary}" if check else f"{metrics['n']} pairs",
         *([f"{check.baseline_text} (its training run, on these pairs), {check.gain_text}"]
           if check and check.measured else []),
-        f"mean margin {figures['mean_margin']:.3f}, ECE {figures['ece']:.3f}",
+        f"mean reward gap {metrics['mean_reward_gap']:.3f}, ECE {metrics['ece']:.3f}",
         *(f"  {name}: accuracy {part['accuracy']:.3f} on {part['n']} pairs"
-          for name in DIFFICULTIES if (part := figures["by_difficulty"].get(name))),
+          for name in DIFFICULTIES if (part := metrics["by_difficulty"].get(name))),
         f"length: reward-length correlation {_number(length['reward_length_correlation'])}, "
         f"accuracy when chosen is shorter {_number(length['accuracy_chosen_shorter'])} "
         f"({length['pairs_chosen_shorter']} pairs), longer "
         f"{_number(length['accuracy_chosen_longer'])} ({length['pairs_chosen_longer']})",
-        f"length-debiased accuracy {_debiased(figures)}",
-        *([_people(people)] if (people := figures.get("people_calibration")) else []),
+        f"length-debiased accuracy {_debiased(metrics)}",
+        *([_people(people)] if (people := metrics.get("people_calibration")) else []),
     ])  # fmt: skip
 
 
-def _debiased(figures: dict) -> str:
+def _debiased(metrics: dict) -> str:
     """The mean of the accuracies with the chosen response shorter and longer, which a
     model that only follows length cannot lift above 50%."""
-    value = figures.get("length_debiased_accuracy")
+    value = metrics.get("length_debiased_accuracy")
     if value is None:
         return "n/a (needs pairs with the chosen response shorter and pairs with it longer)"
-    interval = figures.get("length_debiased_accuracy_ci95")
+    interval = metrics.get("length_debiased_accuracy_ci95")
     return f"{100 * value:.1f}%" + (f" (95% CI {interval_text(interval)})" if interval else "")
 
 
@@ -96,7 +96,7 @@ def _people(people: dict) -> str:
 
 
 def untrained_on(path: str, rows: list[dict]) -> dict | None:
-    """The untrained model's figures, where the registered model at `path` came from a run
+    """The untrained model's metrics, where the registered model at `path` came from a run
     that measured them on exactly these pairs (its version's test split); else None."""
     registered = (
         RewardModel.objects.select_related("run__dataset")
