@@ -206,7 +206,7 @@ def run_ours(args, train_rows, test_rows) -> dict:
         "accuracy": final["accuracy"],
         "untrained_accuracy": final["untrained"]["accuracy"],
         "pairs_trained": pairs,
-        "pairs_shortened": final["truncated_pairs"],
+        "pairs_shortened": final["truncated_pairs"] + final["truncated_training_pairs"],
         "wall_seconds": time.perf_counter() - started,
         "log": lines,
     }

@@ -12,7 +12,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+# One browser for the browser tests, closed after them: Playwright's event loop stays marked
+# running in the main thread while it is open, which would refuse asyncio.run() (a judge's
+# concurrent requests) in the tests that come after.
+@pytest.fixture(scope="package")
 def browser():
     if not os.path.exists(CHROMIUM):
         if SERVICES_REQUIRED:

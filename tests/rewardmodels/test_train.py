@@ -66,6 +66,7 @@ def finished(dataset, right: int, untrained_right: int, n: int = 100) -> Trainin
         metrics=[{"step": 0, "eval": held_out(untrained_right)}],
         final_metrics={
             **held_out(right), "mean_reward_gap": 0.2, "truncated_pairs": 3,
+            "truncated_training_pairs": 5,
             "untrained": held_out(untrained_right),
         },
         artifact="/media/runs/1/model",
@@ -93,7 +94,7 @@ def test_wait_prints_the_interval_and_the_untrained_accuracy(dataset):
         "artifact /media/runs/1/model",
         "held-out accuracy 75.0% (95% CI 65.7–82.5%) on 100 pairs; "
         "untrained: 50.0% (95% CI 40.4–59.6%), +25.0 points over the untrained model",
-        "mean reward gap 0.200, 3 pairs shortened to fit",
+        "mean reward gap 0.200, 5 training and 3 held-out pairs shortened to fit",
     ]
     assert "warning" not in err
 

@@ -110,7 +110,9 @@ def train(
             save_checkpoint(output_dir, model, optimizer, scheduler, step, untrained, sharded)
 
     final = dict(last_eval) if last_eval is not None else held_out()  # the last step's
-    final["truncated_pairs"] = sum(it.truncated for it in train_items + test_items)
+    # As an evaluation counts them: of the pairs measured; the training pairs apart.
+    final["truncated_pairs"] = sum(it.truncated for it in test_items)
+    final["truncated_training_pairs"] = sum(it.truncated for it in train_items)
     final["untrained"] = untrained
     final["settings"] = {"method": config.method, "learning_rate": config.learning_rate}
     save(model, config, tokenizer, output_dir, final, sharded)

@@ -48,7 +48,8 @@ def follow_run(command, run_id: int) -> TrainingRun:
         )
     command.stdout.write(
         f"mean reward gap {metrics.get('mean_reward_gap', 0):.3f}, "
-        f"{metrics.get('truncated_pairs', 0)} pairs shortened to fit"
+        f"{metrics.get('truncated_training_pairs', 0)} training and "
+        f"{metrics.get('truncated_pairs', 0)} held-out pairs shortened to fit"
     )
     if check and check.warning:  # on stderr: the last line of stdout stays the identifier
         command.stderr.write(f"warning: {check.warning}")
