@@ -129,12 +129,12 @@ def _reasons(project, filters, pair_ids, result, n_votes, held_out_of) -> list[t
     return [
         ("no labels", n_votes == 0),
         drift,
-        ("fewer votes than --min-votes", n_votes < filters.min_votes),
+        ("fewer votes than asked for", n_votes < filters.min_votes),
         ("no majority (contested, not adjudicated)", result.winner < 0),
         ("consensus is a tie", result.winner == CHOICE_TIE),
         ("contested", result.contested if filters.exclude_contested else None),
         ("has tie votes", votes[:, CHOICE_TIE] > 0 if filters.exclude_ties else None),
-        ("agreement below --min-agreement", result.agreement < filters.min_agreement),
+        ("agreement lower than asked for", result.agreement < filters.min_agreement),
         ("difficulty not selected", ~np.isin(result.difficulty, wanted)),
     ]
 

@@ -42,6 +42,8 @@ class LabelRow:
     choice: str
     strength: int | None = None
     rationale: str = ""
+    shown_left: str = ""  # the stored response shown on the left: a, b or "" (not known)
+    duration_ms: int | None = None
 
 
 def content_id(prompt: Any, first: str, second: str) -> str:
@@ -285,20 +287,39 @@ def parse_label_record(line: int, record: dict[str, Any]) -> LabelRow | RowError
         return RowError(line, f"'annotator' must be text of at most {MAX_NAME_CHARS} characters")
     if choice not in tuple(CHOICE_CODES):  # a tuple: the value may be unhashable
         return RowError(line, f"'choice' must be a, b or tie, not {choice!r}")
-    strength = record.get("strength")
-    if strength in (None, ""):
-        strength = None
-    else:
-        try:
-            strength = int(strength)
-        except (TypeError, ValueError):
-            return RowError(line, f"'strength' must be 0, 1, 2 or 3, not {strength!r}")
-        if not 0 <= strength <= 3 or str(record["strength"]).strip() not in {"0", "1", "2", "3"}:
-            return RowError(line, f"'strength' must be 0, 1, 2 or 3, not {record['strength']!r}")
     rationale = record.get("rationale") or ""
     if not isinstance(rationale, str) or len(rationale) > settings.IMPORT_MAX_FIELD_CHARS:
         return RowError(line, "'rationale' must be text within the field size limit")
-    return LabelRow(line, str(pair), annotator, choice, strength, rationale)
+    shown_left = record.get("shown_left") or ""  # the stored response shown on the left
+    if shown_left not in ("", "a", "b"):
+        return RowError(line, f"'shown_left' must be a, b or empty, not {shown_left!r}")
+    try:
+        strength = _whole_number(record, "strength", 3, "0, 1, 2 or 3")
+        duration = _whole_number(
+            record, "duration_ms", MAX_DURATION_MS, "a whole number of milliseconds, 0 or more"
+        )
+    except ValueError as exc:
+        return RowError(line, str(exc))
+    return LabelRow(line, str(pair), annotator, choice, strength, rationale, shown_left, duration)
+
+
+MAX_DURATION_MS = 2**31 - 1  # what the label's column holds
+
+
+def _whole_number(record: dict[str, Any], name: str, most: int, meaning: str) -> int | None:
+    """The field as a whole number from 0 to `most`, or None when empty (a CSV's empty cell,
+    JSON's null). CSV text and a dataframe's 2.0 count as the number. Raises ValueError."""
+    value = number = record.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    whole_float = isinstance(value, float) and value.is_integer()
+    if whole_float or (
+        isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+    ):
+        number = int(value)
+    if type(number) is not int or not 0 <= number <= most:
+        raise ValueError(f"'{name}' must be {meaning}, not {value!r}")
+    return number
 
 
 def read_label_rows(stream: BinaryIO, filename: str, fmt: str) -> Iterator[LabelRow | RowError]:

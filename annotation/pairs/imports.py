@@ -166,7 +166,9 @@ def labels_import(
 ) -> ImportReport:
     """Import labels collected elsewhere; each annotator name becomes a label source.
 
-    A label for a pair and annotator that already has one is skipped.
+    Which response was shown on the left and how long the label took are kept as given, so
+    that what export_labels writes imports back whole. A label for a pair and annotator that
+    already has one is skipped.
     """
     parsed = list(read_label_rows(stream, filename, fmt))
     pair_ids = pair_ids_by_external_id(
@@ -202,6 +204,8 @@ def labels_import(
                     choice=row.choice,
                     strength=row.strength,
                     rationale=row.rationale,
+                    shown_left=row.shown_left,
+                    duration_ms=row.duration_ms,
                 )
             )
         Label.objects.bulk_create(new_labels, batch_size=IMPORT_BATCH)

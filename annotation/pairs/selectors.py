@@ -15,11 +15,11 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from annotation.models import Label, Pair, Project
+from annotation.models import Label, Pair, PairConsensus, Project
 
 # Sort name -> (label, the ordering fields); every ordering ends in the pair's id, so it is
-# total and previous/next are well defined. A sort on a consensus figure shows the pairs
-# that have one.
+# total and previous/next are well defined. A sort never narrows the pairs: those without
+# the consensus figure sorted on (no labels yet, no winner) come last, either way round.
 PAIR_SORTS = {
     "id": ("oldest first", (("id", False),)),
     "-id": ("newest first", (("id", True),)),
@@ -97,29 +97,76 @@ def pairs_filtered(*, project: Project, filters: PairFilters) -> QuerySet[Pair]:
     pairs = _consensus_flag(pairs, "contested", filters.contested)
     pairs = _consensus_flag(pairs, "adjudicated", filters.decided)
     ordering = PAIR_SORTS[filters.sort][1]
-    for field, _ in ordering:
-        if field.startswith("consensus__"):
-            # The consensus row's own project, so that its sort index serves the query.
-            pairs = pairs.filter(**{f"{field}__isnull": False}, consensus__project=project)
-    return pairs.select_related("consensus").order_by(
-        *(F(field).desc() if descending else F(field).asc() for field, descending in ordering)
+    return _ordered(pairs.select_related("consensus"), ordering, nulls_last=True)
+
+
+Ordering = tuple[tuple[str, bool], ...]  # (field, descending), as in PAIR_SORTS
+BY_ID: Ordering = (("id", False),)
+
+
+def _ordered(pairs: QuerySet[Pair], ordering: Ordering, nulls_last: bool = False) -> QuerySet:
+    return pairs.order_by(
+        *(
+            F(field).desc(nulls_last=nulls_last or None)
+            if descending
+            else F(field).asc(nulls_last=nulls_last or None)
+            for field, descending in ordering
+        )
     )
 
 
-def _neighbour(pairs: QuerySet[Pair], pair: Pair, ordering, *, before: bool) -> int | None:
-    """The id of the pair just after `pair` in the ordering (just before it, with
-    before=True). Tried from the last ordering field to the first: the same values up to a
-    field and beyond it on that field, each try one range an index serves."""
-    values = [
-        pair.pk if field == "id" else getattr(pair.consensus, field.split("__")[1])
-        for field, _ in ordering
-    ]
+def _in_parts(pairs: QuerySet[Pair]) -> list[tuple[QuerySet[Pair], Ordering]]:
+    """The pairs of `pairs_filtered`, in its order, as consecutive parts that an index reads
+    in order. One ordering across the consensus rows' left join sorts every pair (a second at
+    a million), so a sort on a consensus figure reads the pairs that have it (by the consensus
+    row's own project, so that its sort index serves them), then the others by id."""
+    ordering = tuple((o.expression.name, o.descending) for o in pairs.query.order_by)
+    figure = ordering[0][0]
+    if not figure.startswith("consensus__"):
+        return [(pairs, ordering)]
+    have = pairs.filter(**{f"{figure}__isnull": False}, consensus__project=F("project"))
+    # NOT EXISTS: the planner misjudges IS NULL across the left join and reads every pair.
+    with_figure = PairConsensus.objects.filter(
+        pair=OuterRef("pk"), **{f"{figure.split('__')[1]}__isnull": False}
+    )
+    lack = pairs.filter(~Exists(with_figure))
+    return [(_ordered(have, ordering), ordering), (_ordered(lack, BY_ID), BY_ID)]
+
+
+def _read(pairs: QuerySet[Pair], start: int, count: int) -> list[Pair]:
+    """Rows start to start + count of the pairs in their order, read part by part."""
+    rows: list[Pair] = []
+    for part, _ in _in_parts(pairs):
+        if len(rows) == count:
+            break
+        found = list(part[start : start + count - len(rows)])
+        if start and not found:
+            start = max(0, start - part.count())  # the rows wanted lie past this part
+            continue
+        rows += found
+        start = 0
+    return rows
+
+
+def _neighbour(pairs: QuerySet[Pair], ordering: Ordering, values: dict, before: bool) -> int | None:
+    """The id of the pair just after the one with `values` in the ordering (just before it,
+    with before=True). Tried from the last ordering field to the first: the same values up to
+    a field and beyond it on that field, each try one range an index serves."""
     for level in range(len(ordering) - 1, -1, -1):
         field, descending = ordering[level]
         lookup = "lt" if descending != before else "gt"
-        same = {name: value for (name, _), value in zip(ordering[:level], values, strict=False)}
-        found = pairs.filter(**same, **{f"{field}__{lookup}": values[level]})
+        same = {name: values[name] for name, _ in ordering[:level]}
+        found = pairs.filter(**same, **{f"{field}__{lookup}": values[field]})
         found = (found.reverse() if before else found).values_list("id", flat=True).first()
+        if found is not None:
+            return found
+    return None
+
+
+def _end(parts: list[tuple[QuerySet[Pair], Ordering]], last: bool) -> int | None:
+    """The id of the first pair of the first part that has one (of the last, with last=True)."""
+    for part, _ in reversed(parts) if last else parts:
+        found = (part.reverse() if last else part).values_list("id", flat=True).first()
         if found is not None:
             return found
     return None
@@ -131,16 +178,26 @@ def pair_neighbours(
     """The ids of the pairs just before and just after `pair` among the filtered ones, in
     their order. `pair` need not pass the filters itself (a decision can take it out of
     'not decided yet'); its place in the order is enough."""
-    ordering = PAIR_SORTS[filters.sort][1]
-    sorted_by = [field.split("__")[1] for field, _ in ordering if field.startswith("consensus__")]
+    parts = _in_parts(pairs_filtered(project=project, filters=filters))
     consensus = getattr(pair, "consensus", None)
-    if sorted_by and (consensus is None or any(getattr(consensus, f) is None for f in sorted_by)):
-        return None, None  # it has no place among the pairs sorted by a figure it lacks
-    pairs = pairs_filtered(project=project, filters=filters)
-    return (
-        _neighbour(pairs, pair, ordering, before=True),
-        _neighbour(pairs, pair, ordering, before=False),
+    values = {
+        field: pair.pk if field == "id" else getattr(consensus, field.split("__")[1], None)
+        for _, ordering in parts
+        for field, _ in ordering
+    }
+    # Its part: the first whose ordering it has every value of (without the figure, the last).
+    home = next(
+        n
+        for n, (_, ordering) in enumerate(parts)
+        if all(values[f] is not None for f, _ in ordering)
     )
+    previous = _neighbour(*parts[home], values, before=True)
+    following = _neighbour(*parts[home], values, before=False)
+    if previous is None:
+        previous = _end(parts[:home], last=True)
+    if following is None:
+        following = _end(parts[home + 1 :], last=False)
+    return previous, following
 
 
 SOURCES_SQL = """
@@ -224,7 +281,7 @@ def table_page(pairs: QuerySet[Pair], number: str | None, size: int = PAGE_ROWS)
     number = int(number) if number and number.isascii() and number.isdigit() else 1
     number = min(max(1, number), MAX_PAGE)
     start = (number - 1) * size
-    rows = list(pairs[start : start + size + 1])
+    rows = _read(pairs, start, size + 1)
     has_next = len(rows) > size
     # On a first page that holds every match, those are the count.
     cap = COUNT_CAP

@@ -47,6 +47,21 @@ _BOUNDS = {
 }
 
 
+SHOWN_DECIMALS = 3
+
+
+def shown(value: float) -> str:
+    """A setting as its field shows it: 0.667 for 2/3, 0.05 for 0.05, 2 for 2.0."""
+    return f"{value:.{SHOWN_DECIMALS}f}".rstrip("0").rstrip(".")
+
+
+class RoundedNumberInput(forms.NumberInput):
+    """A number field that shows a stored figure rounded, as a person reads it."""
+
+    def format_value(self, value):
+        return shown(value) if isinstance(value, float) else super().format_value(value)
+
+
 class ProjectSettingsForm(forms.ModelForm):
     """Everything a lead sets on a project, in the sections of PROJECT_SECTIONS; the
     assignment timeout in minutes."""
@@ -88,7 +103,8 @@ class ProjectSettingsForm(forms.ModelForm):
             field = self.fields[name]
             field.validators += [MinValueValidator(low), MaxValueValidator(high)]
             # Any step: 2/3, the default "hard below" agreement, is on no decimal grid.
-            field.widget.attrs.update(min=low, max=high, step="any")
+            field.widget = RoundedNumberInput(attrs={**field.widget.attrs, "step": "any"})
+            field.widget.attrs.update(min=low, max=high)
 
     def sections(self):
         """(title, bound fields) for each section, for the template."""
@@ -99,6 +115,11 @@ class ProjectSettingsForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        for name in _BOUNDS:
+            # A figure sent back as it was shown (0.667) keeps its stored value (2/3).
+            stored, sent = getattr(self.instance, name), self.data.get(self.add_prefix(name))
+            if isinstance(stored, float) and name in data and str(sent).strip() == shown(stored):
+                data[name] = stored
         easy, hard = data.get("easy_min_strength"), data.get("hard_below_strength")
         if easy is not None and hard is not None and easy < hard:
             self.add_error(

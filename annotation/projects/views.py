@@ -124,6 +124,7 @@ def project_settings(request, pk: int):
         "member_form": member_form,
         "members": _members(project),
         "roles": Membership.Role.choices,
+        "is_admin": is_admin,  # admins may change their own membership; leads may not
     }
     status = 400 if form.errors or member_form.errors else 200
     return render(request, "annotation/project_settings.html", context, status=status)

@@ -143,6 +143,7 @@ def _warning(project: Project, rounds: list[Round], rows: list[DriftRow]) -> str
     return (
         f"The promoted model {row.reward_model.identifier} scores {cell.accuracy:.1%} on round "
         f"{newest.name}'s held-out set against {own:.1%} on its own test split, "
-        f"{drop:.1%} lower (the project warns beyond {project.drift_warning:.1%}): collect "
+        f"{100 * drop:.1f} points lower (the project warns beyond "
+        f"{100 * project.drift_warning:.1f} points): collect "
         "labels on the new outputs and retrain."
     )

@@ -56,14 +56,30 @@ class HeldOutCheck:
     @property
     def verdict(self) -> str:
         """'clear' (the interval lies above the baseline), 'inside' (it includes it), 'below'
-        (worse than the baseline) or 'too_few' (so few pairs that even all of them right
-        would leave the baseline inside the interval)."""
+        (worse than the baseline), 'too_few' (so few pairs that even all of them right
+        would leave the baseline inside the interval) or 'nothing_to_measure' (the model
+        started at 100% on these pairs, and kept it: no number of pairs could show a gain)."""
+        low, high = self.interval
+        if self.n > 0 and self.measured and self.baseline >= 1.0:
+            return "below" if high < self.baseline else "nothing_to_measure"
         if self.n <= 0 or best_possible_low(self.n) <= self.baseline:
             return "too_few"
-        low, high = self.interval
         if low > self.baseline:
             return "clear"
         return "below" if high < self.baseline else "inside"
+
+    @property
+    def settled(self) -> bool:
+        """Whether more training steps cannot change the verdict (the test split is too
+        small, or the model started at 100%): said plainly at once, even while it trains."""
+        return self.verdict in ("too_few", "nothing_to_measure")
+
+    @property
+    def flag(self) -> str:
+        """The warning in a few words, for a list's row."""
+        return {"too_few": "too few pairs to tell", "nothing_to_measure": "nothing to measure"}.get(
+            self.verdict, "may not have worked"
+        )
 
     @property
     def gain_points(self) -> float:
@@ -103,6 +119,12 @@ class HeldOutCheck:
     def warning(self) -> str:
         """Why the figures do not show that training worked; empty when they do."""
         interval, baseline = interval_text(self.interval), self._baseline_named
+        if self.verdict == "nothing_to_measure":
+            return (
+                "The starting model is already at 100% on these pairs: nothing to measure. "
+                "No training can show a gain on them; judge the new model by its evaluations "
+                "on other held-out pairs."
+            )
         if self.verdict == "too_few":
             return (
                 f"Too few held-out pairs to tell whether training worked: with {self.n}, even "
@@ -128,7 +150,7 @@ class HeldOutCheck:
         """The same for the latest evaluation of a run still training, said quietly: early
         evaluations are often still near where the model started."""
         interval, baseline = interval_text(self.interval), self._baseline_named
-        if self.verdict == "too_few":
+        if self.settled:
             return self.warning
         if self.verdict == "clear":
             return f"So far clear of {baseline}: the latest 95% interval is {interval}."

@@ -4,6 +4,7 @@
   const form = document.getElementById("curate-form");
   if (!form) return;
   const count = document.getElementById("keep-count");
+  const noun = document.getElementById("keep-noun");
   const detail = document.getElementById("keep-detail");
   let timer = null;
   let latest = 0;
@@ -13,6 +14,7 @@
       // No difficulty ticked keeps nothing (the API would read "no filter": all of them).
       latest++;
       count.textContent = "0";
+      noun.textContent = "pairs";
       detail.textContent = "Tick at least one difficulty.";
       return;
     }
@@ -27,6 +29,7 @@
     const data = await response.json();
     if (response.ok) {
       count.textContent = data.count.toLocaleString();
+      noun.textContent = data.count === 1 ? "pair" : "pairs";
       const mix = Object.entries(data.by_difficulty).map(([k, v]) => `${k} ${v}`).join(", ");
       const dropped = Object.entries(data.dropped).map(([k, v]) => `${k}: ${v}`).join("; ");
       detail.textContent = `${mix}.` + (dropped ? ` Left out — ${dropped}.` : "");

@@ -1,6 +1,7 @@
 // The review page by keyboard: A, B or T picks the decision and Enter records it (the page
 // then opens the next pair); N and P move through the pairs of the table's filter; G goes
-// back to the table. Keys typed into a field stay in the field.
+// back to the table. Keys typed into a field stay in the field; Esc leaves it, and the keys
+// work again.
 (function () {
   "use strict";
   const form = document.getElementById("decision-form");
@@ -9,7 +10,11 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest("input:not([type=radio]), textarea, select")) return;
+    const field = event.target.closest("input:not([type=radio]), textarea, select");
+    if (field) {
+      if (event.key === "Escape") field.blur();
+      return;
+    }
     const key = event.key.toLowerCase();
     if (key in picks) {
       const radio = form.querySelector(`input[name=choice][value="${picks[key]}"]`);

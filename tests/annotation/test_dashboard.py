@@ -274,6 +274,32 @@ def test_the_curate_form_balances_length_and_the_page_shows_the_counts(project, 
     assert 'name="balance_length"' in curate_page and "characters" in curate_page
 
 
+def test_the_curate_page_says_why_pairs_are_left_out_in_its_own_words(project, votes, lead):
+    from annotation.agreement.services import consensus_refresh
+    from annotation.pairs.services import pair_adjudicate
+
+    def left_out(**asked) -> dict:
+        url = f"/api/projects/{project.pk}/curation-preview/"
+        return client_for(lead).get(url, {**asked, "test_fraction": "0"}).json()["dropped"]
+
+    assert left_out(min_votes="3") == {"fewer votes than asked for": 3}
+
+    pair_adjudicate(pair=votes[2], lead=None, choice="b")  # the one hard pair, decided
+    client = logged_in(lead)
+    form = {"name": "one", "difficulty": ["hard"], "test_fraction": "0"}
+    client.post(f"/projects/{project.pk}/curate/", form)
+    assert CuratedDataset.objects.get(name="one").n_rows == 1
+    page = client.get(f"/projects/{project.pk}/curate/").content.decode()
+    assert "one@v1</a> · 1 pair ·" in page and "1 pairs" not in page
+
+    split = PairFactory(project=project)  # two votes to one
+    for n, choice in enumerate("aab"):
+        Label.objects.create(pair=split, source=f"vendor-{n}", choice=choice, strength=2)
+    consensus_refresh(pair_ids=[split.pk])
+    # The 2:1 pair, and the decided 1:1 one.
+    assert left_out(min_agreement="0.9") == {"agreement lower than asked for": 2}
+
+
 def test_the_api_balances_length_and_previews_the_count(project, lead):
     length_skewed_pairs(project)
     api = client_for(lead)

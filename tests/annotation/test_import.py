@@ -266,14 +266,37 @@ class TestLabels:
             ({"pair": "nope", "annotator": "v", "choice": "a"}, "no pair with id 'nope'"),
             ({"pair": "p1", "annotator": "v", "choice": "A+"}, "'choice' must be a, b or tie"),
             ({"pair": "p1", "annotator": "v", "choice": "a", "strength": 9}, "'strength'"),
+            ({"pair": "p1", "annotator": "v", "choice": "a", "shown_left": "left"},
+             "'shown_left' must be a, b or empty, not 'left'"),
+            ({"pair": "p1", "annotator": "v", "choice": "a", "duration_ms": -5},
+             "'duration_ms' must be a whole number of milliseconds, 0 or more, not -5"),
+            ({"pair": "p1", "annotator": "v", "choice": "a", "duration_ms": 1.5},
+             "'duration_ms' must be a whole number"),
+            ({"pair": "p1", "annotator": "v", "choice": "a", "duration_ms": "soon"},
+             "'duration_ms' must be a whole number"),
         ],
-    )
+    )  # fmt: skip
     def test_bad_label_rows_write_nothing(self, pairs, tmp_path, row, problem):
         good = {"pair": "p2", "annotator": "v", "choice": "b"}
         path = write_jsonl(tmp_path / "labels.jsonl", [good, row])
         with pytest.raises(CommandError, match=f"line 2: {problem}"):
             call_command("import_labels", "Demo", str(path))
         assert not Label.objects.exists()
+
+    def test_bad_shown_left_in_a_csv_names_its_line_and_writes_nothing(self, pairs, tmp_path):
+        path = tmp_path / "labels.csv"
+        path.write_text(
+            "pair,annotator,choice,shown_left,duration_ms\np1,v,a,b,1200\np2,v,b,right,900\n"
+        )
+        with pytest.raises(CommandError, match="line 3: 'shown_left' must be a, b or empty"):
+            call_command("import_labels", "Demo", str(path))
+        assert not Label.objects.exists()
+
+    def test_the_help_says_shown_left_and_duration_are_kept(self):
+        from annotation.management.commands.import_labels import Command
+
+        assert "shown_left" in Command.help and "duration_ms" in Command.help
+        assert "kept" in Command.help
 
     def test_unknown_project(self, tmp_path):
         with pytest.raises(CommandError, match="No project named 'Ghost'"):

@@ -96,16 +96,54 @@ def test_filters_and_sorts(project, pairs):
     assert found(project, decided=True) == [ids[1]]
     assert found(project, decided=False) == [ids[0], ids[2], ids[3], ids[4]]
     assert found(project, sort="-id") == ids[::-1]
-    # Sorted by margin: the labelled pairs, smallest margin first, ties by id.
-    margins = {pid: Pair.objects.get(pk=pid).consensus.margin for pid in ids[:3]}
-    assert found(project, sort="margin") == sorted(margins, key=lambda p: (margins[p], p))
-    assert found(project, sort="-margin") == sorted(margins, key=lambda p: (-margins[p], p))
 
 
-@pytest.mark.parametrize("sort", ["id", "-id", "margin", "-margin", "agreement"])
-def test_previous_and_next_walk_the_filtered_order(project, pairs, sort):
-    filters = PairFilters(labelled=True, sort=sort)
-    order = found(project, labelled=True, sort=sort)
+def figures(pair_ids: list[int], name: str) -> dict[int, float]:
+    """The pairs that have the consensus figure, with it."""
+    rows = Pair.objects.filter(pk__in=pair_ids, **{f"consensus__{name}__isnull": False})
+    return dict(rows.values_list("id", f"consensus__{name}"))
+
+
+@pytest.mark.parametrize("name", ["margin", "agreement"])
+def test_a_sort_keeps_every_pair_and_puts_those_without_the_figure_last(project, pairs, lead, name):
+    ids = [pair.pk for pair in pairs]
+    known = figures(ids, name)
+    # The contested pair has no margin (no winner); the unlabelled pairs have neither figure.
+    assert pairs[1].pk not in figures(ids, "margin") and {ids[3], ids[4]}.isdisjoint(known)
+    missing = [pid for pid in ids if pid not in known]
+    assert found(project, sort=name) == sorted(known, key=lambda p: (known[p], p)) + missing
+    if name == "margin":
+        highest_first = sorted(known, key=lambda p: (-known[p], p)) + missing
+        assert found(project, sort="-margin") == highest_first
+    for sort in (name, f"-{name}") if name == "margin" else (name,):
+        page = logged_in(lead).get(f"/projects/{project.pk}/", {"sort": sort}).content.decode()
+        assert "5 pairs match." in page and page.count('class="pair-link"') == 5
+
+
+@pytest.mark.parametrize("sort", ["margin", "-margin", "agreement"])
+def test_pages_of_a_sort_run_on_past_the_pairs_with_the_figure(project, pairs, sort):
+    """Two a page: the pages together are every pair once, in the sort's order."""
+    every = pairs_filtered(project=project, filters=PairFilters(sort=sort))
+    paged, number = [], 1
+    while True:
+        page = pair_filters.table_page(every, str(number), size=2)
+        paged += [pair.pk for pair in page.rows]
+        assert page.count == 5
+        if not page.has_next:
+            break
+        number += 1
+    assert number == 3 and paged == found(project, sort=sort)
+    assert pair_filters.table_page(every, "4", size=2).rows == []
+
+
+@pytest.mark.parametrize(
+    ("sort", "labelled"),
+    [(sort, labelled) for sort in ["id", "-id", "margin", "-margin", "agreement"]
+     for labelled in (True, None)],
+)  # fmt: skip
+def test_previous_and_next_walk_the_filtered_order(project, pairs, sort, labelled):
+    filters = PairFilters(labelled=labelled, sort=sort)
+    order = found(project, labelled=labelled, sort=sort)
     walked = []
     for pid in order:
         pair = Pair.objects.select_related("consensus").get(pk=pid)

@@ -77,6 +77,42 @@ def test_a_lead_changes_settings_and_bad_values_change_nothing(project, lead):
     )  # fmt: skip
 
 
+def test_settings_show_figures_rounded_and_an_unchanged_save_keeps_them_exact(project, lead):
+    client = logged_in(lead)
+    url = f"/projects/{project.pk}/settings/"
+    assert project.hard_below_agreement == 2 / 3
+    page = client.get(url).content.decode()
+    assert 'name="hard_below_agreement" value="0.667"' in page
+    assert "0.6666" not in page
+    assert 'name="healthy_agreement" value="0.7"' in page
+    sent = settings_fields(project, hard_below_agreement="0.667")  # as the page shows it
+    assert client.post(url, sent).status_code == 302
+    assert "Nothing changed." in client.get(url).content.decode()
+    project.refresh_from_db()
+    assert project.hard_below_agreement == 2 / 3  # a 2:1 vote is still not hard
+    client.post(url, settings_fields(project, hard_below_agreement="0.6"))
+    project.refresh_from_db()
+    assert project.hard_below_agreement == 0.6
+    blank = logged_in(lead).get("/projects/new/").content.decode()
+    assert 'name="hard_below_agreement" value="0.667"' in blank
+
+
+def test_a_lead_is_offered_no_change_to_their_own_membership(project, lead, annotator):
+    page = logged_in(lead).get(f"/projects/{project.pk}/settings/").content.decode()
+    own = page.split('id="member-lea"')[1].split("</tr>")[0]
+    other = page.split('id="member-ann"')[1].split("</tr>")[0]
+    assert "Remove" not in own and "data-confirm" not in own and "<select" not in own
+    assert ">Lead<" in own and ">you<" in own
+    assert ">Remove</button>" in other and 'name="role"' in other
+
+
+def test_an_admin_may_change_their_own_membership(project, admin_user):
+    MembershipFactory(project=project, user=admin_user, role=Membership.Role.LEAD)
+    page = logged_in(admin_user).get(f"/projects/{project.pk}/settings/").content.decode()
+    own = page.split('id="member-root"')[1].split("</tr>")[0]
+    assert ">Remove</button>" in own
+
+
 def test_a_new_difficulty_rule_regrades_labelled_pairs(
     project, lead, eager, django_capture_on_commit_callbacks
 ):

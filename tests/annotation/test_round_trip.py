@@ -152,6 +152,58 @@ def test_label_export_imports_back(tmp_path):
     assert exported == imported
 
 
+def as_format(path, fmt: str):
+    """The exported JSONL file as the same rows in `fmt`, as a spreadsheet or dataframe
+    would write them (CSV: every cell text, an empty cell for null)."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    if fmt == "jsonl":
+        return path
+    copy = path.with_suffix(f".{fmt}")
+    if fmt == "csv":
+        with copy.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), copy)
+    return copy
+
+
+def label_export(project, tmp_path, name: str) -> list[tuple]:
+    out = tmp_path / f"{name}.jsonl"
+    run("export_labels", project.name, "--out", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return [
+        (r["pair"], r["annotator"], r["choice"], r["shown_left"], r["duration_ms"]) for r in rows
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_labels_keep_the_side_shown_and_the_time_taken_through_export_and_import(tmp_path, fmt):
+    project = Project.objects.create(name="seen")
+    pairs = PairFactory.create_batch(3, project=project)
+    for pair, (shown_left, duration_ms) in zip(
+        pairs, [("a", 12_345), ("b", 0), ("", None)], strict=True
+    ):
+        Label.objects.create(
+            pair=pair, source="vendor", choice="b", shown_left=shown_left, duration_ms=duration_ms
+        )
+    first = label_export(project, tmp_path, "first")
+    assert [row[3:] for row in first] == [("a", 12_345), ("b", 0), (None, None)]
+
+    fresh = Project.objects.create(name="fresh")
+    for pair in pairs:
+        PairFactory(project=fresh, external_id=pair.external_id)
+    run("import_labels", fresh.name, str(as_format(tmp_path / "first.jsonl", fmt)))
+    assert label_export(fresh, tmp_path, "again") == first
+
+
 @pytest.mark.django_db
 def test_kept_rows_of_a_filter_feed_another_filter_and_a_round(tmp_path):
     """A filter's download (prompt, response, reward, rank; chat prompts too) is a candidates

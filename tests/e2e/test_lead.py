@@ -45,8 +45,18 @@ def test_lead_reviews_decides_curates_and_downloads(live_server, page):
     for level in ("easy", "medium"):
         page.uncheck(f"input[name=difficulty][value={level}]")
     wait_until(page, "() => document.getElementById('keep-count').textContent === '0'")
-    for level in ("easy", "medium", "hard"):
+    page.check("input[name=difficulty][value=hard]")  # the decided pair alone: one pair
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '1'")
+    assert page.inner_text("#keep-noun") == "pair"
+    for level in ("easy", "medium"):
         page.check(f"input[name=difficulty][value={level}]")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
+    assert page.inner_text("#keep-noun") == "pairs"
+    page.fill("input[name=min_votes]", "3")
+    wait_until(page, "() => document.getElementById('keep-count').textContent === '0'")
+    assert "fewer votes than asked for: 4" in page.inner_text("#keep-detail")
+    assert "--" not in page.inner_text("#keep-detail")
+    page.fill("input[name=min_votes]", "1")
     wait_until(page, "() => document.getElementById('keep-count').textContent === '4'")
     page.fill("input[name=name]", "lead-cut")
     page.click("text=Create version")
@@ -98,6 +108,10 @@ def test_lead_searches_filters_and_decides_contested_pairs_by_keyboard(live_serv
     page.keyboard.press("Enter")  # records B and opens the next contested, undecided pair
     on_pair(page, pairs[2])
     assert f"Decided #{pairs[1].pk}: b." in page.inner_text(".flash")
+    page.fill("input[name=note]", "both half right")  # typed keys stay in the note
+    assert page.input_value("input[name=note]") == "both half right"
+    page.keyboard.press("Escape")  # leaves the note: the keys work again
+    assert page.evaluate("() => document.activeElement.name") != "note"
     page.keyboard.press("n")
     on_pair(page, pairs[3])
     page.keyboard.press("p")

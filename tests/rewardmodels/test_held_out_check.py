@@ -19,7 +19,7 @@ def held_out(right: int, n: int, **more) -> dict:
         "accuracy": right / n,
         "accuracy_ci95": wilson_interval(right, n),
         "loss": 0.6,
-        "mean_margin": 0.3,
+        "mean_reward_gap": 0.3,
         "ece": 0.04,
         "reward_mean": 0.0,
         "reward_std": 1.0,
@@ -85,6 +85,30 @@ def test_too_few_held_out_pairs_for_any_conclusion(dataset, admin_user):
     warning = page.split('id="training-warning"')[1].split("</div>")[0]
     assert "Too few held-out pairs to tell whether training worked" in warning
     assert "with 3, even all of them right" in warning and "larger test split" in warning
+
+
+def test_a_retraining_from_a_model_already_right_on_every_pair_has_nothing_to_measure(
+    dataset, admin_user
+):
+    first = finished_run(dataset, held_out(40, 40), held_out(31, 40))
+    start = RewardModel.objects.create(
+        identifier="rm-perfect", run=first, project=dataset.project,
+        dataset=dataset, base_model=first.base_model, artifact=first.artifact,
+    )  # fmt: skip
+    again = finished_run(dataset, held_out(40, 40), held_out(40, 40), start_from=start)
+    page = run_page(admin_user, again)
+    warning = page.split('id="training-warning"')[1].split("</div>")[0]
+    assert "The starting model is already at 100% on these pairs: nothing to measure." in warning
+    assert "Too few held-out pairs" not in page and "larger test split" not in page
+    listed = logged_in(admin_user).get("/runs/").content.decode()
+    row = next(row for row in listed.split("<tr>") if f'href="/runs/{again.pk}/"' in row)
+    assert "nothing to measure" in row and "too few pairs to tell" not in row
+
+
+def test_a_model_that_started_at_100_percent_and_lost_some_is_worse(dataset, admin_user):
+    run = finished_run(dataset, held_out(30, 40), held_out(40, 40))
+    page = run_page(admin_user, run)
+    assert "Training made the model worse" in page and "nothing to measure" not in page
 
 
 def halfway(dataset, right_at_step_5: int) -> TrainingRun:
@@ -221,7 +245,8 @@ def test_evaluations_on_the_runs_own_test_split_show_the_untrained_model(dataset
 @pytest.mark.parametrize(
     ("right", "n", "untrained", "verdict"),
     [(212, 363, 0.504, "clear"), (53, 100, 0.5, "inside"), (30, 100, 0.55, "below"),
-     (3, 3, 0.5, "too_few"), (4, 4, 0.5, "clear")],
+     (3, 3, 0.5, "too_few"), (4, 4, 0.5, "clear"), (400, 400, 1.0, "nothing_to_measure"),
+     (399, 400, 1.0, "below")],
 )  # fmt: skip
 def test_verdicts(right, n, untrained, verdict):
     check = held_out_check(figures=held_out(right, n), untrained={"accuracy": untrained, "n": n})

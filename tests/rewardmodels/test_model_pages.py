@@ -169,6 +169,26 @@ def test_model_page_shows_lineage_figures_evaluations_and_forms(lead, project, f
     assert f'name="m" value="{first.identifier}"' in page  # compare, with this model picked
 
 
+def test_a_registered_models_page_names_its_project(lead, project):
+    model = RewardModel.objects.create(
+        identifier="shelf-rm", project=project, base_model="someone/rm", artifact="/models/rm"
+    )
+    page = logged_in(lead).get(f"/models/{model.identifier}/").content.decode()
+    assert "(Helpfulness versions with one)" in page and "( versions" not in page
+    assert "No other model of Helpfulness yet." in page
+
+
+def test_the_model_page_says_whether_the_model_serves_its_project(lead, project, first, second):
+    from rewardmodels.models import Promotion
+
+    url = f"/models/{first.identifier}/"
+    assert "<h2>Not serving Helpfulness" in logged_in(lead).get(url).content.decode()
+    Promotion.objects.create(project=project, reward_model=first, promoted=True)
+    assert "<h2>Serving Helpfulness" in logged_in(lead).get(url).content.decode()
+    other = logged_in(lead).get(f"/models/{second.identifier}/").content.decode()
+    assert "<h2>Not serving Helpfulness" in other
+
+
 def test_models_list(lead, admin_user, outsider, first, second):
     elsewhere = CuratedDataset.objects.create(
         project=outsider.memberships.get().project,

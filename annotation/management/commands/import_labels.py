@@ -8,8 +8,11 @@ from annotation.pairs.readers import FORMATS
 class Command(BaseCommand):
     help = (
         "Import labels collected elsewhere: rows {pair, annotator, choice, strength?, "
-        "rationale?} where pair is the pair's external id and choice is a, b or tie. "
-        "Each annotator name becomes a label source. All or nothing unless --skip-invalid."
+        "rationale?, shown_left?, duration_ms?} where pair is the pair's external id and "
+        "choice is a, b or tie. shown_left (a, b or empty: the response shown on the left) "
+        "and duration_ms (milliseconds the label took) are kept as given, so a file from "
+        "export_labels imports back whole. Each annotator name becomes a label source. "
+        "All or nothing unless --skip-invalid."
     )
 
     def add_arguments(self, parser):
