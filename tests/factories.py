@@ -127,3 +127,59 @@ def passing_audit(reward_model, dataset=None):
         probes=list(PROBES), results={"probes": [{"name": p, **figures} for p in PROBES]},
         edited_file="", n_pairs=12,
     )  # fmt: skip
+
+
+def simulated_crowd(n_items, raters, votes_per_item, rng, lengths=None, truth=None) -> dict:
+    """Labels from a simulated crowd on n_items pairs whose better response is known.
+
+    raters: one entry a rater. ("careful", accuracy) gives the better response with that
+    probability, otherwise one of the other two answers (the worse one or a tie) at random;
+    "random" clicks a or b at random; "left" always the response shown on the left; "longer"
+    always the longer one by `lengths` ((n_items, 2) characters of a and b, drawn when None;
+    a coin between equal lengths). votes_per_item: an int, or (least, most) drawn per pair;
+    a pair's raters are distinct. truth: the better stored response per pair (a or b at
+    random when None). Each label shows a or b on the left at random.
+
+    Returns item, rater, choice, shown_left (per label), truth, length_a, length_b (per
+    pair) as numpy arrays, with n_items and n_raters.
+    """
+    import numpy as np
+
+    from annotation.agreement.maths import CHOICE_A, CHOICE_B
+
+    n_raters = len(raters)
+    least, most = (votes_per_item,) * 2 if isinstance(votes_per_item, int) else votes_per_item
+    most = min(most, n_raters)
+    per_item = rng.integers(least, most + 1, n_items)
+    seats = np.argsort(rng.random((n_items, n_raters)), axis=1)[:, :most]
+    taken = np.arange(most) < per_item[:, None]
+    item, rater = np.nonzero(taken)[0], seats[taken]
+    truth = rng.integers(0, 2, n_items) if truth is None else np.asarray(truth)
+    lengths = rng.integers(20, 2000, (n_items, 2)) if lengths is None else np.asarray(lengths)
+    shown_left = rng.integers(0, 2, item.size)
+
+    names = np.array([r if isinstance(r, str) else r[0] for r in raters])
+    accuracy = np.array([np.nan if isinstance(r, str) else r[1] for r in raters])
+    right = truth[item]
+    wrong = (right + rng.integers(1, 3, item.size)) % 3  # either of the other two answers
+    length_a, length_b = lengths[item, 0], lengths[item, 1]
+    answers = {
+        "careful": np.where(rng.random(item.size) < accuracy[rater], right, wrong),
+        "random": rng.integers(0, 2, item.size),
+        "left": shown_left,
+        "longer": np.where(
+            length_a == length_b,
+            rng.integers(0, 2, item.size),
+            np.where(length_a > length_b, CHOICE_A, CHOICE_B),
+        ),
+    }
+    unknown = set(names) - set(answers)
+    if unknown:
+        raise ValueError(f"unknown kinds of rater: {sorted(unknown)}")
+    kind = names[rater]
+    choice = np.select([kind == name for name in answers], list(answers.values()))
+    return {
+        "item": item, "rater": rater, "choice": choice, "shown_left": shown_left,
+        "truth": truth, "length_a": lengths[:, 0], "length_b": lengths[:, 1],
+        "n_items": n_items, "n_raters": n_raters,
+    }  # fmt: skip
