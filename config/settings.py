@@ -268,7 +268,8 @@ CELERY_TASK_ROUTES = {
 INTERACTIVE_WAIT_SECONDS = float(os.environ.get("INTERACTIVE_WAIT_SECONDS", "15"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery beat (`celery -A workers beat`; make run embeds it in its worker): retraining by
-# the label count, retrainings moved on if an event was lost with a worker, search indexing.
+# the label count, retrainings moved on if an event was lost with a worker, search indexing,
+# weighted consensus refitted.
 CELERY_BEAT_SCHEDULE = {
     "retrain-due": {
         "task": "rewardmodels.retrain_due",
@@ -276,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Pairs made other than by import (rounds, the admin) become searchable within a minute.
     "index-search": {"task": "annotation.index_search", "schedule": 60.0},
+    # A weighted consensus rule follows the labels as they grow.
+    "refit-consensus": {
+        "task": "annotation.refit_consensus",
+        "schedule": float(os.environ.get("CONSENSUS_REFIT_SECONDS", "600")),
+    },
 }
 # Evaluations and filters are scored in parts of this many rows, spread over every worker on
 # the scoring queue (workers/tasks/scoring.py).

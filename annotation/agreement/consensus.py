@@ -1,7 +1,7 @@
 """Consensus per pair from its votes: winner, agreement, margin and difficulty, by the project's
 difficulty rule. Pure numpy, like the agreement maths."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,11 @@ from annotation.agreement.maths import (
     UNLABELLED,
     vote_counts,
 )
+
+# Under a weighted rule: answers whose posteriors lie this close are a split, and a pair
+# whose winner is at least this probable counts as unanimous.
+CONTESTED_GAP = 0.1
+UNANIMOUS_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Consensus:
     mean_strength: np.ndarray  # mean strength of the winning votes; NaN when unknown
     margin: np.ndarray  # see consensus(); NaN when there is no winner
     difficulty: np.ndarray  # EASY, MEDIUM, HARD or UNLABELLED
+    confidence: np.ndarray  # P(winner is the true answer) or its share of the votes; NaN if none
 
 
 def consensus(
@@ -46,6 +52,7 @@ def consensus(
     strength_count: np.ndarray,
     decided: np.ndarray | None = None,
     rule: DifficultyRule | None = None,
+    posterior: np.ndarray | None = None,
 ) -> Consensus:
     """Winner, agreement, strength, margin and difficulty for every item.
 
@@ -61,19 +68,33 @@ def consensus(
 
     Difficulty follows DifficultyRule; a tie winner's mean strength is 0 but says nothing
     about how contested the pair is, so only agreement counts for it.
+
+    posterior: (n, 3) the probability of a, b and tie under a reliability-weighted rule
+    (annotation.agreement.reliability), NaN rows where it has none. Where it is given, the
+    most probable answer wins, its probability (the confidence) stands in for agreement in
+    the margin and the difficulty, a pair is contested when its top two answers are within
+    CONTESTED_GAP of each other, and unanimous when its confidence is at least
+    UNANIMOUS_CONFIDENCE. Without one, the confidence is the winner's share of the votes.
     """
     rule = rule or DifficultyRule()
     n_items = votes.shape[0]
     decided = np.full(n_items, -1) if decided is None else np.asarray(decided, dtype=np.int64)
     total = votes.sum(axis=1)
     top = votes.max(axis=1)
-    contested = ((votes == top[:, None]).sum(axis=1) > 1) & (total > 0)
-    winner = np.where((total > 0) & ~contested, votes.argmax(axis=1), -1)
+    weighed, tied_top, leader = _leaders(votes, top, posterior)
+    contested = tied_top & (total > 0)
+    winner = np.where((total > 0) & ~contested, leader, -1)
     winner = np.where(decided >= 0, decided, winner)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         winner_votes = np.where(winner >= 0, votes[np.arange(n_items), np.maximum(winner, 0)], top)
         agreement = np.where(total > 0, winner_votes / total, np.nan)
+        confidence = agreement
+        if weighed.any():
+            belief = np.nan_to_num(posterior)
+            believed = np.where(winner >= 0, belief[np.arange(n_items), np.maximum(winner, 0)],
+                                belief.max(axis=1))  # fmt: skip
+            confidence = np.where(weighed, believed, agreement)
         side = np.clip(winner, 0, 1)
         picked_sum = strength_sum[np.arange(n_items), side]
         picked_count = strength_count[np.arange(n_items), side]
@@ -81,22 +102,40 @@ def consensus(
     mean_strength = np.where(winner == CHOICE_TIE, 0.0, mean_strength)
     mean_strength = np.where(winner < 0, np.nan, mean_strength)
     assumed = np.where(np.isnan(mean_strength), UNKNOWN_STRENGTH, mean_strength)
-    margin = np.where(winner >= 0, agreement * assumed / 3.0, np.nan)
+    margin = np.where(winner >= 0, confidence * assumed / 3.0, np.nan)
     margin = np.where(winner == CHOICE_TIE, 0.0, margin)
 
     # Everyone agreeing that the responses are equally good is agreement, not a weak
     # preference: strength thresholds apply to a and b winners only.
     graded = ~np.isnan(mean_strength) & (winner != CHOICE_TIE)
-    unanimous = (top == total) & (total >= 2)
+    unanimous = np.where(weighed, confidence >= UNANIMOUS_CONFIDENCE, top == total) & (total >= 2)
     hard = (
         contested
-        | (agreement < rule.hard_below_agreement)
+        | (confidence < rule.hard_below_agreement)
         | (graded & (mean_strength < rule.hard_below_strength))
     )
     easy = unanimous & ~hard & (~graded | (mean_strength >= rule.easy_min_strength))
     difficulty = np.where(hard, HARD, np.where(easy, EASY, MEDIUM))
     difficulty = np.where(total == 0, UNLABELLED, difficulty)
-    return Consensus(votes, winner, contested, agreement, mean_strength, margin, difficulty)
+    return Consensus(
+        votes, winner, contested, agreement, mean_strength, margin, difficulty, confidence
+    )
+
+
+def _leaders(votes: np.ndarray, top: np.ndarray, posterior: np.ndarray | None):
+    """Which items a posterior weighs, whether each item's top answers are level (equal
+    votes, or posteriors within CONTESTED_GAP), and each item's leading answer."""
+    total = votes.sum(axis=1)
+    weighed = np.zeros(len(votes), dtype=bool) if posterior is None else ~np.isnan(posterior[:, 0])
+    weighed &= total > 0
+    level = (votes == top[:, None]).sum(axis=1) > 1
+    leader = votes.argmax(axis=1)
+    if weighed.any():
+        belief = np.where(weighed[:, None], np.nan_to_num(posterior), 0.0)
+        ranked = np.sort(belief, axis=1)
+        level = np.where(weighed, ranked[:, 2] - ranked[:, 1] < CONTESTED_GAP, level)
+        leader = np.where(weighed, belief.argmax(axis=1), leader)
+    return weighed, level, leader
 
 
 @dataclass
@@ -116,6 +155,7 @@ class LabelTable:
     decided: np.ndarray  # per item: a lead's decision or -1
     rater_names: list[str]
     rater_kinds: list[str]  # "annotator" or "source"
+    rater_keys: list[str] = field(default_factory=list)  # "annotator:<id>" or "source:<name>"
 
     @property
     def n_items(self) -> int:

@@ -26,6 +26,7 @@ from annotation.agreement.maths import (
     signed_strength,
     vote_counts,
 )
+from annotation.agreement.trust import rater_reliability, weighted_disagreements
 
 
 def rater_pair_kappas(table: LabelTable, signed_code: np.ndarray) -> tuple[list, list]:
@@ -101,8 +102,16 @@ def rater_figures(table: LabelTable, counts: np.ndarray, per_rater_kappas: list)
     ]
 
 
-def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> dict:
-    """Every dashboard figure; a figure that cannot be computed is None."""
+def agreement_report(
+    table: LabelTable,
+    rule: DifficultyRule | None = None,
+    *,
+    min_reliability: float = 0.7,
+    consensus_rule: str = "count",
+) -> dict:
+    """Every dashboard figure; a figure that cannot be computed is None. Each rater's
+    reliability and the pairs whose weighted winner differs (annotation.agreement.trust)
+    are `consensus_rule`'s where it weighs votes, Dawid-Skene's otherwise."""
     counts = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
     labelled = counts.sum(axis=1) > 0
     signed_code = signed_codes(signed_strength(table.choice, table.strength))
@@ -115,6 +124,14 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
         if name
     }
     difficulty["contested"] = int(np.sum(result.contested & labelled))
+    weighted = consensus_rule if consensus_rule in ("dawid_skene", "mace") else "dawid_skene"
+    reliability, posterior = rater_reliability(table, min_reliability, weighted)
+    annotators = rater_figures(table, counts, per_rater_kappas)
+    for entry, found in zip(annotators, reliability, strict=True):
+        entry["reliability"] = found
+    n_differ, differ = (
+        weighted_disagreements(result, posterior) if posterior is not None else (0, [])
+    )
     return {
         "n_labels": int(table.item.size),
         "n_pairs": int(labelled.sum()),
@@ -125,8 +142,14 @@ def agreement_report(table: LabelTable, rule: DifficultyRule | None = None) -> d
         "krippendorff_alpha": krippendorff_alpha(counts),
         "krippendorff_alpha_interval": krippendorff_alpha(signed_counts, SIGNED_VALUES),
         "cohen_kappa": kappas,
-        "annotators": rater_figures(table, counts, per_rater_kappas),
+        "annotators": annotators,
         "difficulty": difficulty,
+        "weighted": {
+            "rule": weighted,
+            "enough_labels": posterior is not None,
+            "n_disagreements": n_differ,
+            "disagreements": differ,
+        },
         "timeline": agreement_timeline(table, counts),
     }
 

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from annotation.agreement.maths import CHOICE_CODES
 from annotation.models import (
     Adjudication,
+    ConsensusFit,
     ConsistencyCheck,
     Judge,
     Label,
@@ -104,6 +105,11 @@ def _integer_columns(sql: str, params: dict, names: tuple[str, ...]) -> dict:
     return {name: records[name]["value"].astype(np.int64) for name in names}
 
 
+def rater_key(annotator_id: int | None, source: str) -> str:
+    """A rater as fits of reliability name them (ConsensusFit.answers)."""
+    return f"annotator:{annotator_id}" if annotator_id is not None else f"source:{source}"
+
+
 def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
     """The project's labels as arrays for the agreement maths, with per-pair facts.
 
@@ -172,6 +178,8 @@ def label_table(*, project: Project, exclude_sources: tuple[str, ...] = ()):
             ),
             rater_names=[usernames[u] for u in user_ids.tolist()] + source_names,
             rater_kinds=["annotator"] * len(user_ids) + ["source"] * len(source_names),
+            rater_keys=[rater_key(u, "") for u in user_ids.tolist()]
+            + [rater_key(None, name) for name in source_names],
         ),
         pair_ids.tolist(),
     )
@@ -221,6 +229,8 @@ def _agreement_version(project: Project) -> str:
         project.easy_min_strength,
         project.hard_below_agreement,
         project.hard_below_strength,
+        project.consensus_rule,
+        project.min_reliability,
     )
     return f"{stamp}|{thresholds}"
 
@@ -234,8 +244,15 @@ def agreement_summary(*, project: Project) -> dict:
     key = f"agreement:{project.pk}:{version}"
     summary = cache.get(key)
     if summary is None:
-        table, _ = label_table(project=project)
-        summary = agreement_report(table, project.difficulty_rule)
+        table, pair_ids = label_table(project=project)
+        summary = agreement_report(
+            table,
+            project.difficulty_rule,
+            min_reliability=project.min_reliability,
+            consensus_rule=project.consensus_rule,
+        )
+        for entry in summary["weighted"]["disagreements"]:
+            entry["pair_id"] = pair_ids[entry.pop("item")]
         flips = flip_rates(project=project)
         consistency = judge_consistency(project=project)
         for entry in summary["annotators"]:
@@ -249,6 +266,32 @@ def agreement_summary(*, project: Project) -> dict:
         summary["healthy_agreement"] = project.healthy_agreement
         cache.set(key, summary, timeout=3600)
     return summary
+
+
+# A weighted consensus rule is fitted again once the labels have grown by this share.
+REFIT_GROWTH = 0.1
+
+
+def consensus_refits_due() -> list[int]:
+    """The projects under a weighted consensus rule with no fit of it yet, or one made on
+    REFIT_GROWTH fewer labels than they have now."""
+    weighted = Project.objects.exclude(consensus_rule=Project.ConsensusRule.COUNT)
+    labels = dict(
+        Label.objects.filter(pair__project__in=weighted)
+        .values_list("pair__project")
+        .annotate(n=Count("id"))
+    )
+    fits = {fit.project_id: fit for fit in ConsensusFit.objects.filter(project__in=weighted)}
+    due = []
+    for project in weighted.only("pk", "consensus_rule"):
+        fit, count = fits.get(project.pk), labels.get(project.pk, 0)
+        if (
+            fit is None
+            or fit.rule != project.consensus_rule
+            or count > fit.n_labels * (1 + REFIT_GROWTH)
+        ):
+            due.append(project.pk)
+    return due
 
 
 def contested_pairs(*, project: Project) -> QuerySet[PairConsensus]:

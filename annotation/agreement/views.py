@@ -10,6 +10,7 @@ from annotation.access import project_for
 from annotation.agreement import charts
 from annotation.agreement.maths import DIFFICULTIES
 from annotation.agreement.selectors import EPOCH, agreement_summary, contested_pairs
+from annotation.models import Pair
 
 DIFFICULTY_COLOURS = {
     "easy": "#207a45",
@@ -49,12 +50,28 @@ def dashboard(request, pk: int):
         "timeline_chart": charts.line(timeline, project.healthy_agreement) if timeline else None,
         "page": contested,
         "too_fast": _too_fast(summary["annotators"], project.fast_label_seconds),
+        "unreliable": [
+            (entry["name"], entry["reliability"]["flag"])
+            for entry in summary["annotators"]
+            if entry["reliability"] and entry["reliability"]["flag"]
+        ],
+        "disagreements": _with_pairs(summary["weighted"]["disagreements"]),
         "first_undecided": contested_pairs(project=project)
         .filter(adjudicated=False)
         .values_list("pair_id", flat=True)
         .first(),
     }
     return render(request, "annotation/dashboard.html", context)
+
+
+def _with_pairs(disagreements: list[dict]) -> list[dict]:
+    """The listed pairs where weighing votes changes the winner, each with its external id."""
+    names = dict(
+        Pair.objects.filter(pk__in=[d["pair_id"] for d in disagreements]).values_list(
+            "pk", "external_id"
+        )
+    )
+    return [{**d, "external_id": names.get(d["pair_id"], "")} for d in disagreements]
 
 
 def _too_fast(annotators: list[dict], threshold: float) -> list[str]:

@@ -4,6 +4,7 @@ from annotation.models.judges import Judge, JudgingJob
 from annotation.models.labels import (
     Adjudication,
     Assignment,
+    ConsensusFit,
     ConsistencyCheck,
     Label,
     Pair,
@@ -14,6 +15,7 @@ from annotation.models.projects import CuratedDataset, Membership, Project
 from annotation.models.rounds import Candidate, Round
 
 __all__ = [
-    "Adjudication", "Assignment", "Candidate", "ConsistencyCheck", "CuratedDataset", "Judge",
-    "JudgingJob", "Label", "Membership", "Pair", "PairConsensus", "Project", "Round", "Side",
+    "Adjudication", "Assignment", "Candidate", "ConsensusFit", "ConsistencyCheck",
+    "CuratedDataset", "Judge", "JudgingJob", "Label", "Membership", "Pair", "PairConsensus",
+    "Project", "Round", "Side",
 ]  # fmt: skip

@@ -286,6 +286,11 @@ class PairConsensus(models.Model):
     agreement = models.FloatField(null=True)
     mean_strength = models.FloatField(null=True)
     margin = models.FloatField(null=True)
+    confidence = models.FloatField(
+        null=True,
+        help_text="The probability that the winner is the true answer: under a weighted "
+        "consensus rule its posterior, under the head count its share of the votes.",
+    )
     difficulty = models.CharField(max_length=6, choices=Difficulty.choices, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -306,3 +311,29 @@ class PairConsensus(models.Model):
     @property
     def n_votes(self) -> int:
         return self.votes_a + self.votes_b + self.votes_tie
+
+
+class ConsensusFit(models.Model):
+    """What a reliability-weighted consensus rule (Dawid-Skene, MACE) last estimated from a
+    project's labels: per rater, the chance of each answer on the screen given the true one,
+    and the prior over a, b and tie. New labels are weighed with it until the next fit."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="consensus_fit"
+    )
+    rule = models.CharField(max_length=11)
+    n_labels = models.PositiveIntegerField(default=0, help_text="Labels the fit was made on.")
+    enough = models.BooleanField(
+        default=False,
+        help_text="Whether the labels sufficed for an estimate; if not, the head count stands.",
+    )
+    prior = models.JSONField(default=list, help_text="P(a), P(b), P(tie).")
+    answers = models.JSONField(
+        default=dict,
+        help_text="Per rater ('annotator:<id>' or 'source:<name>'): P(screen answer | the true "
+        "answer on the screen), a 3x3 list, rows and columns left, right, tie.",
+    )
+    fitted_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.rule} on {self.n_labels} labels"

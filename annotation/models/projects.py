@@ -10,6 +10,11 @@ from annotation.agreement.consensus import DifficultyRule
 
 
 class Project(models.Model):
+    class ConsensusRule(models.TextChoices):
+        COUNT = "count", "Head count: every vote weighs the same"
+        DAWID_SKENE = "dawid_skene", "Dawid-Skene: each rater's votes weighed by their confusion"
+        MACE = "mace", "MACE: each rater's votes weighed by their competence"
+
     name = models.CharField(max_length=200, unique=True)
     guidelines = models.TextField(blank=True, help_text="Shown to annotators; Markdown.")
     criteria = models.TextField(
@@ -52,6 +57,21 @@ class Project(models.Model):
     healthy_agreement = models.FloatField(
         default=0.7,
         help_text="Percent agreement below this marks the labels as too noisy to train on.",
+    )
+    consensus_rule = models.CharField(
+        max_length=11,
+        choices=ConsensusRule.choices,
+        default=ConsensusRule.COUNT,
+        help_text="How a pair's winner, margin and difficulty follow from its votes. "
+        "Dawid-Skene and MACE estimate from all the labels how far to trust each annotator "
+        "and judge (one who always picks the left side included), and keep the head count "
+        "while too few pairs have two or more votes.",
+    )
+    min_reliability = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The dashboard flags an annotator or judge whose estimated reliability (the "
+        "chance that their answer is the true one, Dawid-Skene) is below this.",
     )
     fast_label_seconds = models.FloatField(
         default=2.0,

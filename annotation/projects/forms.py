@@ -19,7 +19,10 @@ PROJECT_SECTIONS = (
     ),
     (
         "Agreement and difficulty",
-        ("healthy_agreement", "easy_min_strength", "hard_below_agreement", "hard_below_strength"),
+        (
+            "consensus_rule", "healthy_agreement", "min_reliability", "easy_min_strength",
+            "hard_below_agreement", "hard_below_strength",
+        ),
     ),
     (
         "Retraining",
@@ -34,6 +37,7 @@ PROJECT_SECTIONS = (
 # Bounds the model leaves open: shares are 0-1, strengths on the 0-3 scale.
 _BOUNDS = {
     "healthy_agreement": (0.0, 1.0),
+    "min_reliability": (0.0, 1.0),
     "hard_below_agreement": (0.0, 1.0),
     "easy_min_strength": (0.0, 3.0),
     "hard_below_strength": (0.0, 3.0),
@@ -83,6 +87,7 @@ class ProjectSettingsForm(forms.ModelForm):
             "ask_strength": "Ask how much better",
             "judge_criteria": "Judge-only criteria",
             "fast_label_seconds": "Flag annotators faster than (seconds per label)",
+            "min_reliability": "Flag raters less reliable than",
         }
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 10, "data-preview": "markdown"}),

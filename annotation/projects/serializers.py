@@ -12,7 +12,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "guidelines", "criteria", "allow_ties", "ask_strength",
-            "annotators_per_pair", "assignment_timeout", "role",
+            "annotators_per_pair", "assignment_timeout", "consensus_rule", "min_reliability",
+            "role",
         ]  # fmt: skip
 
     def get_role(self, project: Project) -> str | None:

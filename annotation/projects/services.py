@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from annotation.agreement.services import consensus_refresh
+from annotation.agreement.services import consensus_fit, consensus_refresh
 from annotation.models import Membership, PairConsensus, Project
 
 logger = logging.getLogger(__name__)
@@ -35,14 +35,14 @@ def project_update(*, project: Project, fields: dict) -> list[str]:
     has a worker (the web process, with no broker) re-grade every labelled pair of the project
     (project_regrade), so that its dashboard, review pages and curation filters follow the
     rule on screen."""
-    before = project.difficulty_rule
+    before = (project.difficulty_rule, project.consensus_rule)
     changed = [name for name, value in fields.items() if getattr(project, name) != value]
     for name in changed:
         setattr(project, name, fields[name])
     project.full_clean()
     with transaction.atomic():
         project.save()
-        if project.difficulty_rule != before:
+        if (project.difficulty_rule, project.consensus_rule) != before:
             transaction.on_commit(partial(_regrade_soon, project.pk))
     return changed
 
@@ -61,9 +61,14 @@ def _regrade_soon(project_id: int) -> None:
 
 
 def project_regrade(*, project_id: int) -> int:
-    """Recompute the consensus rows (difficulty included) of every labelled pair of the
-    project, REFRESH_BATCH pairs a statement; each batch reads the rule as it is then.
+    """Fit the project's consensus rule to its labels where it weighs votes (consensus_fit),
+    then recompute the consensus rows (difficulty included) of every labelled pair of the
+    project, REFRESH_BATCH pairs a statement; each batch reads the rules as they are then.
     Returns how many pairs were re-graded."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    consensus_fit(project=project)
     pair_ids = list(
         PairConsensus.objects.filter(project_id=project_id)
         .order_by("pair_id")

@@ -24,6 +24,15 @@ def percent(value):
 
 
 @register.filter
+def percent_range(interval) -> str:
+    """'53.3–63.4%' for a [low, high] interval of shares; empty where there is none (a side
+    with no pairs, or figures from before the interval was recorded)."""
+    if not isinstance(interval, list | tuple) or len(interval) != 2 or None in interval:
+        return ""
+    return f"{100 * interval[0]:.1f}–{100 * interval[1]:.1f}%"
+
+
+@register.filter
 def bias_class(value) -> str:
     """Flag a left or longer rate far from 0.5."""
     if value is None:

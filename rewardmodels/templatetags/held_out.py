@@ -27,12 +27,3 @@ def by_difficulty(figures) -> list[tuple[str, dict]]:
     """The accuracy by difficulty, easiest first: (name, {accuracy, n}) for each one measured."""
     parts = (figures or {}).get("by_difficulty") or {}
     return [(name, parts[name]) for name in DIFFICULTIES if name in parts]
-
-
-@register.filter
-def percent_range(interval) -> str:
-    """'53.3–63.4%' for a recorded [low, high] interval; empty where there is none (a side
-    with no pairs, or figures from before the interval was recorded)."""
-    if not isinstance(interval, list | tuple) or len(interval) != 2 or None in interval:
-        return ""
-    return interval_text(interval)

@@ -12,11 +12,25 @@ logger = logging.getLogger(__name__)
 
 @app.task(name="annotation.regrade", acks_late=True, reject_on_worker_lost=True)
 def regrade(project_id: int) -> int:
-    """Re-grade a project's labelled pairs after its difficulty rule changed (idempotent: a
-    redelivered task grades them again by the rule as it is then)."""
+    """Re-grade a project's labelled pairs after its difficulty or consensus rule changed,
+    fitting a weighted rule first (idempotent: a redelivered task grades them again by the
+    rules as they are then)."""
     from annotation.projects.services import project_regrade
 
     return project_regrade(project_id=project_id)
+
+
+@app.task(name="annotation.refit_consensus")
+def refit_consensus() -> list[int]:
+    """Beat: re-grade the projects whose weighted consensus rule was fitted on a tenth fewer
+    labels than they have now (consensus_refits_due); returns their ids."""
+    from annotation.agreement.selectors import consensus_refits_due
+    from annotation.projects.services import project_regrade
+
+    due = consensus_refits_due()
+    for project_id in due:
+        project_regrade(project_id=project_id)
+    return due
 
 
 SEARCH_INDEX_SECONDS = 60

@@ -13,8 +13,12 @@ def _figure(value) -> str:
 class Command(BaseCommand):
     help = (
         "Agreement figures of a project: percent agreement, 2:1 majority rate, Fleiss' kappa, "
-        "Krippendorff's alpha, Cohen's kappa per annotator pair, per-annotator bias figures and "
-        "the difficulty mix. --json prints them as JSON; a figure that cannot be computed is null."
+        "Krippendorff's alpha, Cohen's kappa per annotator pair, per-annotator bias figures, "
+        "each annotator's and judge's reliability estimated from the labels (Dawid-Skene, MACE, "
+        "with 95% intervals), the pairs whose reliability-weighted winner differs from the head "
+        "count, and the difficulty mix. --json prints them as JSON (each annotator's "
+        "'reliability': dawid_skene, dawid_skene_ci95, mace, mace_ci95, flag; null with too few "
+        "labels); a figure that cannot be computed is null."
     )
 
     def add_arguments(self, parser):
@@ -41,9 +45,20 @@ class Command(BaseCommand):
             self.stdout.write(f"  {key:<28} {_figure(summary[key])}")
         self.stdout.write(f"  difficulty: {summary['difficulty']}")
         for entry in summary["annotators"]:
+            found = entry["reliability"] or {}
             self.stdout.write(
                 f"  {entry['name']:<20} n={entry['n']:<6} "
                 f"majority={_figure(entry['agreement_with_majority'])} "
                 f"left={_figure(entry['left_rate'])} longer={_figure(entry['longer_rate'])} "
-                f"gold={_figure(entry['gold_accuracy'])}"
+                f"gold={_figure(entry['gold_accuracy'])} "
+                f"reliability={_figure(found.get('dawid_skene'))} "
+                f"competence={_figure(found.get('mace'))}"
+                + (f" ({found['flag']})" if found.get("flag") else "")
             )
+        weighted = summary["weighted"]
+        self.stdout.write(
+            f"  weighted ({weighted['rule']}): {weighted['n_disagreements']} pairs with another "
+            "winner than the head count"
+            if weighted["enough_labels"]
+            else "  too few pairs with two or more votes to estimate reliability"
+        )
