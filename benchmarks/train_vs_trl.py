@@ -165,6 +165,7 @@ def run_ours(args, train_rows, test_rows) -> dict:
             warmup_ratio=0.05, packing=None if args.packing == "auto" else args.packing == "on",
             tokens_per_batch=args.tokens_per_batch, compile=args.compile == "on",
             processes=args.processes,
+            augment_edits=False,  # TRL trains on the pairs as given
         )  # fmt: skip
     if args.steps:  # the first pairs, as TRL gets them (max_pairs would draw a sample)
         train_rows = train_rows[: (args.steps + args.profile_steps) * args.batch_size]

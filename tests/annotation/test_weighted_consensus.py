@@ -174,3 +174,19 @@ def test_leads_set_the_consensus_rule_through_the_api(
     assert ConsensusFit.objects.get(project=project).rule == "mace"  # re-graded on a worker
     project.refresh_from_db()
     assert project.assignment_timeout.total_seconds() == 30 * 60  # the rest as it was
+
+
+@pytest.mark.django_db
+def test_the_review_page_says_how_likely_the_weighted_winner_is(
+    project, lead, eager, django_capture_on_commit_callbacks
+):
+    crowd = simulated_crowd(100, CARELESS_CROWD, 3, np.random.default_rng(7))
+    ids = store_crowd(project, crowd)
+    client = logged_in(lead)
+    page = client.get(f"/projects/{project.pk}/pairs/{ids[0]}/").content.decode()
+    assert 'id="weighted-consensus"' not in page  # the head count needs no word
+    use_rule(project, "dawid_skene", django_capture_on_commit_callbacks)
+    row = PairConsensus.objects.get(pair_id=ids[0])
+    page = client.get(f"/projects/{project.pk}/pairs/{ids[0]}/").content.decode()
+    said = page.split('id="weighted-consensus"')[1].split("</p>")[0]
+    assert "Dawid-Skene" in said and f"{100 * row.confidence:.1f}% likely" in said
