@@ -166,7 +166,10 @@ class LabelTable:
         return len(self.rater_names)
 
 
-def item_consensus(table: LabelTable, rule: DifficultyRule | None = None) -> Consensus:
+def item_consensus(
+    table: LabelTable, rule: DifficultyRule | None = None, posterior: np.ndarray | None = None
+) -> Consensus:
+    """consensus() of the table's labels; `posterior` (n_items, 3) as consensus() takes it."""
     votes = vote_counts(table.item, table.choice, table.n_items, N_CHOICES)
     given = ~np.isnan(table.strength) & (table.choice != CHOICE_TIE)
     side = table.item[given] * 2 + table.choice[given]
@@ -178,4 +181,5 @@ def item_consensus(table: LabelTable, rule: DifficultyRule | None = None) -> Con
         strength_count.reshape(-1, 2),
         table.decided,
         rule,
+        posterior,
     )

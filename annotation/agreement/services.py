@@ -150,26 +150,21 @@ def _posterior(fit: ConsensusFit, pair_ids: list[int]):
     )
 
 
-ESTIMATORS = {
-    Project.ConsensusRule.DAWID_SKENE: "dawid_skene",
-    Project.ConsensusRule.MACE: "mace",
-}
-
-
 def consensus_fit(*, project: Project) -> ConsensusFit | None:
     """Fit the project's weighted consensus rule to all its labels and keep what it found
     (None, and no fit kept, under the head count). With too few pairs of two or more votes
     the fit is kept as not enough, and the head count stands."""
-    from annotation.agreement import reliability
+    from annotation.agreement.reliability import enough_for_estimate
+    from annotation.agreement.trust import ESTIMATORS
 
     if project.consensus_rule not in ESTIMATORS:
         ConsensusFit.objects.filter(project=project).delete()
         return None
     table, _ = label_table(project=project)
-    enough = reliability.enough_for_estimate(table.item, table.n_items)
+    enough = enough_for_estimate(table.item, table.n_items)
     found = None
     if enough:
-        estimate = getattr(reliability, ESTIMATORS[project.consensus_rule])
+        estimate = ESTIMATORS[project.consensus_rule]
         found = estimate(table.item, table.rater, table.choice, table.shown_left,
                          table.n_items, table.n_raters)  # fmt: skip
     fit, _ = ConsensusFit.objects.update_or_create(

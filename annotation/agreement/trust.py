@@ -16,6 +16,8 @@ SHOWN_DISAGREEMENTS = 50  # pairs listed where weighing votes changes the winner
 # 100,000 labels later rounds move no rater's reliability by a point, and would cost the
 # page its 500 ms (docs/benchmarks.md).
 DASHBOARD_ITERATIONS = 40
+# The weighted consensus rules (Project.consensus_rule) and the estimator each one fits.
+ESTIMATORS = {"dawid_skene": dawid_skene, "mace": mace}
 
 
 def _interval(ci95: np.ndarray) -> list[float]:
@@ -33,8 +35,8 @@ def rater_reliability(table: LabelTable, min_reliability: float, weighted: str =
         return [None] * table.n_raters, None
     args = (table.item, table.rater, table.choice, table.shown_left, table.n_items, table.n_raters)
     found = {
-        "dawid_skene": dawid_skene(*args, iterations=DASHBOARD_ITERATIONS),
-        "mace": mace(*args, iterations=DASHBOARD_ITERATIONS),
+        name: estimate(*args, iterations=DASHBOARD_ITERATIONS)
+        for name, estimate in ESTIMATORS.items()
     }
     ds, mc = found["dawid_skene"], found["mace"]
     raters = []

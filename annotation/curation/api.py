@@ -35,6 +35,9 @@ class CurationPreview(ProjectScopedView):
                 "count": selection.count,
                 "by_difficulty": selection.by_difficulty,
                 "dropped": selection.dropped,
+                "dropped_annotators": selection.dropped_annotators,
+                "consensus": selection.consensus,
+                "notes": selection.notes,
             }
         )
 

@@ -1,5 +1,5 @@
-"""Choosing a version's pairs: the filters on their consensus, the length balance of the train
-split, and the split by prompt."""
+"""Choosing a version's pairs: their consensus by the project's rule, the filters on it, the
+length balance of the train split, and the split by prompt."""
 
 import hashlib
 import json
@@ -19,7 +19,9 @@ from annotation.agreement.maths import (
     confusion_by_rater_pair,
     pairwise_kappas,
 )
+from annotation.agreement.reliability import dawid_skene, enough_for_estimate
 from annotation.agreement.selectors import label_table
+from annotation.agreement.trust import ESTIMATORS
 from annotation.bulk import rows_for_ids
 from annotation.models import CuratedDataset, Label, Pair, Project, Round
 
@@ -39,6 +41,8 @@ class CurationFilters:
     difficulty: tuple[str, ...] = DIFFICULTIES
     exclude_sources: tuple[str, ...] = ()
     min_annotator_kappa: float | None = None
+    min_annotator_reliability: float | None = None
+    min_confidence: float = 0.0
     test_fraction: float = 0.1
     seed: int = 0
     balance_length: bool = False
@@ -56,6 +60,11 @@ class CurationFilters:
             problems["test_fraction"] = "must be at least 0 and below 1"
         if self.min_annotator_kappa is not None and not -1.0 <= self.min_annotator_kappa <= 1.0:
             problems["min_annotator_kappa"] = "must be between -1 and 1"
+        reliability = self.min_annotator_reliability
+        if reliability is not None and not 0.0 <= reliability <= 1.0:
+            problems["min_annotator_reliability"] = "must be between 0 and 1"
+        if not 0.0 <= self.min_confidence <= 1.0:
+            problems["min_confidence"] = "must be between 0 and 1"
         if problems:
             raise ValidationError(problems)
         self.difficulty = tuple(self.difficulty)
@@ -64,14 +73,19 @@ class CurationFilters:
 
 @dataclass
 class Selection:
-    """What the filters keep: pair ids with their consensus, and why the rest went."""
+    """What the filters keep: pair ids with their consensus, and why the rest went.
+    consensus: the rule that gave it, as the manifest records it (see _weighed); notes: what
+    the filters could not do, in words."""
 
     pair_ids: list[int]
     winner: list[int]
     margin: list[float]
     difficulty: list[str]
     agreement: list[float]
+    confidence: list[float]
     n_votes: list[int]
+    consensus: dict = field(default_factory=lambda: {"rule": "count"})
+    notes: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     by_difficulty: dict[str, int] = field(default_factory=dict)
     by_source: dict[str, int] = field(default_factory=dict)
@@ -114,6 +128,45 @@ def _low_kappa_raters(table, min_kappa: float | None) -> list[int]:
     return [r for r in range(table.n_raters) if kappas[r] and np.mean(kappas[r]) < min_kappa]
 
 
+TOO_FEW_FOR_ESTIMATE = "too few pairs with two or more votes"
+
+
+def _estimator_args(table) -> tuple:
+    return (table.item, table.rater, table.choice, table.shown_left, table.n_items,
+            table.n_raters)  # fmt: skip
+
+
+def _unreliable_raters(table, min_reliability: float | None):
+    """(raters with labels whose Dawid-Skene reliability, estimated on all the table's labels,
+    is below `min_reliability`; a note when the labels are too few for an estimate, when
+    nobody is left out; the fit, or None)."""
+    if min_reliability is None or not table.n_raters:
+        return [], [], None
+    if not enough_for_estimate(table.item, table.n_items):
+        note = f"min_annotator_reliability left no annotator out: {TOO_FEW_FOR_ESTIMATE} "
+        return [], [note + "to estimate reliability"], None
+    found = dawid_skene(*_estimator_args(table))
+    low = [r for r in range(table.n_raters) if found.votes[r] and found.score[r] < min_reliability]
+    return low, [], found
+
+
+def _weighed(table, rule_name: str, fitted=None) -> tuple[np.ndarray | None, dict]:
+    """The posterior of the project's consensus rule fitted (its estimator's defaults) on
+    these labels, None under the head count, and the rule as the manifest records it: the
+    weighted rule with its parameters, or the head count with, when a weighted rule was asked
+    for and the labels are too few for it, the rule asked for and why. `fitted`: a
+    Dawid-Skene fit with the defaults on these same labels, used rather than fitting again."""
+    rule_name = str(rule_name)
+    estimate = ESTIMATORS.get(rule_name)
+    if estimate is None:
+        return None, {"rule": "count"}
+    if not enough_for_estimate(table.item, table.n_items):
+        return None, {"rule": "count", "asked": rule_name, "why": TOO_FEW_FOR_ESTIMATE}
+    reuse = fitted is not None and estimate is dawid_skene
+    found = fitted if reuse else estimate(*_estimator_args(table))
+    return found.posterior, {"rule": rule_name, **estimate.__kwdefaults__}
+
+
 def _reasons(project, filters, pair_ids, result, n_votes, held_out_of) -> list[tuple]:
     """Each reason to leave pairs out, with its mask over `pair_ids` (None: not asked for)."""
     votes = result.votes
@@ -135,6 +188,7 @@ def _reasons(project, filters, pair_ids, result, n_votes, held_out_of) -> list[t
         ("contested", result.contested if filters.exclude_contested else None),
         ("has tie votes", votes[:, CHOICE_TIE] > 0 if filters.exclude_ties else None),
         ("agreement lower than asked for", result.agreement < filters.min_agreement),
+        ("confidence lower than asked for", result.confidence < filters.min_confidence),
         ("difficulty not selected", ~np.isin(result.difficulty, wanted)),
     ]
 
@@ -156,13 +210,17 @@ def _kept_mask(reasons: list[tuple], n: int) -> tuple[np.ndarray, dict[str, int]
 def curation_select(
     *, project: Project, filters: CurationFilters, held_out_of: Round | None = None
 ) -> Selection:
-    """Apply the filters to the project's current labels (reads only). Rounds' fresh
-    held-out pairs are left out; with `held_out_of`, only that round's are kept."""
+    """Apply the filters to the project's current labels (reads only), the consensus by the
+    project's rule fitted on the labels the filters leave. Rounds' fresh held-out pairs are
+    left out; with `held_out_of`, only that round's are kept."""
     _check_sources(project, filters)
     table, pair_ids = label_table(project=project, exclude_sources=filters.exclude_sources)
-    low = _low_kappa_raters(table, filters.min_annotator_kappa)
+    unreliable, notes, fit = _unreliable_raters(table, filters.min_annotator_reliability)
+    low = sorted(set(_low_kappa_raters(table, filters.min_annotator_kappa)) | set(unreliable))
     table = _subset(table, ~np.isin(table.rater, low))
-    result = item_consensus(table, project.difficulty_rule)
+    # Nobody left out: the reliability fit is the one the rule would make.
+    posterior, rule_used = _weighed(table, project.consensus_rule, None if low else fit)
+    result = item_consensus(table, project.difficulty_rule, posterior)
     n_votes = result.votes.sum(axis=1)
     reasons = _reasons(project, filters, pair_ids, result, n_votes, held_out_of)
     keep, dropped = _kept_mask(reasons, len(pair_ids))
@@ -182,7 +240,10 @@ def curation_select(
         margin=result.margin[kept].tolist(),
         difficulty=names,
         agreement=result.agreement[kept].tolist(),
+        confidence=result.confidence[kept].tolist(),
         n_votes=n_votes[kept].tolist(),
+        consensus=rule_used,
+        notes=notes,
         dropped=dropped,
         by_difficulty={d: names.count(d) for d in DIFFICULTIES},
         by_source={table.rater_names[int(r)]: int(c) for r, c in zip(raters, counts, strict=True)},
@@ -297,6 +358,7 @@ def selection_rows(selection: Selection, filters: CurationFilters) -> tuple[list
                 "chosen": chosen,
                 "rejected": rejected,
                 "margin": round(selection.margin[i], 6),
+                "confidence": round(selection.confidence[i], 6),
                 "difficulty": selection.difficulty[i],
                 "agreement": round(selection.agreement[i], 6),
                 "n_votes": selection.n_votes[i],

@@ -36,6 +36,24 @@ class CurationFiltersSerializer(serializers.Serializer):
     min_annotator_kappa = serializers.FloatField(
         min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None
     )
+    min_annotator_reliability = serializers.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Leave out annotators and label sources whose Dawid-Skene reliability, "
+        "estimated on all the labels left after exclude_sources, is below this. With too few "
+        "labels for an estimate nobody is left out, and the notes say so.",
+    )
+    min_confidence = serializers.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        default=0.0,
+        help_text="Leave out pairs whose consensus confidence is below this: the winner's "
+        "probability under a weighted consensus rule, its share of the votes under the head "
+        "count.",
+    )
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.1)
     seed = serializers.IntegerField(default=0)
     balance_length = serializers.BooleanField(
@@ -79,6 +97,12 @@ class CurationPreviewSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     by_difficulty = serializers.DictField(child=serializers.IntegerField())
     dropped = serializers.DictField(child=serializers.IntegerField())
+    dropped_annotators = serializers.ListField(child=serializers.CharField())
+    consensus = serializers.JSONField(
+        help_text='The rule that gave the consensus: {"rule": "dawid_skene", "iterations": '
+        '100, ...}, {"rule": "count"}, or {"rule": "count", "asked": ..., "why": ...}.'
+    )
+    notes = serializers.ListField(child=serializers.CharField())
 
 
 class DatasetSerializer(serializers.Serializer):

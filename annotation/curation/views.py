@@ -50,7 +50,7 @@ def _curate_from_form(request, project: Project) -> CuratedDataset:
 
 CURATE_DEFAULTS = {
     "name": "", "min_votes": "1", "min_agreement": "0", "min_annotator_kappa": "",
-    "test_fraction": "0.1", "seed": "0",
+    "min_annotator_reliability": "", "min_confidence": "0", "test_fraction": "0.1", "seed": "0",
 }  # fmt: skip
 
 

@@ -32,7 +32,12 @@
       noun.textContent = data.count === 1 ? "pair" : "pairs";
       const mix = Object.entries(data.by_difficulty).map(([k, v]) => `${k} ${v}`).join(", ");
       const dropped = Object.entries(data.dropped).map(([k, v]) => `${k}: ${v}`).join("; ");
-      detail.textContent = `${mix}.` + (dropped ? ` Left out — ${dropped}.` : "");
+      const rule = data.consensus.rule === "count"
+        ? "head count" + (data.consensus.why ? ` (${data.consensus.asked} asked for: ${data.consensus.why})` : "")
+        : data.consensus.rule;
+      const raters = data.dropped_annotators.length ? ` Labels left out from ${data.dropped_annotators.join(", ")}.` : "";
+      const notes = data.notes.length ? ` ${data.notes.join(" ")}.` : "";
+      detail.textContent = `${mix}.` + (dropped ? ` Left out — ${dropped}.` : "") + raters + ` Consensus by ${rule}.` + notes;
     } else {
       count.textContent = "–";
       detail.textContent = Object.values(data).flat().join(" ");

@@ -34,6 +34,22 @@ class Command(BaseCommand):
             default=None,
             help="Leave out labels of annotators whose mean Cohen's kappa is below this",
         )
+        parser.add_argument(
+            "--min-annotator-reliability",
+            type=float,
+            default=None,
+            help="Leave out labels of annotators and label sources whose Dawid-Skene "
+            "reliability (0-1), estimated on the labels left after --exclude-sources, is below "
+            "this; with too few labels for an estimate nobody is left out",
+        )
+        parser.add_argument(
+            "--min-confidence",
+            type=float,
+            default=0.0,
+            help="Leave out pairs whose consensus confidence (0-1) is below this: the winner's "
+            "probability under the project's weighted rule, its share of the votes under the "
+            "head count",
+        )
         parser.add_argument("--test-fraction", type=float, default=0.1)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
@@ -56,6 +72,8 @@ class Command(BaseCommand):
                 difficulty=_names(options["difficulty"]),
                 exclude_sources=_names(options["exclude_sources"]),
                 min_annotator_kappa=options["min_annotator_kappa"],
+                min_annotator_reliability=options["min_annotator_reliability"],
+                min_confidence=options["min_confidence"],
                 test_fraction=options["test_fraction"],
                 seed=options["seed"],
                 balance_length=options["balance_length"],
@@ -70,6 +88,13 @@ class Command(BaseCommand):
             f"{dataset.n_rows} pairs ({dataset.n_train} train, {dataset.n_test} test); "
             f"by difficulty {manifest['by_difficulty']}; dropped {manifest['dropped']}"
         )
+        rule = manifest["consensus"]
+        asked = f" ({rule['asked']} asked for: {rule['why']})" if "asked" in rule else ""
+        self.stdout.write(f"consensus by {rule['rule']}{asked}")
+        if manifest["dropped_annotators"]:
+            self.stdout.write(f"labels left out from {', '.join(manifest['dropped_annotators'])}")
+        for note in manifest["notes"]:
+            self.stdout.write(note)
         if "balance_length" in manifest:
             balance = manifest["balance_length"]
             self.stdout.write(

@@ -10,8 +10,8 @@ from annotation.management.commands._common import validation_message
 class Command(BaseCommand):
     help = (
         "Write a curated dataset version (name@vN) with TRL columns: prompt, chosen, rejected, "
-        "margin, difficulty, agreement, n_votes, pair_id, split. jsonl and parquet load with "
-        "datasets.load_dataset; hf is a folder for datasets.load_from_disk."
+        "margin, confidence, difficulty, agreement, n_votes, pair_id, split. jsonl and parquet "
+        "load with datasets.load_dataset; hf is a folder for datasets.load_from_disk."
     )
 
     def add_arguments(self, parser):
