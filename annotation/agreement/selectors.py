@@ -1,5 +1,6 @@
 """Reads for agreement: a project's labels as one LabelTable, judges' order flips and consistency,
-the dashboard's figures (cached by the labels' version) and the contested pairs."""
+the dashboard's figures, each judge's calibration against the people among them (cached by the
+labels' version), and the contested pairs."""
 
 import hashlib
 from datetime import date
@@ -7,7 +8,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from annotation.agreement.maths import CHOICE_CODES
 from annotation.models import (
@@ -201,22 +202,50 @@ def flip_rates(*, project: Project) -> dict[str, dict]:
     }
 
 
-def judge_consistency(*, project: Project) -> dict[str, float | None]:
-    """Per LLM judge with labels in the project: the share of its labels whose pick did not
-    change with the order the responses were shown in (None before any was recorded)."""
-    judges = Judge.objects.values_list("name", flat=True)
-    rows = (
-        Label.objects.filter(pair__project=project, annotator__isnull=True, source__in=judges)
-        .values("source")
-        .annotate(
-            recorded=Count("id", filter=Q(position_consistent__isnull=False)),
-            consistent=Count("id", filter=Q(position_consistent=True)),
-        )
-    )
-    return {
-        row["source"]: row["consistent"] / row["recorded"] if row["recorded"] else None
-        for row in rows
+JUDGE_LABELS_SQL = """
+    SELECT l.pair_id, CASE l.source{branches} ELSE -1 END,
+           CASE WHEN l.position_consistent IS NULL THEN -1
+                WHEN l.position_consistent THEN 1 ELSE 0 END
+    FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+    WHERE p.project_id = %(project)s AND l.annotator_id IS NULL AND l.source IN ({names})
+"""
+
+
+def judge_labels(*, project: Project, table, pair_ids: list[int]):
+    """The LLM judges among the table's raters (label sources named as a Judge), in rater
+    order, and per label of `table` (label_table's, with its pair ids) whether a judge's pick
+    held in both orders: 1 where it did, 0 where it changed, -1 where unknown or the label is
+    no judge's."""
+    import numpy as np
+
+    consistent = np.full(table.item.size, -1, dtype=np.int64)
+    sources = {
+        table.rater_names[r]: r for r, kind in enumerate(table.rater_kinds) if kind == "source"
     }
+    named = set(Judge.objects.filter(name__in=list(sources)).values_list("name", flat=True))
+    raters = {name: r for name, r in sources.items() if name in named}
+    if not raters:
+        return [], consistent
+    params: dict = {"project": project.pk}
+    params.update({f"judge{i}": name for i, name in enumerate(raters)})
+    branches = "".join(f" WHEN %(judge{i})s THEN {r}" for i, r in enumerate(raters.values()))
+    names = ", ".join(f"%(judge{i})s" for i in range(len(raters)))
+    columns = _integer_columns(
+        JUDGE_LABELS_SQL.format(branches=branches, names=names),
+        params,
+        ("pair", "rater", "consistent"),
+    )
+    # A label source labels a pair at most once, so (item, rater) finds its label; one that
+    # came in after the table was read finds none and is left out.
+    pairs = np.asarray(pair_ids, dtype=np.int64)
+    item = np.minimum(np.searchsorted(pairs, columns["pair"]), pairs.size - 1)
+    keys = table.item * table.n_raters + table.rater
+    order = np.argsort(keys, kind="stable")
+    wanted = item * table.n_raters + columns["rater"]
+    at = np.minimum(np.searchsorted(keys[order], wanted), keys.size - 1)
+    found = (pairs[item] == columns["pair"]) & (keys[order][at] == wanted)
+    consistent[order[at[found]]] = columns["consistent"][found]
+    return sorted(raters.values()), consistent
 
 
 def _agreement_version(project: Project) -> str:
@@ -236,7 +265,8 @@ def _agreement_version(project: Project) -> str:
 
 
 def agreement_summary(*, project: Project) -> dict:
-    """The dashboard's figures (see annotation.agreement_report), cached until the project's
+    """The dashboard's figures (see annotation.agreement_report), with each judge's calibration
+    against the people (annotation.agreement.judge_calibration), cached until the project's
     labels change."""
     from annotation.agreement.report import agreement_report
 
@@ -254,18 +284,30 @@ def agreement_summary(*, project: Project) -> dict:
         for entry in summary["weighted"]["disagreements"]:
             entry["pair_id"] = pair_ids[entry.pop("item")]
         flips = flip_rates(project=project)
-        consistency = judge_consistency(project=project)
         for entry in summary["annotators"]:
             found = flips.get(entry["name"]) if entry["kind"] == "annotator" else None
             entry["flip_rate"] = found["flip_rate"] if found else None
             entry["repeat_checks"] = found["checks"] if found else 0
-            if entry["kind"] == "source" and entry["name"] in consistency:
-                entry["kind"] = "judge"
-                entry["position_consistency"] = consistency[entry["name"]]
+        _judges_marked(summary["annotators"], project, table, pair_ids)
         summary["annotators"].sort(key=lambda entry: entry["kind"] == "judge")  # people first
         summary["healthy_agreement"] = project.healthy_agreement
         cache.set(key, summary, timeout=3600)
     return summary
+
+
+def _judges_marked(annotators: list[dict], project: Project, table, pair_ids: list[int]) -> None:
+    """Marks the label sources that are LLM judges (annotators in rater order, as
+    agreement_report lists them), each with the share of its labels whose pick did not change
+    with the order shown (None before any was recorded) and its calibration against the
+    people."""
+    from annotation.agreement.judge_calibration import judge_calibrations, position_consistency
+
+    judges, consistent = judge_labels(project=project, table=table, pair_ids=pair_ids)
+    calibration = judge_calibrations(table, judges, consistent, project.difficulty_rule)
+    for r in judges:
+        annotators[r]["kind"] = "judge"
+        annotators[r]["position_consistency"] = position_consistency(consistent[table.rater == r])
+        annotators[r]["calibration"] = calibration[r]
 
 
 # A weighted consensus rule is fitted again once the labels have grown by this share.

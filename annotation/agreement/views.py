@@ -36,11 +36,13 @@ def dashboard(request, pk: int):
         for point in summary["timeline"]
     ]
     agreement = summary["percent_agreement"]
+    judges = [entry for entry in summary["annotators"] if entry["kind"] == "judge"]
     contested = Paginator(contested_pairs(project=project), 20).get_page(request.GET.get("page"))
     context = {
         "project": project,
         "summary": summary,
-        "judges": [entry for entry in summary["annotators"] if entry["kind"] == "judge"],
+        "judges": judges,
+        "calibrated": any(entry.get("calibration") for entry in judges),
         "healthy": agreement is not None and agreement >= project.healthy_agreement,
         "heatmap": charts.heatmap(names, kappa) if len(names) > 1 else None,
         "difficulty_chart": charts.bars(

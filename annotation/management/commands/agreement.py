@@ -18,7 +18,9 @@ class Command(BaseCommand):
         "with 95% intervals), the pairs whose reliability-weighted winner differs from the head "
         "count, and the difficulty mix. --json prints them as JSON (each annotator's "
         "'reliability': dawid_skene, dawid_skene_ci95, mace, mace_ci95, flag; null with too few "
-        "labels); a figure that cannot be computed is null."
+        "labels; for LLM judges, 'calibration' against the people's Dawid-Skene winner by "
+        "difficulty and how often they held their pick where people split); a figure that "
+        "cannot be computed is null."
     )
 
     def add_arguments(self, parser):
