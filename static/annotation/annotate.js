@@ -16,8 +16,14 @@
   let strength = null;
   let shownAt = 0;
   let busy = false;
-  // Going back: the last answered pair with its answer, and the live pair set aside meanwhile.
-  let previous = null;
+  // Going back: the pairs answered on this page with their answers (oldest first, the last
+  // HISTORY_LIMIT), how many steps back the one on screen is (0: the live pair), and the live
+  // pair with its unsent answer, set aside meanwhile.
+  const HISTORY_LIMIT = 20;
+  const SAVED = window.matchMedia("(hover: none)").matches
+    ? "Saved. Back goes back to it." : "Saved. Backspace goes back to it.";
+  const answered = [];
+  let stepsBack = 0;
   let setAside = null;
 
   function csrfToken() {
@@ -128,7 +134,17 @@
     const pair = el("pair");
     if (pair.hidden) return;
     const top = pair.getBoundingClientRect().top + window.scrollY;
-    pair.style.height = `${Math.max(360, window.innerHeight - top - 8)}px`;
+    // A phone's stylesheet ignores it: there the page scrolls and each response keeps its height.
+    pair.style.setProperty("--pair-height", `${Math.max(360, window.innerHeight - top - 8)}px`);
+  }
+
+  function drawGoingBack() {
+    const further = stepsBack < answered.length;
+    el("back").hidden = !further;
+    el("done-back").hidden = !further;
+    el("revisit").hidden = stepsBack === 0;
+    el("revisit-which").textContent =
+      stepsBack === 1 ? "your last answer" : `your answer from ${stepsBack} pairs back`;
   }
 
   function show(next, answer) {
@@ -144,7 +160,7 @@
     el("right-body").scrollTop = 0;
     el("pair").hidden = false;
     el("done").hidden = true;
-    el("revisit").hidden = !setAside;
+    drawGoingBack();
     root.dataset.assignment = String(next.id);
     shownAt = performance.now();
     render();
@@ -161,6 +177,7 @@
       el("pair").hidden = true;
       el("done").hidden = false;
       root.dataset.assignment = "";
+      drawGoingBack();
     }
   }
 
@@ -201,23 +218,23 @@
     if (strengthAsked && choice !== "tie" && strength === null) {
       return say("How much better? Press 0, 1, 2 or 3.", true);
     }
-    if (setAside) return changePrevious();
+    if (stepsBack) return changeEarlier();
     busy = true;
-    const answered = { pair: assignment, ...answerBody() };
+    const answer = { pair: assignment, ...answerBody() };
     const body = { ...answerBody(), duration_ms: Math.round(performance.now() - shownAt), next: true };
     const { status, data } = await api("POST", `/api/assignments/${assignment.id}/label/`, body);
     busy = false;
     if (status === 201 && data.next === undefined) {
       // Stored, but the database went away before the next pair was read: ask for it alone.
-      previous = answered;
+      remember(answer);
       countLabelled();
       say(data.detail || "Saved.");
-      if (await loadNext()) say("Saved. Backspace goes back to it.");
+      if (await loadNext()) say(SAVED);
     } else if (status === 201) {
-      previous = answered;
+      remember(answer);
       countLabelled();
       showNextOrDone(data.next);
-      say("Saved. Backspace goes back to it.");
+      say(SAVED);
       refreshProgress(!data.next);
     } else if (status === 409) {
       say(errorText(data) + " Loading the next pair.", true);
@@ -227,31 +244,57 @@
     }
   }
 
-  // Backspace (or U): the pair just answered, shown again with its answer, to change it.
+  function remember(answer) {
+    answered.push(answer);
+    if (answered.length > HISTORY_LIMIT) answered.shift();
+  }
+
+  function showEarlier() {
+    const earlier = answered[answered.length - stepsBack];
+    show(earlier.pair, earlier);
+  }
+
+  // Backspace (or U): one pair further back through those answered here, shown with its
+  // answer, to change it.
   function goBack() {
-    if (busy || setAside || !previous) return;
-    setAside = assignment ? { pair: assignment, ...answerBody() } : { pair: null };
-    show(previous.pair, previous);
+    if (busy || stepsBack >= answered.length) return;
+    if (stepsBack === 0) setAside = assignment ? { pair: assignment, ...answerBody() } : { pair: null };
+    stepsBack += 1;
+    showEarlier();
   }
 
   function returnToLive(message, isError) {
     const live = setAside;
     setAside = null;
+    stepsBack = 0;
     if (live.pair) show(live.pair, live.choice ? live : null);
     else showNextOrDone(null);
     say(message, isError);
   }
 
-  async function changePrevious() {
-    busy = true;
+  // One step nearer the live pair, which comes back after the newest answer.
+  function goForward(message) {
+    if (stepsBack === 1) return returnToLive(message);
+    stepsBack -= 1;
+    showEarlier();
+    say(message);
+  }
+
+  // Enter on an earlier pair: store the changed answer (an unchanged one is not sent) and go
+  // forward. One that can no longer change leaves the history, and the live pair returns.
+  async function changeEarlier() {
+    const earlier = answered[answered.length - stepsBack];
     const body = answerBody();
+    const same = ["choice", "strength", "rationale"].every((k) => body[k] === earlier[k]);
+    if (same) return goForward("");
+    busy = true;
     const { status, data } = await api("PUT", `/api/assignments/${assignment.id}/label/`, body);
     busy = false;
     if (status === 200) {
-      previous = { pair: assignment, ...body };
-      returnToLive("Changed.");
+      Object.assign(earlier, body);
+      goForward("Changed.");
     } else if (status === 409 || status === 404) {
-      previous = null;
+      answered.splice(answered.indexOf(earlier), 1);
       returnToLive(errorText(data), true);
     } else {
       say(errorText(data), true);
@@ -271,7 +314,7 @@
   }
 
   async function skip() {
-    if (!assignment || busy || setAside) return;
+    if (!assignment || busy || stepsBack) return;
     busy = true;
     await api("POST", `/api/assignments/${assignment.id}/skip/`);
     busy = false;
@@ -299,7 +342,7 @@
       s: skip, S: skip,
       r: () => rationale.focus(), R: () => rationale.focus(),
       Backspace: goBack, u: goBack, U: goBack,
-      Escape: () => setAside && returnToLive(""),
+      Escape: () => stepsBack && returnToLive(""),
       c: wholePrompt, C: wholePrompt,
       "?": toggleHelp,
       PageDown: () => scrollResponses(1), j: () => scrollResponses(1), J: () => scrollResponses(1),
@@ -322,6 +365,8 @@
   el("submit").addEventListener("click", submit);
   el("skip").addEventListener("click", skip);
   el("back").addEventListener("click", goBack);
+  el("done-back").addEventListener("click", goBack);
+  el("return").addEventListener("click", () => stepsBack && returnToLive(""));
   el("help-open").addEventListener("click", toggleHelp);
   el("help-close").addEventListener("click", toggleHelp);
 

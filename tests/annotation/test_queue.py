@@ -10,6 +10,7 @@ from annotation.labelling.services import (
     QueueConflict,
     assignment_next,
     assignment_skip,
+    label_change,
     label_submit,
 )
 from annotation.models import Assignment, ConsistencyCheck, Label, Pair, PairConsensus
@@ -250,3 +251,24 @@ def test_an_old_tab_answering_a_reissued_pair_is_a_conflict_not_an_error(project
     assert answered.status_code == 409
     answer(new, annotator)
     assert Label.objects.count() == 1
+
+
+def test_going_back_several_pairs_changes_that_label_only(project, annotator):
+    """The labelling page goes back through every pair answered there: an answer three
+    labels back changes, and the later ones stay as they were."""
+    PairFactory.create_batch(3, project=project)
+    labels = []
+    for _ in range(3):
+        labels.append(answer(assignment_next(project=project, annotator=annotator), annotator))
+    first = labels[0]
+    label_change(
+        assignment_id=first.assignment_id, annotator=annotator, screen_choice="tie",
+        rationale="  Both cite the tide tables. ",
+    )  # fmt: skip
+    first.refresh_from_db()
+    assert (first.choice, first.strength, first.rationale) == (
+        "tie", None, "Both cite the tide tables."
+    )  # fmt: skip
+    for later in labels[1:]:
+        later.refresh_from_db()
+        assert later.choice != "tie" and later.strength == 2

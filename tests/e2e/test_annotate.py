@@ -210,3 +210,80 @@ def test_phone_screen_by_touch(live_server, page):
     wait_for_new_pair(page, first)
     label = Label.objects.get(annotator=membership.user)
     assert label.choice == label.shown_left and label.strength == 2
+
+
+def shown_assignment(page) -> str:
+    return page.eval_on_selector("#annotator", "el => el.dataset.assignment")
+
+
+def test_going_back_two_and_three_steps_by_keyboard(live_server, page):
+    """Back is absent until a pair is answered; Backspace then goes back through every pair
+    answered, in order, each shown with its answer; Enter saves a change and goes forward,
+    and Esc returns to the live pair with its unsent answer."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    membership = MembershipFactory(user__username="kim")
+    PairFactory.create_batch(4, project=membership.project)
+    log_in(page, live_server, "kim")
+    page.goto(f"{live_server.url}/projects/{membership.project.pk}/annotate/")
+
+    ids = [wait_for_new_pair(page, "")]
+    assert not page.is_visible("#back")
+    page.keyboard.press("Backspace")  # nothing to go back to: the pair stays
+    assert shown_assignment(page) == ids[0] and not page.is_visible("#revisit")
+    for keys in (("ArrowLeft", "3"), ("ArrowRight", "1"), ("ArrowDown",)):
+        for key in keys:
+            page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        ids.append(wait_for_new_pair(page, ids[-1]))
+    assert page.is_visible("#back")
+    page.keyboard.press("ArrowLeft")  # an answer to the live pair, not sent yet
+
+    # Three steps back, in order, each with its answer; then no further.
+    for steps, (shown, selected) in enumerate(
+        [(ids[2], "tie"), (ids[1], "right"), (ids[0], "left")], start=1
+    ):
+        page.keyboard.press("Backspace")
+        wait_until(page, "id => document.getElementById('annotator').dataset.assignment === id",
+                   shown)  # fmt: skip
+        assert page.locator(f"[data-choice={selected}].selected").count() == 1
+        assert ("your last answer" if steps == 1 else f"{steps} pairs back") in page.inner_text(
+            "#revisit"
+        )
+    assert page.locator("[data-strength='3'].selected").count() == 1
+    assert not page.is_visible("#back")
+    page.keyboard.press("Backspace")
+    assert shown_assignment(page) == ids[0]
+
+    # Change the first answer: Enter saves it and goes forward, one pair at a time.
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("0")
+    page.keyboard.press("Enter")
+    wait_for_new_pair(page, ids[0])
+    assert shown_assignment(page) == ids[1]
+    page.keyboard.press("Enter")  # unchanged: nothing sent, one more forward
+    wait_for_new_pair(page, ids[1])
+    assert shown_assignment(page) == ids[2]
+    page.keyboard.press("Escape")
+    wait_for_new_pair(page, ids[2])
+    assert shown_assignment(page) == ids[3] and not page.is_visible("#revisit")
+    assert page.locator("[data-choice=left].selected").count() == 1  # the unsent answer kept
+
+    # Two steps back, change that one, and forward twice to the live pair.
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    wait_until(page, "id => document.getElementById('annotator').dataset.assignment === id",
+               ids[1])  # fmt: skip
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for_new_pair(page, ids[1])
+    assert shown_assignment(page) == ids[2]
+    page.keyboard.press("Enter")
+    wait_for_new_pair(page, ids[2])
+    assert shown_assignment(page) == ids[3]
+
+    labels = {str(label.assignment_id): label for label in Label.objects.all()}
+    assert len(labels) == 3
+    first = labels[ids[0]]
+    assert first.choice != first.shown_left and first.strength == 0
+    assert (labels[ids[1]].choice, labels[ids[1]].strength) == ("tie", None)
+    assert labels[ids[2]].choice == "tie"
