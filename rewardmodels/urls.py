@@ -17,7 +17,13 @@ from rewardmodels.registry.views import (
     model_promotion,
 )
 from rewardmodels.retraining.views import project_models, project_models_evaluate, project_retrain
-from rewardmodels.scoring.views import filter_detail, filter_download, filter_progress
+from rewardmodels.scoring.views import (
+    filter_detail,
+    filter_download,
+    filter_progress,
+    model_try,
+    project_model_try,
+)
 from rewardmodels.training import views
 
 urlpatterns = [
@@ -34,10 +40,12 @@ urlpatterns = [
         name="project-models-evaluate",
     ),
     path("projects/<int:pk>/models/retrain/", project_retrain, name="project-retrain"),
+    path("projects/<int:pk>/models/try/", project_model_try, name="project-model-try"),
     path("models/compare/", model_compare, name="model-compare"),
     path("models/<str:identifier>/", model_detail, name="model"),
     path("models/<str:identifier>/evaluate/", model_evaluate, name="model-evaluate"),
     path("models/<str:identifier>/filter/", model_filter, name="model-filter"),
+    path("models/<str:identifier>/try/", model_try, name="model-try"),
     path("models/<str:identifier>/promotion/", model_promotion, name="model-promotion"),
     path("models/<str:identifier>/audit/", model_audit, name="model-audit"),
     path("audits/<int:pk>/", audit_detail, name="audit"),

@@ -15,7 +15,12 @@ from rewardmodels.scoring.serializers import (
     ScoreRequestSerializer,
     ScoreResponseSerializer,
 )
-from rewardmodels.scoring.services import WorkerUnavailable, score
+from rewardmodels.scoring.services import (
+    OLDER_WORKER,
+    WorkerUnavailable,
+    failure_detail,
+    score,
+)
 
 
 def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str | None = None):
@@ -28,7 +33,7 @@ def _scored(model: RewardModel, prompts: list, responses: list[str], rank: str |
         answer["Retry-After"] = str(exc.retry_after)
         return None, answer
     except Exception as exc:  # noqa: BLE001 - the worker's failure, reported, not a 500
-        detail = f"Scoring failed on the worker: {type(exc).__name__}: {exc}"
+        detail = failure_detail(exc)
         return None, Response({"detail": detail}, status=status.HTTP_502_BAD_GATEWAY)
 
 
@@ -67,9 +72,8 @@ class BestOfN(RewardModelView):
         )
         if error:
             return error
-        if "ranked" not in result:  # a worker from before ranking moved to the worker
-            detail = "The scoring worker runs an older version; restart it to rank candidates."
-            return Response({"detail": detail}, status=status.HTTP_502_BAD_GATEWAY)
+        if "ranked" not in result:
+            return Response({"detail": OLDER_WORKER}, status=status.HTTP_502_BAD_GATEWAY)
         reward_per_token, ranked = result["reward_per_token"], result["ranked"]
         for entry in ranked:
             entry["response"] = candidates[entry["index"]]

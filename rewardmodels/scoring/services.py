@@ -26,6 +26,8 @@ FILTER_TASK = "rewardmodels.filter"
 SCORE_TASK = "rewardmodels.score"
 MAX_SCORE_ITEMS = 256
 MAX_SCORE_CHARS = 20_000
+# A worker from before ranking moved to the worker answers rewards without "ranked".
+OLDER_WORKER = "The scoring worker runs an older version; restart it to rank candidates."
 
 
 def filter_create(
@@ -82,6 +84,11 @@ def candidates_score(*, round_, reward_model: RewardModel) -> int:
     finally:
         if result.ready():
             result.forget()
+
+
+def failure_detail(exc: Exception) -> str:
+    """What to tell the person when the worker raised instead of answering."""
+    return f"Scoring failed on the worker: {type(exc).__name__}: {exc}"
 
 
 class WorkerUnavailable(Exception):
