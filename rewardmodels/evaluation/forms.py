@@ -1,8 +1,12 @@
-"""The forms that launch an evaluation or an audit from a model's page."""
+"""The forms that launch an evaluation or an audit from a model's page, and the filters of
+an evaluation's wrong pairs on its page."""
+
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
 
+from annotation.agreement.maths import DIFFICULTIES
 from annotation.models import CuratedDataset, Round
 from rewardmodels.evaluation.audits import PROBE_DESCRIPTIONS
 from rewardmodels.pages import FORMAT_CHOICES, ServiceErrors
@@ -84,3 +88,42 @@ class AuditForm(ServiceErrors, forms.Form):
         if not chosen and not self.errors:
             raise ValidationError("Choose a dataset version, a round, or upload labelled pairs.")
         return data
+
+
+UNKNOWN_DIFFICULTY = "unknown"
+
+
+class WrongPairsForm(forms.Form):
+    """Which of an evaluation's wrong pairs its page lists, from the query string."""
+
+    difficulty = forms.ChoiceField(
+        required=False,
+        choices=[("", "any"), *((name, name) for name in DIFFICULTIES),
+                 (UNKNOWN_DIFFICULTY, "not known")],
+    )  # fmt: skip
+    longer = forms.ChoiceField(
+        required=False, label="Chosen response",
+        choices=[("", "longer or not"), ("yes", "the longer"), ("no", "not the longer")],
+    )  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "wrong_%s")
+        super().__init__(*args, **kwargs)
+
+    def filters(self) -> dict:
+        """The keyword arguments of wrong_pairs_filtered; none for a query that is not valid."""
+        if not self.is_valid():
+            return {}
+        data, filters = self.cleaned_data, {}
+        if data["difficulty"]:
+            unknown = data["difficulty"] == UNKNOWN_DIFFICULTY
+            filters["difficulty"] = None if unknown else data["difficulty"]
+        if data["longer"]:
+            filters["chosen_longer"] = data["longer"] == "yes"
+        return filters
+
+    def query(self) -> str:
+        """The filters in force as a query string, for the pager's links."""
+        if not self.is_valid():
+            return ""
+        return urlencode({name: value for name, value in self.cleaned_data.items() if value})

@@ -1,5 +1,8 @@
 """Reads of evaluations: the versions with a test split, a model's latest evaluation and
-figures, and its latest calibration against people."""
+figures, its latest calibration against people, and the pairs an evaluation got wrong."""
+
+import json
+from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
@@ -73,3 +76,36 @@ def people_calibration_latest(*, reward_model: RewardModel) -> tuple[dict, Evalu
     final = reward_model.run.final_metrics if reward_model.run_id else {}
     calibration = (final or {}).get("people_calibration") or {}
     return (calibration, None) if calibration.get("n") else ({}, None)
+
+
+ANY = object()  # a filter of wrong_pairs_filtered that is not applied
+
+
+def evaluation_wrong_pairs(*, evaluation: EvaluationRun) -> list[dict] | None:
+    """The pairs the evaluation got wrong, the most confident mistake first (the rejected
+    response's reward furthest above the chosen one's), each with its result and the start
+    of its prompt and responses; None where the evaluation kept no pairs' results (made
+    before they were kept, or the file is gone). Reads only the wrong pairs: the file holds
+    them first."""
+    path = Path(evaluation.pair_results_file) if evaluation.pair_results_file else None
+    if path is None or not path.is_file():
+        return None
+    wrong = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            result = json.loads(line)
+            if result["right"]:
+                break
+            wrong.append(result)
+    return wrong
+
+
+def wrong_pairs_filtered(pairs: list[dict], *, difficulty=ANY, chosen_longer=ANY) -> list[dict]:
+    """Those of `pairs` of this difficulty (None: not known) and whose chosen response was
+    (True) or was not (False) the longer one, in their order."""
+    return [
+        pair
+        for pair in pairs
+        if (difficulty is ANY or pair["difficulty"] == difficulty)
+        and (chosen_longer is ANY or pair["chosen_longer"] == chosen_longer)
+    ]

@@ -1,14 +1,18 @@
-"""Pages of evaluations and audits, followed live, and an audit's edited pairs for download."""
+"""Pages of evaluations (with the pairs the model got wrong) and audits, followed live, and
+an audit's edited pairs for download."""
 
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from rewardmodels import charts
 from rewardmodels.access import model_role
 from rewardmodels.evaluation.audits import audit_check, debiased_accuracy
+from rewardmodels.evaluation.forms import WrongPairsForm
+from rewardmodels.evaluation.selectors import evaluation_wrong_pairs, wrong_pairs_filtered
 from rewardmodels.models import Audit, EvaluationRun, TrainingRun
 from rewardmodels.pages import (
     job_context,
@@ -17,6 +21,8 @@ from rewardmodels.pages import (
     people_calibration_context,
 )
 from rewardmodels.training.held_out import held_out_check
+
+WRONG_PAIRS_PER_PAGE = 25
 
 
 @login_required
@@ -43,7 +49,31 @@ def evaluation_detail(request, pk: int):
         context["people"] = people_calibration_context(
             evaluation.metrics.get("people_calibration") or {}
         )
+        context.update(_wrong_pairs_context(request, evaluation))
     return render(request, "rewardmodels/evaluation.html", {**context, "evaluation": evaluation})
+
+
+def _wrong_pairs_context(request, evaluation: EvaluationRun) -> dict:
+    """A page of the pairs the model got wrong, most confident mistake first, as the query
+    string filters them; the project whose review pages the product's pairs link to."""
+    form = WrongPairsForm(request.GET)
+    wrong = evaluation_wrong_pairs(evaluation=evaluation)
+    if wrong is None:
+        return {"wrong_form": form, "wrong_page": None}
+    filters = form.filters()
+    shown = wrong_pairs_filtered(wrong, **filters)
+    if evaluation.dataset_id:
+        project = evaluation.dataset.project_id
+    else:
+        project = evaluation.round.project_id if evaluation.round_id else None
+    return {
+        "wrong_form": form,
+        "wrong_page": Paginator(shown, WRONG_PAIRS_PER_PAGE).get_page(request.GET.get("page")),
+        "wrong_total": len(wrong),
+        "wrong_filtered": bool(filters),
+        "wrong_query": form.query(),
+        "pairs_project": project,
+    }
 
 
 @login_required

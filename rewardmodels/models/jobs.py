@@ -64,7 +64,8 @@ class OnPairs(Job):
 class EvaluationRun(OnPairs):
     """A reward model scored on preference pairs: a dataset version's test split, a round's
     fresh held-out set (its labelled pairs when queued, kept in pairs_file), or an uploaded
-    file. `metrics` holds workers.ml.metrics' dictionary."""
+    file. `metrics` holds workers.ml.metrics' dictionary; `pair_results_file` what the model
+    made of each pair, which the evaluation page lists its mistakes from."""
 
     reward_model = models.ForeignKey(
         RewardModel, on_delete=models.CASCADE, related_name="evaluations"
@@ -89,9 +90,18 @@ class EvaluationRun(OnPairs):
         "Retraining", on_delete=models.CASCADE, null=True, blank=True, related_name="evaluations"
     )
     metrics = models.JSONField(default=dict, blank=True)
+    pair_results_file = models.CharField(
+        max_length=500, blank=True,
+        help_text="Each pair's result as JSONL (workers.ml.scoring.pair_results), the wrong "
+        "pairs first, most confident mistake first; empty for evaluations made before.",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"evaluation {self.pk} of {self.reward_model} on {self.data_name}"
+
+    def pair_results_path(self) -> Path:
+        """Where the worker writes each pair's result (pair_results_file once it has)."""
+        return Path(settings.MEDIA_ROOT) / "evaluations" / f"evaluation-{self.pk}-pairs.jsonl"
 
 
 class FilterRun(Job):

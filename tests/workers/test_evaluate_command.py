@@ -107,7 +107,7 @@ def test_figures_without_an_interval_get_one(dataset, test_split, monkeypatch):
                    "pairs_chosen_longer": 0},
     }  # fmt: skip
     monkeypatch.setattr(command, "scorer", lambda path, training_precision: None)
-    monkeypatch.setattr(scoring, "evaluate_pairs", lambda scorer, rows: dict(old))
+    monkeypatch.setattr(scoring, "evaluate_pairs", lambda scorer, rows, **_: dict(old))
     figures = json.loads(evaluate("rm-1-fruit-v1", test_split, "--json")[0])
     assert figures["accuracy_ci95"] == pytest.approx(wilson_interval(30, 40))
     out, _ = evaluate("rm-1-fruit-v1", test_split)
@@ -146,3 +146,37 @@ def test_json_has_the_length_debiased_accuracy_and_calibration_against_people(
     plain = evaluate(reward_model.identifier, str(tmp_path / "p.jsonl"))[0]
     assert "length-debiased accuracy " in plain and "% (95% CI " in plain.split("debiased")[1]
     assert "calibration against people on 9 pairs with two or more votes: Brier " in plain
+
+
+def test_json_pairs_lists_every_pair_in_the_files_order(reward_model, dataset, tmp_path):
+    rows = [r for r in dataset_rows(dataset) if r["split"] == "test"]
+    for k, row in enumerate(rows):
+        if k % 3 == 0:  # the curt answer marked chosen: the model gets these wrong
+            row["chosen"], row["rejected"] = row["rejected"], row["chosen"]
+    path = write_pairs(tmp_path / "p.jsonl", rows)
+    figures = json.loads(evaluate(reward_model.identifier, path, "--json", "--pairs")[0])
+    pairs = figures["pairs"]
+    assert len(pairs) == figures["n"] == HELD_OUT
+    assert [p["index"] for p in pairs] == [p["pair_id"] for p in pairs] == list(range(HELD_OUT))
+    assert set(pairs[0]) == {
+        "index", "pair_id", "chosen_reward", "rejected_reward", "gap", "right", "difficulty",
+        "chosen_tokens", "rejected_tokens", "chosen_longer",
+    }  # fmt: skip
+    assert sum(p["right"] for p in pairs) == round(figures["accuracy"] * HELD_OUT)
+    assert [p["right"] for p in pairs] == [k % 3 != 0 for k in range(HELD_OUT)]
+    for pair, row in zip(pairs, rows, strict=True):
+        assert pair["gap"] == pytest.approx(pair["chosen_reward"] - pair["rejected_reward"], 1e-5)
+        assert pair["right"] == (pair["gap"] > 0)
+        assert pair["chosen_longer"] == (pair["chosen_tokens"] > pair["rejected_tokens"])
+        assert pair["difficulty"] == (row["difficulty"] or None)
+    length = figures["length"]
+    assert sum(p["chosen_longer"] for p in pairs) == length["pairs_chosen_longer"]
+    without = json.loads(evaluate(reward_model.identifier, path, "--json")[0])
+    assert "pairs" not in without and without["accuracy"] == figures["accuracy"]
+
+
+def test_pairs_goes_with_json(reward_model, tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="add --json"):
+        evaluate(reward_model.identifier, str(tmp_path / "none.jsonl"), "--pairs")

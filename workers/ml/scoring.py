@@ -179,10 +179,44 @@ def pair_metrics(rows: list[dict], scores: dict) -> dict:
     return metrics
 
 
-def evaluate_pairs(scorer: Scorer, rows: list[dict], progress: Progress | None = None) -> dict:
-    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected.
-    (training.evaluate computes them for the model a run is training, in all its processes.)"""
-    return pair_metrics(rows, pair_scores(scorer, rows, progress))
+def pair_results(rows: list[dict], scores: dict) -> list[dict]:
+    """What the model made of each pair, in row order (what pair_metrics sums up): its
+    `index` among the rows and its `pair_id` (the row's own, else that index), the rewards
+    of `chosen` and `rejected` and their `gap` (chosen − rejected), whether it was `right`
+    (a gap above 0, as accuracy counts), its `difficulty` (None where unknown), both
+    responses' lengths in tokens as the model read them (as the length figures count) and
+    whether the chosen one was the longer (False for equal lengths)."""
+    chosen, rejected = np.asarray(scores["chosen"], float), np.asarray(scores["rejected"], float)
+    chosen_tokens, rejected_tokens = scores["chosen_tokens"], scores["rejected_tokens"]
+    gaps = chosen - rejected
+    return [
+        {
+            "index": i,
+            "pair_id": i if row.get("pair_id") in (None, "") else row["pair_id"],
+            "chosen_reward": round(float(chosen[i]), 6),
+            "rejected_reward": round(float(rejected[i]), 6),
+            "gap": round(float(gaps[i]), 6),
+            "right": bool(gaps[i] > 0),
+            "difficulty": row.get("difficulty") or None,
+            "chosen_tokens": int(chosen_tokens[i]),
+            "rejected_tokens": int(rejected_tokens[i]),
+            "chosen_longer": bool(chosen_tokens[i] > rejected_tokens[i]),
+        }
+        for i, row in enumerate(rows)
+    ]
+
+
+def evaluate_pairs(
+    scorer: Scorer, rows: list[dict], progress: Progress | None = None, *, per_pair: bool = False
+) -> dict:
+    """The held-out figures of workers.ml.metrics for rows of prompt / chosen / rejected;
+    with `per_pair`, each pair's result too (pair_results), under "pairs". (training.evaluate
+    computes the figures for the model a run is training, in all its processes.)"""
+    scores = pair_scores(scorer, rows, progress)
+    metrics = pair_metrics(rows, scores)
+    if per_pair:
+        metrics["pairs"] = pair_results(rows, scores)
+    return metrics
 
 
 def audit_scores(scorer: Scorer, rows: list[dict], probes: list[str], check: bool) -> dict:

@@ -125,6 +125,60 @@ def _audit_results(job, rows: list[dict], scores: dict) -> dict:
     return {"results": probes.audit_figures(rows, scores, job.probes), "edited_file": str(output)}
 
 
+def _evaluation_results(job, rows: list[dict], scores: dict) -> dict:
+    """An evaluation's figures, and each pair's result written to its file: the wrong pairs
+    first, most confident mistake first (the rejected response's reward furthest above the
+    chosen one's), each with the start of its prompt and responses for the page, then the
+    right ones in the pairs' order. A pair of a dataset version or round is named by its
+    Pair's number (None when it is gone from the project)."""
+    from rewardmodels.formats import write_jsonl
+    from workers.ml import scoring
+
+    results = scoring.pair_results(rows, scores)
+    project = job.dataset.project_id if job.dataset_id else None
+    if job.round_id:
+        project = job.round.project_id
+    if project is not None:
+        numbers = _pair_numbers(project, [str(r["pair_id"]) for r in results])
+        for result in results:
+            result["pair_id"] = numbers.get(str(result["pair_id"]))
+    wrong = sorted((r for r in results if not r["right"]), key=lambda r: (r["gap"], r["index"]))
+    for result in wrong:
+        result.update(_starts(rows[result["index"]]))
+    output = job.pair_results_path()
+    write_jsonl(output, wrong + [r for r in results if r["right"]])
+    return {"metrics": scoring.pair_metrics(rows, scores), "pair_results_file": str(output)}
+
+
+def _pair_numbers(project_id: int, external_ids: list[str]) -> dict[str, int]:
+    """The Pair number of each of these ids in the project (curated rows carry the ids)."""
+    from annotation.models import Pair
+
+    numbers, step = {}, 5000
+    for start in range(0, len(external_ids), step):
+        found = Pair.objects.filter(
+            project_id=project_id, external_id__in=external_ids[start : start + step]
+        )
+        numbers.update(found.values_list("external_id", "pk"))
+    return numbers
+
+
+def _starts(row: dict) -> dict:
+    """The start of a pair's question and of its two responses, as text (shown escaped)."""
+    from annotation.rendering import PREVIEW_CHARS
+    from workers.ml.encoding import response_text
+    from workers.ml.probes import last_user_text
+
+    def start(text: str) -> str:
+        return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS].rstrip() + " …"
+
+    return {
+        "prompt_start": start(last_user_text(row["prompt"])),
+        "chosen_start": start(response_text(row["chosen"])),
+        "rejected_start": start(response_text(row["rejected"])),
+    }
+
+
 @app.task(name="rewardmodels.filter", acks_late=True, reject_on_worker_lost=True)
 @fails_its_job("rewardmodels.FilterRun")
 def filter_candidates(filter_id: int) -> None:
@@ -212,7 +266,7 @@ def gather_scores(_indexes: list[int], kind: str, pk: int) -> None:
         parts = [np.load(path.with_suffix(".npz")) for path in inputs]
         scores = {key: np.concatenate([part[key] for part in parts]) for key in parts[0].files}
         if kind == "evaluation":
-            outcome = {"metrics": scoring.pair_metrics(rows, scores)}
+            outcome = _evaluation_results(job, rows, scores)
         elif kind == "audit":
             outcome = _audit_results(job, rows, scores)
         else:

@@ -3,7 +3,7 @@ from collections import Counter
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from annotation.agreement.maths import DIFFICULTIES
 from annotation.curation.selectors import dataset_rows
@@ -30,19 +30,31 @@ class Command(BaseCommand):
         "calibration (ECE), length bias and the length-debiased accuracy, calibration against "
         "people's votes where the rows carry them (agreement, n_votes); on the test split "
         "its training run was measured on, the untrained model's accuracy too. --json "
-        "prints one JSON object."
+        "prints one JSON object; with --pairs it also lists each pair's result, in the file's "
+        'order, under "pairs".'
     )
 
     def add_arguments(self, parser):
         add_model_and_file(parser)
         parser.add_argument("--json", action="store_true", help="Print the figures as JSON")
+        parser.add_argument(
+            "--pairs", action="store_true",
+            help="With --json: each pair's result too, right and wrong, in the file's order "
+            "(index, pair_id, chosen_reward, rejected_reward, gap = chosen - rejected, right, "
+            "difficulty, chosen_tokens, rejected_tokens, chosen_longer)",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
+        if options["pairs"] and not options["json"]:
+            raise CommandError("--pairs lists the pairs in the JSON: add --json.")
         path = model_path(options["model"])  # before reading a large file
         rows = read(read_preference_pairs, options["file"], options["format"])
         from workers.ml.scoring import evaluate_pairs
 
-        metrics = evaluate_pairs(scorer(path, training_precision=True), rows)
+        metrics = evaluate_pairs(
+            scorer(path, training_precision=True), rows, per_pair=options["pairs"]
+        )
+        pairs = metrics.pop("pairs", None)
         interval = accuracy_interval(metrics)
         metrics["accuracy_ci95"] = list(interval) if interval else None
         untrained = untrained_on(path, rows)
@@ -51,6 +63,8 @@ class Command(BaseCommand):
         if options["json"]:
             if untrained:
                 metrics["untrained"] = untrained
+            if pairs is not None:
+                metrics["pairs"] = pairs
             self.stdout.write(json.dumps(metrics))
         else:
             self.stdout.write(_plain(metrics, check))
