@@ -81,3 +81,19 @@ def test_random_and_extremes_and_what_they_need(project, round_file, db):
     assert choose_pairs(groups, "uncertain", per_prompt=2) == [
         (4, 5, -0.5), (1, 3, -1.0), (2, 3, 4.0)
     ]  # fmt: skip
+
+
+def test_the_promoted_model_chooses_when_named_promoted(reward_model, project, round_file, eager):
+    from rewardmodels.models import Promotion
+
+    call_command("import_candidates", project.name, round_file, "--round", "r2")
+    command = ["make_pairs", project.name, "--round", "r2", "--strategy", "extremes",
+               "--model", "promoted"]  # fmt: skip
+    with pytest.raises(CommandError, match="No model is promoted in 'Helpfulness'"):
+        call_command(*command)
+    assert not Pair.objects.filter(round__name="r2").exists()
+    Promotion.objects.create(project=project, reward_model=reward_model, promoted=True)
+    call_command(*command)
+    made = Pair.objects.filter(round__name="r2")
+    assert made.count() == 8 and all(p.selection == "extremes" for p in made)
+    assert all(reward_model.identifier in c.scores for c in Candidate.objects.all())

@@ -4,8 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.management.commands._common import project_named, validation_message
 from annotation.models import Round
 from annotation.rounds.services import NEEDS_SCORES, STRATEGIES, pairs_from_round
+from rewardmodels.access import promoted_model
 from rewardmodels.models import RewardModel
 from rewardmodels.scoring.services import WorkerUnavailable, candidates_score
+
+PROMOTED = "promoted"
 
 
 class Command(BaseCommand):
@@ -21,7 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("project")
         parser.add_argument("--round", required=True)
         parser.add_argument("--strategy", choices=STRATEGIES, default="uncertain")
-        parser.add_argument("--model", help="A registered reward model's identifier")
+        parser.add_argument(
+            "--model",
+            help="A registered reward model's identifier, or 'promoted': the project's",
+        )
         parser.add_argument("--per-prompt", type=int, default=1)
         parser.add_argument("--limit", type=int)
         parser.add_argument("--seed", type=int, default=0, help="For --strategy random")
@@ -32,7 +38,13 @@ class Command(BaseCommand):
         if round_ is None:
             raise CommandError(f"No round {options['round']!r} in {project.name!r}.")
         model = None
-        if options["model"]:
+        if options["model"] == PROMOTED:
+            model = promoted_model(project_id=project.pk)
+            if model is None:
+                raise CommandError(
+                    f"No model is promoted in {project.name!r}: name one with --model IDENTIFIER."
+                )
+        elif options["model"]:
             model = RewardModel.objects.filter(identifier=options["model"]).first()
             if model is None:
                 raise CommandError(f"No reward model {options['model']!r}.")
