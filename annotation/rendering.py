@@ -35,8 +35,16 @@ def render_prompt(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "html": render_markdown(m["content"])} for m in prompt]
 
 
-# A table cell shows this much of a text (characters of its Markdown) and of a chat this
-# many of the last turns.
+def split_at_question(turns: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A conversation's turns before its last user turn (the question the responses answer),
+    and the rest, from that turn on. Without a user turn, the last turn is the one kept."""
+    roles = [turn["role"] for turn in turns]
+    last = len(roles) - 1 - roles[::-1].index("user") if "user" in roles else len(turns) - 1
+    return turns[: max(last, 0)], turns[max(last, 0) :]
+
+
+# A table cell shows this much of a text (characters of its Markdown) and, folded above the
+# last user turn, at most this many of the turns before it.
 PREVIEW_CHARS = 280
 PREVIEW_TURNS = 6
 
@@ -48,10 +56,22 @@ def render_preview(text: str) -> str:
     return render_markdown(text)
 
 
-def prompt_preview(prompt: str | list[dict[str, str]]) -> tuple[list[dict[str, str]], int]:
-    """The last turns of a prompt for a table cell, and how many earlier turns were left out."""
+def prompt_preview(prompt: str | list[dict[str, str]]) -> tuple[list[dict], int]:
+    """A prompt for a table cell: its turns, and how many come before its last user turn.
+    Those earlier turns are marked `folded` (only the latest PREVIEW_TURNS of them are
+    rendered; the first one rendered says in `left_out` how many come before it); the last
+    user turn and any after it stay in view."""
     turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    shown = turns[-PREVIEW_TURNS:]
-    return [{"role": turn["role"], "html": render_preview(turn["content"])} for turn in shown], len(
-        turns
-    ) - len(shown)
+    earlier, question = split_at_question(turns)
+    folded = earlier[-PREVIEW_TURNS:]
+    cells = [
+        {
+            "role": turn["role"],
+            "html": render_preview(turn["content"]),
+            "folded": index < len(folded),
+        }
+        for index, turn in enumerate(folded + question)
+    ]
+    if folded:
+        cells[0]["left_out"] = len(earlier) - len(folded)
+    return cells, len(earlier)

@@ -25,7 +25,7 @@ from annotation.pairs.selectors import (
     unsearchable_pairs,
 )
 from annotation.pairs.services import pair_adjudicate, pair_adjudication_clear, pair_set_gold
-from annotation.rendering import prompt_preview, render_preview, render_prompt
+from annotation.rendering import prompt_preview, render_preview, render_prompt, split_at_question
 
 
 @login_required
@@ -122,10 +122,12 @@ def pair_review(request, pk: int, pair_pk: int):
             messages.error(request, " ".join(exc.messages))
         return redirect(reverse("pair-review", args=[project.pk, target]) + query)
     labels = pair.labels.select_related("annotator").order_by("created_at")
+    earlier_turns, prompt_turns = split_at_question(render_prompt(pair.prompt))
     context = {
         "project": project,
         "pair": pair,
-        "prompt_turns": render_prompt(pair.prompt),
+        "earlier_turns": earlier_turns,
+        "prompt_turns": prompt_turns,
         "labels": labels,
         "consensus": getattr(pair, "consensus", None),
         "adjudication": Adjudication.objects.filter(pair=pair).select_related("decided_by").first(),

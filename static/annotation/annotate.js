@@ -136,6 +136,26 @@
     const top = pair.getBoundingClientRect().top + window.scrollY;
     // A phone's stylesheet ignores it: there the page scrolls and each response keeps its height.
     pair.style.setProperty("--pair-height", `${Math.max(360, window.innerHeight - top - 8)}px`);
+    placeGuidelines();
+  }
+
+  // The guidelines open over the responses, from the pair's top down to the answer panel,
+  // which neither moves nor hides; G or their button shows and hides them, Esc closes them.
+  const guidelines = el("guidelines");
+
+  function placeGuidelines() {
+    if (!guidelines || guidelines.hidden) return;
+    const top = el("pair").hidden ? 0 : el("pair").getBoundingClientRect().top;
+    const answer = el("pair").hidden ? window.innerHeight : root.querySelector(".answer").getBoundingClientRect().top;
+    guidelines.style.setProperty("--panel-top", `${Math.max(0, top)}px`);
+    guidelines.style.setProperty("--panel-bottom", `${Math.max(0, window.innerHeight - answer + 4)}px`);
+  }
+
+  function toggleGuidelines(open) {
+    if (!guidelines) return;
+    guidelines.hidden = !(open ?? guidelines.hidden);
+    el("guidelines-open").setAttribute("aria-expanded", String(!guidelines.hidden));
+    placeGuidelines();
   }
 
   function drawGoingBack() {
@@ -333,6 +353,8 @@
       if (key === "Escape" || key === "?") { event.preventDefault(); toggleHelp(); }
       return;
     }
+    // A focused control (a link or button reached by Tab) does what it says on Enter.
+    if (key === "Enter" && event.target.closest("a, button, summary")) return;
     const wholePrompt = () => assignment && drawPrompt(assignment.prompt, el("prompt").dataset.whole !== "1");
     const actions = {
       ArrowLeft: () => choose("left"),
@@ -342,7 +364,8 @@
       s: skip, S: skip,
       r: () => rationale.focus(), R: () => rationale.focus(),
       Backspace: goBack, u: goBack, U: goBack,
-      Escape: () => stepsBack && returnToLive(""),
+      Escape: () => (guidelines && !guidelines.hidden ? toggleGuidelines(false) : stepsBack && returnToLive("")),
+      g: () => toggleGuidelines(), G: () => toggleGuidelines(),
       c: wholePrompt, C: wholePrompt,
       "?": toggleHelp,
       PageDown: () => scrollResponses(1), j: () => scrollResponses(1), J: () => scrollResponses(1),
@@ -369,6 +392,14 @@
   el("return").addEventListener("click", () => stepsBack && returnToLive(""));
   el("help-open").addEventListener("click", toggleHelp);
   el("help-close").addEventListener("click", toggleHelp);
+  if (guidelines) {
+    el("guidelines-open").addEventListener("click", () => toggleGuidelines());
+    el("guidelines-close").addEventListener("click", () => toggleGuidelines(false));
+  }
+  // A click leaves no focus on a button, so Enter after it still submits the pair.
+  root.addEventListener("mousedown", (event) => {
+    if (event.target.closest("button")) event.preventDefault();
+  });
 
   loadNext();
 })();

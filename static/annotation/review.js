@@ -1,12 +1,15 @@
 // The review page by keyboard: A, B or T picks the decision and Enter records it (the page
 // then opens the next pair); N and P move through the pairs of the table's filter; G goes
 // back to the table. Keys typed into a field stay in the field; Esc leaves it, and the keys
-// work again.
+// work again. The conversation opens at its last user turn, the question the responses answer.
 (function () {
   "use strict";
   const form = document.getElementById("decision-form");
   const picks = { a: "a", b: "b", t: "tie" };
   const links = { n: "next-pair", p: "previous-pair", g: "to-table" };
+  const conversation = document.getElementById("conversation");
+  const question = document.getElementById("question");
+  conversation.scrollTop += question.getBoundingClientRect().top - conversation.getBoundingClientRect().top;
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -21,7 +24,7 @@
       radio.checked = true;
       event.preventDefault();
     } else if (key === "enter" && form.querySelector("input[name=choice]:checked")) {
-      if (event.target.closest("a, button")) return;  // the focused control does its own
+      if (event.target.closest("a, button, summary")) return;  // the focused control does its own
       form.requestSubmit();
       event.preventDefault();
     } else if (key in links) {

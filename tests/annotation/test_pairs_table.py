@@ -242,3 +242,31 @@ def test_the_api_pages_like_the_table(project, pairs, lead, monkeypatch):
     assert {r["id"] for r in first["results"]}.isdisjoint(r["id"] for r in second["results"])
     one = api.get(f"/api/projects/{project.pk}/pairs/", {"gold": "true"}).json()
     assert (one["count"], one["count_capped"], one["next"]) == (1, False, None)
+
+
+NINE_TURNS = [
+    {"role": "user" if n % 2 == 0 else "assistant", "content": f"Turn {n} about harbours."}
+    for n in range(8)
+] + [{"role": "user", "content": "So which **harbour** is safest?"}]
+
+FOLDS = re.compile(r"<details\b.*?</details>", re.DOTALL)
+
+
+def test_a_long_conversation_shows_its_last_question_and_folds_the_turns_before(project, lead):
+    pair = PairFactory(project=project, prompt=NINE_TURNS)
+    client = logged_in(lead)
+    for url in (f"/projects/{project.pk}/", f"/projects/{project.pk}/pairs/{pair.pk}/"):
+        page = client.get(url).content.decode()
+        assert "<summary>8 earlier turns</summary>" in page
+        unfolded = FOLDS.sub("", page)
+        assert "So which <strong>harbour</strong> is safest?" in unfolded  # in view
+        assert "Turn 7 about harbours." in page and "Turn 7 about harbours." not in unfolded
+    # The table's fold holds the latest six of the eight and says two more come before.
+    table = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "2 more before these" in table and "Turn 1 about harbours." not in table
+    assert "Turn 2 about harbours." in table
+
+
+def test_a_one_question_prompt_folds_nothing(project, pairs, lead):
+    page = logged_in(lead).get(f"/projects/{project.pk}/", {"q": "penguins"}).content.decode()
+    assert "Tell me about penguins" in FOLDS.sub("", page) and "earlier turn" not in page

@@ -101,3 +101,18 @@ def test_lead_upload_with_a_line_over_the_limit_says_which_and_imports_nothing(
     assert response.status_code == 200
     assert "Nothing was imported: line 2 is longer than 0.01 MB" in response.content.decode()
     assert not Pair.objects.exists()
+
+
+def test_the_criteria_show_beside_the_pair_and_the_guidelines_wait_in_their_panel(
+    project, annotator
+):
+    project.guidelines = "Prefer the **honest** answer."
+    project.criteria = "Helpful\nHarmless"
+    project.save()
+    page = logged_in(annotator).get(f"/projects/{project.pk}/annotate/").content.decode()
+    criteria = page.index('id="criteria"')
+    assert criteria < page.index('id="pair"')
+    assert "<span>Helpful</span> · <span>Harmless</span>" in page[criteria:]
+    assert 'id="guidelines-open"' in page and "<kbd>G</kbd>" in page
+    panel = page.index('id="guidelines"')
+    assert "hidden>" in page[panel : panel + 120] and "<strong>honest</strong>" in page[panel:]
