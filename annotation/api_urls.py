@@ -11,11 +11,12 @@ from annotation.labelling.api import (
     QueueProgress,
 )
 from annotation.pairs.api import PairAdjudication, PairGold, PairImport, PairList
-from annotation.projects.api import ProjectDetail, ProjectList
+from annotation.projects.api import ProjectDetail, ProjectList, ProjectPrecedence
 
 urlpatterns = [
     path("projects/", ProjectList.as_view(), name="api-projects"),
     path("projects/<int:pk>/", ProjectDetail.as_view(), name="api-project"),
+    path("projects/<int:pk>/precedence/", ProjectPrecedence.as_view(), name="api-precedence"),
     path("projects/<int:pk>/pairs/", PairList.as_view(), name="api-pairs"),
     path("projects/<int:pk>/import/", PairImport.as_view(), name="api-import"),
     path("projects/<int:pk>/next/", NextAssignment.as_view(), name="api-next"),

@@ -6,7 +6,13 @@ has labelled 10,000 of exactly those pairs: the rows the queue looks at first an
 over. Each timed request goes through Django's full stack (middleware, session auth, DRF,
 serializer, sanitised Markdown); the label that follows it is not timed.
 
+With --round-pairs N the newest N pairs are a round's (served before the imported backlog,
+by the project's order of precedence), and a second, paused import source holds 100,000
+pairs in the middle of the table: the queue serves the round's level while stepping over
+neither.
+
     .venv/bin/python benchmarks/next_pair.py [--pairs 1000000] [--requests 200]
+        [--round-pairs 100000]
 """
 
 import argparse
@@ -48,11 +54,46 @@ def fill(project_id: int, n_pairs: int, half_done: int, annotator_ids: list[int]
         cursor.execute("ANALYZE")
 
 
+def place_round_and_pause(project, n_pairs: int, round_pairs: int) -> None:
+    """The newest `round_pairs` pairs become a round's; 100,000 in the middle a paused source."""
+    from django.db import connection
+
+    from annotation.models import Round
+    from annotation.projects.services import precedence_set
+
+    round_ = Round.objects.create(project=project, name="r1", held_out_share=0.2)
+    newest = n_pairs - round_pairs
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE annotation_pair SET round_id = %s, source = 'round r1' "
+            "WHERE project_id = %s AND id > (SELECT min(id) FROM annotation_pair "
+            "WHERE project_id = %s) + %s",
+            [round_.pk, project.pk, project.pk, newest - 1],
+        )
+        middle = n_pairs // 2
+        cursor.execute(
+            "UPDATE annotation_pair SET source = 'paused' WHERE project_id = %s AND id BETWEEN "
+            "(SELECT min(id) FROM annotation_pair WHERE project_id = %s) + %s AND "
+            "(SELECT min(id) FROM annotation_pair WHERE project_id = %s) + %s",
+            [project.pk, project.pk, middle, project.pk, middle + 99_999],
+        )
+        cursor.execute("ANALYZE annotation_pair")
+    precedence_set(
+        project=project,
+        places=[
+            {"kind": "round", "name": "r1"},
+            {"kind": "source", "name": "paused", "paused": True},
+        ],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--annotators", type=int, default=5)
+    parser.add_argument("--round-pairs", type=int, default=0)
     args = parser.parse_args()
     django_on_scratch_database()
 
@@ -68,6 +109,8 @@ def main() -> None:
         Membership.objects.create(project=project, user=person)
     started = time.perf_counter()
     fill(project.pk, args.pairs, min(200_000, args.pairs), [p.pk for p in people])
+    if args.round_pairs:
+        place_round_and_pause(project, args.pairs, args.round_pairs)
     print(f"filled {args.pairs:,} pairs in {time.perf_counter() - started:.0f} s")
 
     timings_ms = []
@@ -90,7 +133,8 @@ def main() -> None:
     p50 = statistics.median(timings_ms)
     p95 = timings_ms[int(0.95 * (len(timings_ms) - 1))]
     print(
-        f"next-pair over {len(timings_ms)} requests, {args.pairs:,} pairs: "
+        f"next-pair over {len(timings_ms)} requests, {args.pairs:,} pairs"
+        f"{f' ({args.round_pairs:,} in a round)' if args.round_pairs else ''}: "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {timings_ms[-1]:.1f} ms; "
         f"target {TARGET_MS:.0f} ms -> p95 is {TARGET_MS / p95:.1f}x under target"
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation.access import user_is_admin
 from annotation.agreement.services import consensus_refresh
+from annotation.labelling.selectors import queue_levels
 from annotation.models import (
     Assignment,
     ConsistencyCheck,
@@ -81,22 +82,27 @@ def assignments_release(*, project_id: int, annotator_id: int) -> int:
 
 
 def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
-    """Lock the open pair this annotator should label next, or return None."""
+    """Lock the open pair this annotator should label next, from the highest level of the
+    project's precedence that has one for them; or return None."""
     already_had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
         state=Assignment.State.EXPIRED
     )
-    open_pairs = Pair.objects.filter(
-        project=project, slots_taken__lt=project.annotators_per_pair, gold_choice=""
-    )
-    # Look for the nearest-to-done pair among the first hundred in queue order only: a fast
-    # annotator's own half-finished pairs sit there, and stepping over thousands of them one
-    # by one is what makes a queue slow. Past that, fresh pairs come first.
-    nearest = open_pairs.order_by("-slots_taken", "id").values("id")[:QUEUE_LOOKAHEAD]
-    candidates = open_pairs.exclude(Exists(already_had)).select_for_update(skip_locked=True)
-    return (
-        candidates.filter(id__in=Subquery(nearest)).order_by("-slots_taken", "id").first()
-        or candidates.order_by("slots_taken", "-id").first()
-    )
+    for level in queue_levels(project=project):
+        open_pairs = Pair.objects.filter(
+            level, project=project, slots_taken__lt=project.annotators_per_pair, gold_choice=""
+        )
+        # Look for the nearest-to-done pair among the level's first hundred in queue order
+        # only: a fast annotator's own half-finished pairs sit there, and stepping over
+        # thousands of them one by one is what makes a queue slow. Past that, fresh pairs.
+        nearest = open_pairs.order_by("-slots_taken", "id").values("id")[:QUEUE_LOOKAHEAD]
+        candidates = open_pairs.exclude(Exists(already_had)).select_for_update(skip_locked=True)
+        pair = (
+            candidates.filter(id__in=Subquery(nearest)).order_by("-slots_taken", "id").first()
+            or candidates.order_by("slots_taken", "-id").first()
+        )
+        if pair is not None:
+            return pair
+    return None
 
 
 def _issue_gold(*, project: Project, annotator: AbstractBaseUser, now: datetime):
@@ -149,9 +155,11 @@ def _issue_repeat(*, project: Project, annotator: AbstractBaseUser, now: datetim
 def assignment_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """The annotator's live assignment, or a new one; None when nothing is left for them.
 
-    Prefers the pairs closest to `annotators_per_pair` so that pairs finish before new ones
-    start. The chosen pair row is locked (skipping rows other requests hold), and its place
-    count re-checked, so no pair is ever handed to more annotators than the project allows.
+    Serves the project's order of precedence (rounds and sources; paused ones not at all),
+    and within a level prefers the pairs closest to `annotators_per_pair` so that pairs
+    finish before new ones start. The chosen pair row is locked (skipping rows other
+    requests hold), and its place count re-checked, so no pair is ever handed to more
+    annotators than the project allows.
     """
     now = timezone.now()
     with transaction.atomic():

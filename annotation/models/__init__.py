@@ -11,11 +11,11 @@ from annotation.models.labels import (
     PairConsensus,
     Side,
 )
-from annotation.models.projects import CuratedDataset, Membership, Project
+from annotation.models.projects import CuratedDataset, Membership, Project, QueuePrecedence
 from annotation.models.rounds import Candidate, Round
 
 __all__ = [
     "Adjudication", "Assignment", "Candidate", "ConsensusFit", "ConsistencyCheck",
     "CuratedDataset", "Judge", "JudgingJob", "Label", "Membership", "Pair", "PairConsensus",
-    "Project", "Round", "Side",
+    "Project", "QueuePrecedence", "Round", "Side",
 ]  # fmt: skip

@@ -59,6 +59,23 @@ class Pair(models.Model):
         indexes = [
             models.Index(fields=["project", "-slots_taken", "id"], name="pair_queue_order"),
             models.Index(fields=["project", "source", "id"], name="pair_by_source"),
+            # The queue serves one place of the project's precedence at a time: a round, a
+            # source outside rounds, or all sources nobody placed.
+            models.Index(
+                fields=["round", "-slots_taken", "id"],
+                condition=Q(round__isnull=False),
+                name="pair_queue_round",
+            ),
+            models.Index(
+                fields=["project", "source", "-slots_taken", "id"],
+                condition=Q(round__isnull=True),
+                name="pair_queue_source",
+            ),
+            models.Index(
+                fields=["project", "-slots_taken", "id"],
+                condition=Q(round__isnull=True),
+                name="pair_queue_unplaced",
+            ),
         ]
 
     def __str__(self) -> str:

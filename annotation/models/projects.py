@@ -207,3 +207,26 @@ class CuratedDataset(models.Model):
 
     def __str__(self) -> str:
         return self.identifier
+
+
+class QueuePrecedence(models.Model):
+    """One place in a project's order of precedence for its unlabelled work: a round's pairs,
+    or the pairs of one source outside any round. The queue serves the first unpaused place
+    with work for the annotator. Places nobody set fall in by default: rounds, newest first,
+    above every set place; other sources after them, together, in the queue's usual order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="precedence")
+    position = models.PositiveIntegerField()
+    round = models.ForeignKey("Round", on_delete=models.CASCADE, null=True, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="When it is not a round.")
+    paused = models.BooleanField(default=False, help_text="Its pairs are not served.")
+
+    class Meta:
+        ordering = ["project", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "position"], name="precedence_position"),
+        ]
+
+    def __str__(self) -> str:
+        what = f"round {self.round_id}" if self.round_id else f"source {self.source!r}"
+        return f"{self.project_id} #{self.position}: {what}"

@@ -1,15 +1,17 @@
-"""REST API: the projects a person sees, and a project's settings."""
+"""REST API: the projects a person sees, a project's settings, and its order of precedence
+for unlabelled work."""
 
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
 from annotation.access import IsProjectLead, IsProjectMember, ProjectScopedView, project_role
+from annotation.labelling.selectors import precedence_of
 from annotation.models import Project
 from annotation.projects.forms import ProjectSettingsForm
 from annotation.projects.selectors import projects_visible, projects_with_roles
-from annotation.projects.serializers import ProjectSerializer
-from annotation.projects.services import project_update
+from annotation.projects.serializers import PlaceSerializer, ProjectSerializer
+from annotation.projects.services import precedence_set, project_update
 
 
 class ProjectList(generics.ListAPIView):
@@ -64,3 +66,24 @@ class ProjectDetail(ProjectScopedView):
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         project_update(project=project, fields=form.cleaned_data)  # errors: 400 (errors.py)
         return self._shown(project)
+
+
+class ProjectPrecedence(ProjectScopedView):
+    """The order in which the queue serves a project's unlabelled work, highest first, with
+    each place's unlabelled pairs: every member reads it; leads and admins replace it with
+    PUT [{"kind": "round"|"source", "name": ..., "paused": bool}, ...]. Places left out fall
+    in by default; an unknown name or a malformed list is a 400 that changes nothing."""
+
+    def get_permissions(self):
+        lead = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return [IsProjectLead()] if lead else [IsProjectMember()]
+
+    @extend_schema(responses=PlaceSerializer(many=True))
+    def get(self, request, pk: int):
+        order = precedence_of(project=self.get_project(), counts=True)
+        return Response(PlaceSerializer(order, many=True).data)
+
+    @extend_schema(request=PlaceSerializer(many=True), responses=PlaceSerializer(many=True))
+    def put(self, request, pk: int):
+        order = precedence_set(project=self.get_project(), places=request.data)
+        return Response(PlaceSerializer(order, many=True).data)

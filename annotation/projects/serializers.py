@@ -18,3 +18,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     def get_role(self, project: Project) -> str | None:
         return self.context.get("roles", {}).get(project.pk)
+
+
+class PlaceSerializer(serializers.Serializer):
+    """One place in a project's order of precedence for its unlabelled work, highest first:
+    a round's pairs or one source's pairs outside rounds. `placed` is false for a place that
+    falls in by default (rounds on top, newest first; sources nobody placed at the bottom);
+    `unlabelled` counts its pairs still short of annotators."""
+
+    kind = serializers.ChoiceField(choices=["round", "source"])
+    name = serializers.CharField()
+    paused = serializers.BooleanField(default=False)
+    unlabelled = serializers.IntegerField(read_only=True)
+    placed = serializers.BooleanField(read_only=True)

@@ -1,4 +1,5 @@
-"""Writes of a project's setup: creating it, changing its settings, and its members."""
+"""Writes of a project's setup: creating it, changing its settings and its order of
+precedence for unlabelled work, and its members."""
 
 import logging
 from functools import partial
@@ -10,7 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from annotation.agreement.services import consensus_fit, consensus_refresh
-from annotation.models import Membership, PairConsensus, Project
+from annotation.labelling.selectors import ROUND, SOURCE, Place, precedence_of
+from annotation.models import Membership, Pair, PairConsensus, Project, QueuePrecedence, Round
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +130,67 @@ def project_ensure(*, name: str) -> tuple[Project, bool]:
     if not name:
         raise ValidationError("A project needs a name.")
     return Project.objects.get_or_create(name=name)
+
+
+PRECEDENCE_MOVES = ("up", "down", "pause", "resume")
+
+
+def _checked_places(project: Project, places: object) -> list[QueuePrecedence]:
+    """The rows for `places`, [{"kind": "round"|"source", "name": ..., "paused": bool}],
+    highest first; a ValidationError naming the first thing wrong, if anything is."""
+    if not isinstance(places, list):
+        raise ValidationError('Send a list of {"kind", "name", "paused"}, highest first.')
+    rows, seen = [], set()
+    for position, place in enumerate(places, 1):
+        if not isinstance(place, dict) or not set(place) <= {"kind", "name", "paused"}:
+            raise ValidationError(f"Place {position}: give kind, name and paused only.")
+        kind, name, paused = place.get("kind"), place.get("name"), place.get("paused", False)
+        if kind not in (ROUND, SOURCE):
+            raise ValidationError(f'Place {position}: kind is "round" or "source".')
+        if not isinstance(name, str) or not isinstance(paused, bool):
+            raise ValidationError(f"Place {position}: name is text and paused true or false.")
+        if (kind, name) in seen:
+            raise ValidationError(f"Place {position}: {kind} {name!r} is placed twice.")
+        seen.add((kind, name))
+        if kind == ROUND:
+            round_id = Round.objects.filter(project=project, name=name).values_list("id", flat=True)
+            row = QueuePrecedence(round_id=round_id.first(), paused=paused)
+            known = row.round_id is not None
+        else:
+            row = QueuePrecedence(source=name, paused=paused)
+            known = Pair.objects.filter(project=project, round__isnull=True, source=name).exists()
+        if not known:
+            raise ValidationError(f"Place {position}: {project.name} has no {kind} {name!r}.")
+        rows.append(row)
+    return rows
+
+
+def precedence_set(*, project: Project, places: object) -> list[Place]:
+    """Replace the project's order of precedence for its unlabelled work with `places`
+    (rounds and sources, highest first, each paused or not); those left out fall in where
+    they do by default. Bad input changes nothing. Returns the whole order, with counts."""
+    rows = _checked_places(project, places)
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).exists()  # one change at a time
+        QueuePrecedence.objects.filter(project=project).delete()
+        for position, row in enumerate(rows, 1):
+            row.project, row.position = project, position
+        QueuePrecedence.objects.bulk_create(rows)
+    return precedence_of(project=project, counts=True)
+
+
+def precedence_move(*, project: Project, kind: str, name: str, move: str) -> list[Place]:
+    """Move one place of the project's precedence up or down a step, or pause or resume it;
+    the whole order shown (places that fell in by default included) is then the one set."""
+    order = precedence_of(project=project, counts=True)
+    at = next((i for i, place in enumerate(order) if place.key == (kind, name)), None)
+    if at is None or move not in PRECEDENCE_MOVES:
+        raise ValidationError(f"No {kind} {name!r} to {move} in {project.name}.")
+    if move in ("pause", "resume"):
+        order[at].paused = move == "pause"
+    else:
+        other = at - 1 if move == "up" else at + 1
+        if 0 <= other < len(order):
+            order[at], order[other] = order[other], order[at]
+    places = [{"kind": p.kind, "name": p.name, "paused": p.paused} for p in order]
+    return precedence_set(project=project, places=places)

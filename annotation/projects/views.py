@@ -1,5 +1,5 @@
 """Pages that set a project up: admins and leads create projects; leads change their
-settings, guidelines and members."""
+settings, guidelines, members and the order in which the queue serves their work."""
 
 from dataclasses import fields
 
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from annotation.access import ADMIN, may_create_projects, project_for, user_is_admin
 from annotation.agreement.consensus import DifficultyRule
 from annotation.errors import add_service_errors
+from annotation.labelling.selectors import precedence_of
 from annotation.models import Membership, Project
 from annotation.projects.forms import MemberForm, ProjectSettingsForm
 from annotation.projects.selectors import projects_with_roles
@@ -22,6 +23,7 @@ from annotation.projects.services import (
     membership_add,
     membership_remove,
     membership_role_set,
+    precedence_move,
     project_create,
     project_update,
 )
@@ -67,6 +69,8 @@ def project_settings(request, pk: int):
     is_admin = role == ADMIN
     form = ProjectSettingsForm(instance=project)
     member_form = MemberForm()
+    if request.method == "POST" and request.POST.get("action") == "precedence":
+        return _precedence_moved(request, project)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "settings":
@@ -123,11 +127,25 @@ def project_settings(request, pk: int):
         "form": form,
         "member_form": member_form,
         "members": _members(project),
+        "precedence": precedence_of(project=project, counts=True),
         "roles": Membership.Role.choices,
         "is_admin": is_admin,  # admins may change their own membership; leads may not
     }
     status = 400 if form.errors or member_form.errors else 200
     return render(request, "annotation/project_settings.html", context, status=status)
+
+
+def _precedence_moved(request, project: Project):
+    """An up, down, pause or resume button of the precedence section."""
+    kind, name, move = (request.POST.get(key, "") for key in ("kind", "name", "move"))
+    try:
+        precedence_move(project=project, kind=kind, name=name, move=move)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        done = {"up": "moved up", "down": "moved down", "pause": "paused", "resume": "resumed"}
+        messages.success(request, f"The {kind} {name} is {done[move]}.")
+    return redirect(f"{_settings_url(project.pk)}#precedence")
 
 
 def _id(value: str | None) -> int:
