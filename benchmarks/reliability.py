@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")  # the test factories'
 django.setup()
 
+from agreement import synthetic as agreement_labels  # noqa: E402
 from crowdkit.aggregation import MACE, DawidSkene  # noqa: E402
 
 from annotation.agreement.maths import CHOICE_A, N_CHOICES, vote_counts  # noqa: E402
@@ -49,22 +50,12 @@ CARELESS = ["random", "random", "left"]
 
 
 def synthetic(n_labels: int, n_pairs: int, n_raters: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    per_pair = np.full(n_pairs, n_labels // n_pairs)
-    per_pair[: n_labels - per_pair.sum()] += 1
-    item = np.repeat(np.arange(n_pairs), per_pair)
-    strides = np.array([s for s in range(1, n_raters) if np.gcd(s, n_raters) == 1])
-    start = np.repeat(rng.integers(0, n_raters, n_pairs), per_pair)
-    stride = np.repeat(rng.choice(strides, n_pairs), per_pair)
-    step = np.arange(item.size) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
-    rater = (start + step * stride) % n_raters
-    truth = rng.integers(0, 2, n_pairs)
-    noisy = rng.random(item.size) < 0.25
-    choice = np.where(noisy, rng.integers(0, N_CHOICES, item.size), truth[item])
+    """The agreement benchmark's labels (benchmarks/agreement.py): item, rater, choice."""
+    table = agreement_labels(n_labels, n_pairs, n_raters, seed)
     # crowd-kit's MACE sums per-worker counts in sorted order but indexes its parameters in
     # order of first appearance: rows sorted by annotator, then answer, make the two agree.
-    order = np.lexsort((choice, rater))
-    return item[order], rater[order], choice[order]
+    order = np.lexsort((table.choice, table.rater))
+    return table.item[order], table.rater[order], table.choice[order]
 
 
 def crowdkit_posterior(model, n_items: int) -> np.ndarray:

@@ -40,10 +40,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A page that fails its test if the site's Content-Security-Policy blocked anything."""
-    context = browser.new_context()
+def checked_page(browser, **context_options):
+    """A page in a new context (context_options as Playwright takes them) that fails its
+    test if the site's Content-Security-Policy blocked anything; for fixtures to yield from."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(10_000)
     blocked = []
@@ -52,6 +52,11 @@ def page(browser):
     yield page
     context.close()
     assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
+
+
+@pytest.fixture
+def page(browser):
+    yield from checked_page(browser)
 
 
 def wait_until(page, predicate: str, arg=None, timeout: float = 10.0) -> None:

@@ -3,6 +3,7 @@
 import pytest
 
 from annotation.models import Label
+from tests.e2e.conftest import checked_page
 from tests.e2e.test_annotate import LONG_TURNS, log_in, wait_for_new_pair
 from tests.factories import MembershipFactory, PairFactory
 
@@ -18,17 +19,8 @@ def phone(browser, request):
     """A touch page of the size the test is parametrised with, failing its test if the
     site's Content-Security-Policy blocked anything."""
     width, height = request.param
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, has_touch=True, is_mobile=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    blocked = []
-    page.on("console", lambda message: blocked.append(message.text)
-            if "Content Security Policy" in message.text else None)  # fmt: skip
-    yield page
-    context.close()
-    assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
+    viewport = {"width": width, "height": height}
+    yield from checked_page(browser, viewport=viewport, has_touch=True, is_mobile=True)
 
 
 def no_sideways_scroll(page) -> bool:
