@@ -2,6 +2,8 @@
 rubric and request template, previewed on a real pair and sent to a judge once; its jobs),
 and a job's page, followed live."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -68,11 +70,17 @@ def judge_edit(request, pk: int):
     return render(request, "annotation/judge.html", {"judge": judge, "form": form}, status=status)
 
 
-def _preview_pair(project, wanted: str | None) -> Pair | None:
+def _preview_pair(project, wanted: str | None) -> tuple[Pair | None, str]:
+    """The pair to preview on: the one whose id (as the page shows it) or number is
+    `wanted`, else the project's first; and, when `wanted` named none, what it was."""
     pairs = Pair.objects.filter(project=project).order_by("id")
-    if wanted and wanted.isascii() and wanted.isdigit():
-        return pairs.filter(pk=int(wanted)).first() or pairs.first()
-    return pairs.first()
+    wanted = (wanted or "").strip()
+    if not wanted:
+        return pairs.first(), ""
+    found = pairs.filter(external_id=wanted).first()
+    if found is None and wanted.isascii() and wanted.isdigit():
+        found = pairs.filter(pk=int(wanted)).first()
+    return (found, "") if found else (pairs.first(), wanted)
 
 
 @login_required
@@ -85,7 +93,7 @@ def project_judging(request, pk: int):
     only = Judge.objects.all()[:2]
     job_form = JudgingJobForm(initial={"judge": only[0]} if len(only) == 1 else None)
     answer, refused, unavailable = None, False, None
-    pair = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
+    pair, not_found = _preview_pair(project, request.GET.get("pair") or request.POST.get("pair"))
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "settings" and admin:
@@ -93,7 +101,9 @@ def project_judging(request, pk: int):
             if settings_form.is_valid():
                 settings_form.save()
                 messages.success(request, "Judging settings saved.")
-                return redirect(f"{request.path}?pair={pair.pk if pair else ''}")
+                return redirect(
+                    f"{request.path}?{urlencode({'pair': pair.external_id if pair else ''})}"
+                )
         elif action == "ask" and admin and pair is not None:
             chosen = JudgeChoiceForm(request.POST)
             if not chosen.is_valid():
@@ -123,7 +133,8 @@ def project_judging(request, pk: int):
     first = judges.judge_requests(project, _texts(pair))[0] if pair else ""
     context = {
         "project": project, "admin": admin, "settings_form": settings_form,
-        "job_form": job_form, "pair": pair, "request_text": first, "answer": answer,
+        "job_form": job_form, "pair": pair, "not_found": not_found, "request_text": first,
+        "answer": answer,
         "judges": Judge.objects.all(), "jobs": project.judging_jobs.select_related("judge"),
         "default_template": DEFAULT_TEMPLATE,
     }  # fmt: skip

@@ -157,3 +157,18 @@ def test_asking_a_judge_that_is_not_one_is_a_400_that_says_so(project, pairs, ad
         asked = logged_in(admin_user).post(url, {"action": "ask", "judge": bad})
         assert asked.status_code == 400, bad
         assert "Choose one of the judges to ask." in asked.content.decode()
+
+
+def test_the_preview_takes_a_pairs_id_as_the_page_shows_it_and_says_when_there_is_none(
+    project, pairs, lead
+):
+    url = f"/projects/{project.pk}/judging/"
+    client = logged_in(lead)
+    by_id = client.get(url, {"pair": pairs[2].external_id}).content.decode()
+    assert f"Preview on pair <code>{pairs[2].external_id}</code>" in by_id
+    assert 'id="pair-not-found"' not in by_id
+    by_number = client.get(url, {"pair": str(pairs[1].pk)}).content.decode()
+    assert f"Preview on pair <code>{pairs[1].external_id}</code>" in by_number
+    missing = client.get(url, {"pair": "demo-04"}).content.decode()
+    said = missing.split('id="pair-not-found"')[1].split("</p>")[0]
+    assert "No pair <code>demo-04</code>" in said and pairs[0].external_id in said
