@@ -20,8 +20,9 @@ def _colour(value: float | None) -> str:
 
 
 def heatmap(names: list[str], value: dict[tuple[int, int], float | None]) -> SafeString:
-    """A names × names grid; value[(i, j)] for i != j, missing pairs left blank."""
-    cell = 26
+    """A names × names grid; value[(i, j)] for i != j written in its cell (to two places,
+    light on the darker colours), missing pairs left blank."""
+    cell = 36
     label_width = 14 + 7 * max([len(name[:22]) for name in names] + [4])
     size = len(names)
     width = height = label_width + cell * size + 10
@@ -49,10 +50,19 @@ def heatmap(names: list[str], value: dict[tuple[int, int], float | None]) -> Saf
                 tip = f"{escape(names[i])} × {escape(names[j])}: κ = {shown}"
             else:
                 fill, tip = "#ffffff", f"{escape(names[i])} × {escape(names[j])}: no overlap"
+            x, y = label_width + j * cell, label_width + i * cell
             parts.append(
-                f'<rect x="{label_width + j * cell}" y="{label_width + i * cell}" '
-                f'width="{cell - 1}" height="{cell - 1}" fill="{fill}"><title>{tip}</title></rect>'
+                f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}">'
+                f"<title>{tip}</title></rect>"
             )
+            kappa = value.get((i, j)) if i != j else None
+            if kappa is not None:
+                ink = "#ffffff" if abs(kappa) > 0.6 else "#111827"
+                parts.append(
+                    f'<text x="{x + (cell - 1) / 2:.1f}" y="{y + cell * 0.6:.1f}" '
+                    f'text-anchor="middle" font-size="11" fill="{ink}" class="cell-value">'
+                    f"{kappa:.2f}</text>"
+                )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - built from escaped text and numbers
 

@@ -33,3 +33,15 @@ def test_a_loss_that_barely_moves_labels_its_axis_with_distinct_ticks():
     ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
     assert len(ticks) == 3 and len(set(ticks)) == 3, ticks
     assert svg.count(">step</text>") == 1
+
+
+def test_the_kappa_heatmap_writes_each_figure_in_its_cell():
+    from annotation.agreement.charts import heatmap
+
+    kappas = {(0, 1): 0.8123, (1, 0): 0.8123, (0, 2): -0.25, (2, 0): -0.25, (1, 2): None,
+              (2, 1): None}  # fmt: skip
+    svg = str(heatmap(["ann", "bob", "<cy>"], kappas))
+    written = [part.split(">")[1].split("<")[0] for part in svg.split('class="cell-value"')[1:]]
+    assert sorted(written) == ["-0.25", "-0.25", "0.81", "0.81"]  # none for "no figure"
+    assert 'fill="#ffffff" class="cell-value">0.81' in svg  # light on the dark green
+    assert "&lt;cy&gt;" in svg and "<cy>" not in svg
