@@ -1,7 +1,7 @@
 """Consensus per pair from its votes: winner, agreement, margin and difficulty, by the project's
 difficulty rule. Pure numpy, like the agreement maths."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -164,6 +164,16 @@ class LabelTable:
     @property
     def n_raters(self) -> int:
         return len(self.rater_names)
+
+    def labels_where(self, mask: np.ndarray) -> "LabelTable":
+        """The same table with only the labels `mask` keeps (items and raters as they were)."""
+        per_label = ("item", "rater", "choice", "strength", "shown_left", "duration_ms", "day")
+        return replace(self, **{name: getattr(self, name)[mask] for name in per_label})
+
+    def fit(self, estimate, **options):
+        """An estimator of annotation.agreement.reliability (dawid_skene, mace) on the labels."""
+        return estimate(self.item, self.rater, self.choice, self.shown_left, self.n_items,
+                        self.n_raters, **options)  # fmt: skip
 
 
 def item_consensus(

@@ -52,16 +52,10 @@ def people_verdict(
     this is what the people's labels say."""
     is_person = np.array([kind == "annotator" for kind in table.rater_kinds], dtype=bool)
     people = is_person[table.rater] if table.n_raters else np.zeros(table.item.size, dtype=bool)
-    theirs = replace(
-        table, item=table.item[people], rater=table.rater[people],
-        choice=table.choice[people], strength=table.strength[people],
-        shown_left=table.shown_left[people], duration_ms=table.duration_ms[people],
-        day=table.day[people], decided=np.full(table.n_items, -1),
-    )  # fmt: skip
+    theirs = replace(table.labels_where(people), decided=np.full(table.n_items, -1))
     if not enough_for_estimate(theirs.item, table.n_items):
         return None
-    fit = dawid_skene(theirs.item, theirs.rater, theirs.choice, theirs.shown_left,
-                      table.n_items, table.n_raters, iterations=iterations)  # fmt: skip
+    fit = theirs.fit(dawid_skene, iterations=iterations)
     result = item_consensus(theirs, rule, posterior=fit.posterior)
     votes = result.votes
     known = ~np.isnan(fit.posterior[:, 0])

@@ -26,7 +26,7 @@ from annotation.agreement.maths import (
     signed_strength,
     vote_counts,
 )
-from annotation.agreement.trust import rater_reliability, weighted_disagreements
+from annotation.agreement.trust import ESTIMATORS, rater_reliability, weighted_disagreements
 
 
 def rater_pair_kappas(table: LabelTable, signed_code: np.ndarray) -> tuple[list, list]:
@@ -124,7 +124,7 @@ def agreement_report(
         if name
     }
     difficulty["contested"] = int(np.sum(result.contested & labelled))
-    weighted = consensus_rule if consensus_rule in ("dawid_skene", "mace") else "dawid_skene"
+    weighted = consensus_rule if consensus_rule in ESTIMATORS else "dawid_skene"
     reliability, posterior = rater_reliability(table, min_reliability, weighted)
     annotators = rater_figures(table, counts, per_rater_kappas)
     for entry, found in zip(annotators, reliability, strict=True):

@@ -128,24 +128,22 @@ def _posterior(fit: ConsensusFit, pair_ids: list[int]):
     from annotation.agreement.reliability import posterior_given
 
     index = {pid: i for i, pid in enumerate(pair_ids)}
-    keys = list(fit.answers)
-    position = {key: i for i, key in enumerate(keys)}
-    unknown = len(keys)  # a rater who joined after the fit: an average one
+    position = {key: i for i, key in enumerate(fit.answers)}
+    unknown = len(position)  # a rater who joined after the fit: an average one
     item, rater, choice, shown_left = [], [], [], []
     for pid, annotator_id, source, picked, left in rows_for_ids(VOTES_SQL, [], pair_ids):
         item.append(index[pid])
         rater.append(position.get(rater_key(annotator_id, source), unknown))
         choice.append(CHOICE_CODES[picked])
         shown_left.append(CHOICE_CODES.get(left or "", -1))
-    answers = np.array([fit.answers[key] for key in keys] or np.full((0, 3, 3), 1 / 3))
-    typical = answers.mean(axis=0) if len(keys) else np.full((3, 3), 1 / 3)
+    answers = np.array(list(fit.answers.values()))  # a fit with enough labels has raters
     return posterior_given(
         np.array(item, dtype=np.int64),
         np.array(rater, dtype=np.int64),
         np.array(choice, dtype=np.int64),
         np.array(shown_left, dtype=np.int64),
         len(pair_ids),
-        np.concatenate([answers.reshape(-1, 3, 3), typical[None]]),
+        np.concatenate([answers, answers.mean(axis=0, keepdims=True)]),
         np.array(fit.prior),
     )
 
@@ -165,8 +163,7 @@ def consensus_fit(*, project: Project) -> ConsensusFit | None:
     found = None
     if enough:
         estimate = ESTIMATORS[project.consensus_rule]
-        found = estimate(table.item, table.rater, table.choice, table.shown_left,
-                         table.n_items, table.n_raters)  # fmt: skip
+        found = table.fit(estimate)
     fit, _ = ConsensusFit.objects.update_or_create(
         project=project,
         defaults={

@@ -33,9 +33,8 @@ def rater_reliability(table: LabelTable, min_reliability: float, weighted: str =
     for both when the labels are too few for an estimate (enough_for_estimate)."""
     if not enough_for_estimate(table.item, table.n_items):
         return [None] * table.n_raters, None
-    args = (table.item, table.rater, table.choice, table.shown_left, table.n_items, table.n_raters)
     found = {
-        name: estimate(*args, iterations=DASHBOARD_ITERATIONS)
+        name: table.fit(estimate, iterations=DASHBOARD_ITERATIONS)
         for name, estimate in ESTIMATORS.items()
     }
     ds, mc = found["dawid_skene"], found["mace"]

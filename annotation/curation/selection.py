@@ -131,11 +131,6 @@ def _low_kappa_raters(table, min_kappa: float | None) -> list[int]:
 TOO_FEW_FOR_ESTIMATE = "too few pairs with two or more votes"
 
 
-def _estimator_args(table) -> tuple:
-    return (table.item, table.rater, table.choice, table.shown_left, table.n_items,
-            table.n_raters)  # fmt: skip
-
-
 def _unreliable_raters(table, min_reliability: float | None):
     """(raters with labels whose Dawid-Skene reliability, estimated on all the table's labels,
     is below `min_reliability`; a note when the labels are too few for an estimate, when
@@ -145,7 +140,7 @@ def _unreliable_raters(table, min_reliability: float | None):
     if not enough_for_estimate(table.item, table.n_items):
         note = f"min_annotator_reliability left no annotator out: {TOO_FEW_FOR_ESTIMATE} "
         return [], [note + "to estimate reliability"], None
-    found = dawid_skene(*_estimator_args(table))
+    found = table.fit(dawid_skene)
     low = [r for r in range(table.n_raters) if found.votes[r] and found.score[r] < min_reliability]
     return low, [], found
 
@@ -163,7 +158,7 @@ def _weighed(table, rule_name: str, fitted=None) -> tuple[np.ndarray | None, dic
     if not enough_for_estimate(table.item, table.n_items):
         return None, {"rule": "count", "asked": rule_name, "why": TOO_FEW_FOR_ESTIMATE}
     reuse = fitted is not None and estimate is dawid_skene
-    found = fitted if reuse else estimate(*_estimator_args(table))
+    found = fitted if reuse else table.fit(estimate)
     return found.posterior, {"rule": rule_name, **estimate.__kwdefaults__}
 
 
@@ -217,7 +212,7 @@ def curation_select(
     table, pair_ids = label_table(project=project, exclude_sources=filters.exclude_sources)
     unreliable, notes, fit = _unreliable_raters(table, filters.min_annotator_reliability)
     low = sorted(set(_low_kappa_raters(table, filters.min_annotator_kappa)) | set(unreliable))
-    table = _subset(table, ~np.isin(table.rater, low))
+    table = table.labels_where(~np.isin(table.rater, low))
     # Nobody left out: the reliability fit is the one the rule would make.
     posterior, rule_used = _weighed(table, project.consensus_rule, None if low else fit)
     result = item_consensus(table, project.difficulty_rule, posterior)
@@ -302,21 +297,6 @@ def _length_balance(table, winner, pair_ids, keep, filters) -> tuple[dict, np.nd
         "test": counts(splits == "test"),
     }
     return record, excess
-
-
-def _subset(table, mask):
-    from dataclasses import replace
-
-    return replace(
-        table,
-        item=table.item[mask],
-        rater=table.rater[mask],
-        choice=table.choice[mask],
-        strength=table.strength[mask],
-        shown_left=table.shown_left[mask],
-        duration_ms=table.duration_ms[mask],
-        day=table.day[mask],
-    )
 
 
 def _split_of(prompt, seed: int, test_fraction: float) -> str:

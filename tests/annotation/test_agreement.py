@@ -148,15 +148,20 @@ def test_krippendorff_interval_matches_the_package(labels):
     assert same(krippendorff_alpha(counts, SIGNED_VALUES), reference)
 
 
-def label_table(item, rater, choice, strength, n_items: int, n_raters: int) -> LabelTable:
-    """A LabelTable with only what the signed-scale figures read; everything else unknown."""
+def label_table(
+    item, rater, choice, strength, n_items: int, n_raters: int, *, shown_left=None, kinds=None
+) -> LabelTable:
+    """A LabelTable of these labels (strength None: not asked; shown_left None: unknown;
+    kinds: each rater's, annotators by default); everything else unknown."""
     n = len(item)
     return LabelTable(
         item=np.asarray(item, dtype=np.int64),
         rater=np.asarray(rater, dtype=np.int64),
         choice=np.asarray(choice, dtype=np.int64),
-        strength=np.asarray(strength, dtype=float),
-        shown_left=np.full(n, -1, dtype=np.int64),
+        strength=np.full(n, np.nan) if strength is None else np.asarray(strength, dtype=float),
+        shown_left=np.full(n, -1, dtype=np.int64)
+        if shown_left is None
+        else np.asarray(shown_left, dtype=np.int64),
         duration_ms=np.full(n, np.nan),
         day=np.zeros(n, dtype=np.int64),
         length_a=np.ones(n_items, dtype=np.int64),
@@ -164,7 +169,7 @@ def label_table(item, rater, choice, strength, n_items: int, n_raters: int) -> L
         gold=np.full(n_items, -1, dtype=np.int64),
         decided=np.full(n_items, -1, dtype=np.int64),
         rater_names=[f"rater{r}" for r in range(n_raters)],
-        rater_kinds=["annotator"] * n_raters,
+        rater_kinds=kinds or ["annotator"] * n_raters,
     )
 
 

@@ -16,6 +16,7 @@ from annotation.agreement.judge_calibration import (
 )
 from annotation.agreement.maths import CHOICE_A, CHOICE_B, EASY, HARD
 from annotation.models import Judge, Label
+from tests.annotation.test_agreement import label_table
 from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory, UserFactory, simulated_crowd
 from workers.ml.metrics import wilson_interval
@@ -24,22 +25,8 @@ PEOPLE = [("careful", accuracy) for accuracy in (0.55, 0.6, 0.65, 0.7, 0.75, 0.8
 
 
 def table_of(item, rater, choice, shown_left, n_items: int, kinds: list[str]) -> LabelTable:
-    n = len(item)
-    return LabelTable(
-        item=np.asarray(item, dtype=np.int64),
-        rater=np.asarray(rater, dtype=np.int64),
-        choice=np.asarray(choice, dtype=np.int64),
-        strength=np.full(n, np.nan),
-        shown_left=np.asarray(shown_left, dtype=np.int64),
-        duration_ms=np.full(n, np.nan),
-        day=np.zeros(n, dtype=np.int64),
-        length_a=np.ones(n_items, dtype=np.int64),
-        length_b=np.ones(n_items, dtype=np.int64),
-        gold=np.full(n_items, -1, dtype=np.int64),
-        decided=np.full(n_items, -1, dtype=np.int64),
-        rater_names=[f"rater{r}" for r in range(len(kinds))],
-        rater_kinds=kinds,
-    )
+    return label_table(item, rater, choice, None, n_items, len(kinds), shown_left=shown_left,
+                       kinds=kinds)  # fmt: skip
 
 
 def with_judges(crowd: dict, answers: list[np.ndarray], consistent: list[np.ndarray], rng):
