@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "annotation.activity.log.ActivityContext",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers for locked-out logins
@@ -363,6 +364,13 @@ IMPORT_MAX_METADATA_CHARS = int(os.environ.get("IMPORT_MAX_METADATA_CHARS", "200
 IMPORT_MAX_LINE_MB = float(os.environ.get("IMPORT_MAX_LINE_MB", "16"))
 # Request bodies (uploads included) over this many megabytes are refused with a 413.
 UPLOAD_MAX_MB = float(os.environ.get("UPLOAD_MAX_MB", "1024"))
+
+# The activity log (annotation.activity): on unless ACTIVITY_LOG=0; entries older than
+# ACTIVITY_RETENTION_DAYS are removed by `manage.py activity --trim` (0 keeps them all).
+# Behind a proxy that sets X-Forwarded-For, ACTIVITY_TRUST_FORWARDED_FOR=1 logs its address.
+ACTIVITY_LOG = os.environ.get("ACTIVITY_LOG", "1") != "0"
+ACTIVITY_RETENTION_DAYS = int(os.environ.get("ACTIVITY_RETENTION_DAYS", "365"))
+ACTIVITY_TRUST_FORWARDED_FOR = os.environ.get("ACTIVITY_TRUST_FORWARDED_FOR", "0") == "1"
 
 LOGGING = {
     "version": 1,
