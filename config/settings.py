@@ -208,7 +208,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 # Celery: Redis in production; with no broker configured, a filesystem broker needs no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "filesystem://"
+    # The host is named though the broker is folders on this machine: kombu warns "No
+    # hostname was supplied" each time it reads a broker URL without one (every send).
+    CELERY_BROKER_URL = "filesystem://localhost//"
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

@@ -9,7 +9,7 @@ from django.db import models
 
 from annotation.models import CuratedDataset
 from annotation.models.work import RequestedWork
-from workers.ml.config import SETTINGS, TrainConfig
+from workers.ml.config import AUTO, METHOD_NAMES, METHODS, SETTINGS, TrainConfig
 
 
 def finite(value: float | None) -> None:
@@ -90,6 +90,11 @@ class TrainingRun(RequestedWork, TrainingSettings):
         help_text="Train on from this reward model's weights (score head included) instead of "
         "the base model with a new score head.",
     )
+    method_asked = models.CharField(
+        max_length=4, choices=list(METHODS.items()), blank=True,
+        help_text="The method the run was queued with; for auto, `method` becomes the one "
+        "the worker chose once the run starts.",
+    )  # fmt: skip
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     # The run is owned by the database, not the broker: a worker trains it only while it
@@ -120,6 +125,15 @@ class TrainingRun(RequestedWork, TrainingSettings):
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def method_shown(self) -> str:
+        """The method as lists and the run's page show it: "auto → LoRA" once the worker has
+        chosen for a run queued with auto, "auto" until then, else the method given."""
+        chosen = METHOD_NAMES.get(self.method, self.method)
+        if self.method_asked == AUTO and self.method != AUTO:
+            return f"auto → {chosen}"
+        return chosen
 
     def train_settings(self) -> dict:
         """The training settings as the worker's trainer takes them (TrainConfig's fields)."""

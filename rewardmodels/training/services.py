@@ -118,6 +118,7 @@ def training_run_create(
             f"{dataset.identifier} has no test split; curate it with --test-fraction above 0."
         )
     run = TrainingRun(dataset=dataset, created_by=user, **options)
+    run.method_asked = run.method  # `method` becomes the worker's choice when it starts
     run.full_clean(exclude=["dataset", "created_by", "start_from"])
     if run.method not in METHODS:
         raise ValidationError({"method": "Choose auto, lora or full."})
@@ -210,6 +211,15 @@ def training_run_start(*, run_id: int, owner: str) -> bool:
 def training_run_progress(*, run_id: int, owner: str, **fields) -> None:
     """Record the step, metrics or log of a run the worker still holds."""
     _held(run_id, owner).update(**fields)
+
+
+def training_run_settings_chosen(
+    *, run_id: int, owner: str, method: str, learning_rate: float
+) -> None:
+    """Record the method and learning rate the trainer settled on (its choice where the run
+    left them to it) as soon as it has, so that a run under way, or one that fails later,
+    shows what it trains with. A resumed run reads them back and keeps them."""
+    _held(run_id, owner).update(method=method, learning_rate=learning_rate)
 
 
 def training_run_cancelled(*, run_id: int, owner: str) -> None:

@@ -154,6 +154,7 @@ def run_progress(request, pk: int):
             "id": run.pk,
             "status": run.status,
             "status_label": run.get_status_display(),
+            "method": run.method_shown,
             "finished": run.status in FINISHED,
             "cancel_requested": run.cancel_requested,
             "step": run.step,

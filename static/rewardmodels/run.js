@@ -1,6 +1,6 @@
 // A training run's page follows the run (follow.js): every 2 s while it is queued or running,
-// progress.json gives the step, ETA, status, log and freshly drawn charts. Text goes in with
-// textContent; the charts fragment is HTML that the server rendered and escaped.
+// progress.json gives the step, ETA, status, method, log and freshly drawn charts. Text goes
+// in with textContent; the charts fragment is HTML that the server rendered and escaped.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -12,6 +12,7 @@
   const steps = $("run-steps");
   const eta = $("run-eta");
   const status = $("run-status");
+  const method = $("run-method");
   const log = $("run-log");
   const error = $("run-error");
   const live = $("run-live");
@@ -26,6 +27,7 @@
     eta.textContent = data.eta && !data.finished ? `· about ${data.eta} left` : "";
     status.textContent = data.status_label;
     status.className = `run-status status-${data.status}`;
+    method.textContent = data.method; // "auto → LoRA" once the worker has chosen
     const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     log.textContent = data.log_tail;
     if (atBottom) log.scrollTop = log.scrollHeight;

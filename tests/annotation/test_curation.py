@@ -70,7 +70,7 @@ def test_agreement_on_an_empty_project_is_nulls_not_a_crash(project):
     report = json.loads("\n".join(run("agreement", project.name, "--json")))
     assert report["n_labels"] == 0
     assert report["fleiss_kappa"] is None and report["percent_agreement"] is None
-    with pytest.raises(CommandError, match="No project named 'Ghost'"):
+    with pytest.raises(CommandError, match="No project named or numbered 'Ghost'"):
         run("agreement", "Ghost")
 
 

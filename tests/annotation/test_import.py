@@ -299,7 +299,7 @@ class TestLabels:
         assert "kept" in Command.help
 
     def test_unknown_project(self, tmp_path):
-        with pytest.raises(CommandError, match="No project named 'Ghost'"):
+        with pytest.raises(CommandError, match="No project named or numbered 'Ghost'"):
             call_command("import_labels", "Ghost", str(tmp_path / "x.jsonl"))
 
 

@@ -1,6 +1,7 @@
 """Safe by default: debug off, a secret key made once per machine and kept private, HTTPS
 settings that leave `check --deploy` with nothing to say, static files and the API docs
-served with debug off (no CDN), a Content-Security-Policy, and demo logins only on request."""
+served with debug off (no CDN), a Content-Security-Policy, demo logins only on request, and
+an embedded broker that sends without a warning."""
 
 import os
 import re
@@ -41,6 +42,19 @@ def test_no_environment_means_debug_off_and_a_private_key_made_once(tmp_path):
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
     chosen = manage("shell", "-c", SHOW, var=tmp_path, SECRET_KEY="k" * 60, DJANGO_DEBUG="1")
     assert chosen.stdout.split()[-2:] == ["True", "k" * 60]
+
+
+SEND = "from config.celery import enqueue; enqueue('annotation.index_search'); print('sent')"
+
+
+def test_sending_a_task_on_the_embedded_broker_prints_no_warning(tmp_path):
+    # kombu says "No hostname was supplied. Reverting to default 'localhost'" on each send
+    # through a broker URL that names no host.
+    sent = manage("shell", "-c", SEND, var=tmp_path, CELERY_BROKER_URL="", REDIS_URL="",
+                  CELERY_TASK_ALWAYS_EAGER="0")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.split()[-1] == "sent" and list((tmp_path / "broker" / "queue").iterdir())
+    assert "hostname" not in sent.stdout + sent.stderr
 
 
 def test_check_deploy_is_clean_behind_https(tmp_path):

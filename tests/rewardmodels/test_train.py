@@ -13,6 +13,7 @@ from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
 from rewardmodels.models import RewardModel, TrainingRun
 from rewardmodels.training.services import training_run_cancel, training_run_create
+from tests.conftest import logged_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +52,35 @@ def test_train_wait_runs_and_registers_a_model(dataset, eager):
     assert '"method": "full"' in Path(run.artifact, "README.md").read_text()
     accuracy = next(line for line in lines if line.startswith("held-out accuracy "))
     assert "% (95% CI " in accuracy and f"on {run.final_metrics['n']} pairs" in accuracy
+
+
+def test_the_method_chosen_for_auto_is_on_record_before_the_run_ends(dataset, lead, monkeypatch):
+    """A run that fails after the trainer chose its method (here, while encoding the pairs)
+    shows what it was training with, in the list and on its page."""
+    from workers.ml import training
+    from workers.tasks.training import train_reward_model
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(training, "encoded_pairs", out_of_memory)
+    run = training_run_create(dataset=dataset, user=None, max_length=64)
+    assert (run.method_asked, run.method_shown) == ("auto", "auto")
+    train_reward_model(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("failed", "RuntimeError: out of memory")
+    assert (run.method_asked, run.method, run.learning_rate) == ("auto", "full", 5e-5)
+    client = logged_in(lead)
+    listed = client.get("/runs/").content.decode()
+    assert '<td class="run-method">auto → full fine-tuning</td>' in listed
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert '<span id="run-method">auto → full fine-tuning</span>' in page
+    assert client.get(f"/runs/{run.pk}/progress.json").json()["method"] == "auto → full fine-tuning"
+
+
+def test_a_method_given_is_shown_as_given(dataset):
+    run = training_run_create(dataset=dataset, user=None, method="lora")
+    assert (run.method_asked, run.method_shown) == ("lora", "LoRA")
 
 
 def finished(dataset, right: int, untrained_right: int, n: int = 100) -> TrainingRun:

@@ -46,16 +46,19 @@ def config(base: str, processes: int, split: str, **extra) -> TrainConfig:
 
 
 class Recorder(training.Reporter):
-    """Each step's metrics and the log lines, as the task's reporter would receive them."""
+    """Each step's metrics, the log lines and the settings chosen, as the task's reporter
+    would receive them."""
 
     def __init__(self, stop_at: int | None = None):
         self.steps: dict[int, dict] = {}
         self.lines: list[str] = []
+        self.chosen: list[dict] = []
         self.stop_at = stop_at
         super().__init__(
             progress=lambda step, total, metrics: self.steps.__setitem__(step, metrics),
             log=self.lines.append,
             should_stop=lambda: stop_at is not None and max(self.steps, default=0) >= stop_at,
+            settings_chosen=lambda **chosen: self.chosen.append(chosen),
         )
 
 
@@ -94,6 +97,8 @@ def test_two_processes_train_what_one_process_trains(base, tmp_path, split):
     )
     assert two.steps[6]["tokens"] == one.steps[6]["tokens"]  # both processes' tokens counted
     assert any(f"2 processes ({split.upper()}" in line for line in two.lines), two.lines
+    # The settings the trainer settled come back from the processes as from one, once.
+    assert two.chosen == one.chosen == [{"method": SPLITS[split]["method"], "learning_rate": 3e-3}]
     if SPLITS[split].get("packing"):  # a row for each process's share, not the whole batch's
         (rows,) = [line for line in two.lines if line.startswith("each process packs")]
         (whole,) = [line for line in one.lines if line.startswith("packed batches of")]

@@ -17,6 +17,7 @@ METHODS = {
     LORA: "LoRA adapters (plus the score head)",
     FULL: "Full fine-tuning",
 }
+METHOD_NAMES = {AUTO: "auto", LORA: "LoRA", FULL: "full fine-tuning"}  # in lists and headings
 # Full fine-tuning below this many parameters, LoRA from it: a small model has too few
 # weights for adapters to move it far (the packaged MiniLM with LoRA barely left chance),
 # while a large one fits on one GPU only with adapters.

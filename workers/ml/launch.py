@@ -163,6 +163,8 @@ def _dispatch(event: dict, reporter: training.Reporter, outcome: dict) -> None:
         reporter.progress(event["step"], event["total"], event["metrics"])
     elif kind == "log":
         reporter.log(event["line"])
+    elif kind == "settings":
+        reporter.settings_chosen(**event["value"])
     elif kind == "error":
         outcome.setdefault("error", event["message"])  # the first process to fail says why
     else:  # final, cancelled
@@ -227,6 +229,7 @@ def main(attempt: Path) -> int:
         ),
         log=lambda line: write("log", line=line) if main_process else None,
         should_stop=lambda: (attempt / "stop").exists() or _owner_gone(owner, launcher),
+        settings_chosen=lambda **chosen: write("settings", value=chosen) if main_process else None,
     )
     output_dir = attempt.parent.parent
     try:

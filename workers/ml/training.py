@@ -45,11 +45,13 @@ class Diverged(Exception):
 
 @dataclass
 class Reporter:
-    """How the loop talks to the outside: progress, log lines, and whether to stop."""
+    """How the loop talks to the outside: progress, log lines, whether to stop, and the
+    settings it trains with (method=, learning_rate=), once chosen for the base model."""
 
     progress: Callable[[int, int, dict], None] = lambda step, total, metrics: None
     log: Callable[[str], None] = lambda line: None
     should_stop: Callable[[], bool] = lambda: False
+    settings_chosen: Callable[..., None] = lambda **settings: None
 
 
 def train(
@@ -74,6 +76,7 @@ def train(
     device = compute_device()
     tokenizer = load_tokenizer(starting_point(config))
     model, config = model_to_train(config, tokenizer, reporter.log)
+    reporter.settings_chosen(**chosen_settings(config))
     sharded = place(model, config, device)
     train_items, test_items = encoded_pairs(config, tokenizer, model, train_rows, test_rows,
                                             reporter.log)  # fmt: skip
@@ -114,9 +117,14 @@ def train(
     final["truncated_pairs"] = sum(it.truncated for it in test_items)
     final["truncated_training_pairs"] = sum(it.truncated for it in train_items)
     final["untrained"] = untrained
-    final["settings"] = {"method": config.method, "learning_rate": config.learning_rate}
+    final["settings"] = chosen_settings(config)
     save(model, config, tokenizer, output_dir, final, sharded)
     return final
+
+
+def chosen_settings(config: TrainConfig) -> dict:
+    """The settings a run may leave to the trainer, as the trainer set them."""
+    return {"method": config.method, "learning_rate": config.learning_rate}
 
 
 def seed_everything(seed: int) -> None:

@@ -4,6 +4,7 @@ import logging
 import time
 import traceback
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -101,19 +102,13 @@ def _execute(run, lease: "Lease") -> None:
     import transformers
 
     from annotation.curation.selectors import dataset_rows
-    from rewardmodels.training.services import (
-        training_run_cancelled,
-        training_run_fail,
-        training_run_progress,
-        training_run_start,
-        training_run_succeed,
-    )
+    from rewardmodels.training import services as runs
     from workers.ml import launch, training
     from workers.ml.config import TrainConfig
 
     transformers.logging.set_verbosity_error()
     owner = lease.owner
-    if not training_run_start(run_id=run.pk, owner=owner):
+    if not runs.training_run_start(run_id=run.pk, owner=owner):
         return  # cancelled while it waited
     lines: list[str] = run.log_tail.splitlines()[-LOG_LINES:]
     last_write = [0.0]
@@ -121,7 +116,7 @@ def _execute(run, lease: "Lease") -> None:
     def log(line: str) -> None:
         lines.append(f"{timezone.now():%H:%M:%S} {line}")
         del lines[:-LOG_LINES]
-        training_run_progress(run_id=run.pk, owner=owner, log_tail="\n".join(lines))
+        runs.training_run_progress(run_id=run.pk, owner=owner, log_tail="\n".join(lines))
 
     def progress(step: int, total: int, metrics: dict) -> None:
         # A resumed run trains again the steps after its checkpoint: keep one entry a step.
@@ -131,7 +126,7 @@ def _execute(run, lease: "Lease") -> None:
         now = time.monotonic()
         if "eval" in metrics or step == total or now - last_write[0] > 2.0:
             last_write[0] = now
-            training_run_progress(
+            runs.training_run_progress(
                 run_id=run.pk, owner=owner, step=step, total_steps=total,
                 eta_seconds=metrics.get("eta_seconds"), metrics=run.metrics,
             )  # fmt: skip
@@ -148,6 +143,8 @@ def _execute(run, lease: "Lease") -> None:
     def should_stop() -> bool:
         return lease.lost.is_set() or lease.mine().filter(cancel_requested=True).exists()
 
+    # The method and learning rate on record as soon as the trainer settles them.
+    chosen = partial(runs.training_run_settings_chosen, run_id=run.pk, owner=owner)
     config = TrainConfig(**run.train_settings())
     rows = dataset_rows(run.dataset)
     folder = run_folder(run.pk)
@@ -157,23 +154,25 @@ def _execute(run, lease: "Lease") -> None:
             [r for r in rows if r["split"] == "train"],
             [r for r in rows if r["split"] == "test"],
             folder,
-            training.Reporter(progress=progress, log=log, should_stop=should_stop),
+            training.Reporter(
+                progress=progress, log=log, should_stop=should_stop, settings_chosen=chosen
+            ),
         )
     except training.Cancelled as exc:
         if lease.lost.is_set():
             return  # another worker has the run now: leave it every row
         log(str(exc))
-        training_run_cancelled(run_id=run.pk, owner=owner)
+        runs.training_run_cancelled(run_id=run.pk, owner=owner)
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the UI
         logger.exception("training run %s failed", run.pk)
-        training_run_fail(
+        runs.training_run_fail(
             run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}",
             log_tail="\n".join([*lines, traceback.format_exc(limit=3)]),
         )  # fmt: skip
         return
     artifact = _write_card(folder / "model", config, final, run.dataset)
-    if training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
+    if runs.training_run_succeed(run=run, owner=owner, final=final, artifact=str(artifact)):
         log(f"saved to {artifact}; held-out accuracy {final.get('accuracy', 0):.3f}")
 
 

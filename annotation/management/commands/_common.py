@@ -30,20 +30,61 @@ def run_import(command, importer, *, path: str, skip_invalid: bool, **kwargs) ->
     command.stdout.write(report.summary)
 
 
-def project_for_import(command, name: str):
-    """The project an import goes into, created with default settings (and said so) if new."""
-    project, created = project_ensure(name=name)
-    if created:
-        command.stderr.write(f"created project {project.name!r} with default settings")
+# The help of every command argument that names a project.
+PROJECT_HELP = (
+    "project name or id; the name is matched first, so 12 is the project named 12 if there is "
+    "one, else the project with id 12"
+)
+LISTED_PROJECTS = 10
+
+
+def _project_lookup(value: str):
+    """The project named `value`, else, when `value` is all digits, the project with that id;
+    None if neither. The name is tried first so that a project named "12" stays reachable."""
+    from annotation.models import Project
+
+    value = value.strip()
+    project = Project.objects.filter(name=value).first()
+    if project is None and value.isascii() and value.isdigit():
+        project = Project.objects.filter(pk=int(value)).first()
     return project
 
 
-def project_named(name: str):
+def unknown_project(value: str) -> str:
+    """What a command says when no project has that name or id, with the names there are."""
     from annotation.models import Project
 
-    project = Project.objects.filter(name=name).first()
+    names = Project.objects.order_by("name").values_list("name", flat=True)
+    names = list(names[: LISTED_PROJECTS + 1])
+    shown = ", ".join(names[:LISTED_PROJECTS]) + (", ..." if len(names) > LISTED_PROJECTS else "")
+    return f"No project named or numbered {value!r}; projects: {shown or 'none yet'}"
+
+
+def project_argument(value: str):
+    """The project a command names by its name or id (_project_lookup); a CommandError listing
+    the projects there are when none matches."""
+    project = _project_lookup(value)
     if project is None:
-        raise CommandError(f"No project named {name!r}.")
+        raise CommandError(unknown_project(value))
+    return project
+
+
+def project_for_import(command, value: str):
+    """The project an import goes into, by name or id; a new name is created with default
+    settings (and said so). Digits that match no project are refused rather than made into a
+    project: they are far more often a mistyped id than a wanted name."""
+    project = _project_lookup(value)
+    if project is not None:
+        return project
+    if value.strip().isascii() and value.strip().isdigit():
+        raise CommandError(
+            f"{unknown_project(value)}. Imports create a project from a new name, not from "
+            "digits alone: to give a project such a name, create it with New project in the "
+            "web app first."
+        )
+    project, created = project_ensure(name=value)
+    if created:
+        command.stderr.write(f"created project {project.name!r} with default settings")
     return project
 
 

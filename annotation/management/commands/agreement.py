@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from annotation.agreement.selectors import agreement_summary
-from annotation.management.commands._common import project_named
+from annotation.management.commands._common import PROJECT_HELP, project_argument
 
 
 def _figure(value) -> str:
@@ -24,11 +24,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project", help="Project name")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--json", action="store_true", help="Print JSON")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         summary = agreement_summary(project=project)
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))

@@ -4,7 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.agreement.maths import DIFFICULTIES
 from annotation.curation.selection import CurationFilters
 from annotation.curation.services import dataset_curate
-from annotation.management.commands._common import project_named, validation_message
+from annotation.management.commands._common import (
+    PROJECT_HELP,
+    project_argument,
+    validation_message,
+)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -18,7 +22,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project", help="Project name")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--name", required=True, help="Dataset name, e.g. harmless-clean")
         parser.add_argument("--min-votes", type=int, default=1)
         parser.add_argument("--min-agreement", type=float, default=0.0)
@@ -62,7 +66,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         try:
             filters = CurationFilters(
                 min_votes=options["min_votes"],

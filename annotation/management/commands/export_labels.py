@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.labelling.selectors import labels_for_export
-from annotation.management.commands._common import project_named
+from annotation.management.commands._common import PROJECT_HELP, project_argument
 
 
 class Command(BaseCommand):
@@ -14,12 +14,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project", help="Project name")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--out", required=True, help="Output file ('-' for stdout)")
         parser.add_argument("--force", action="store_true", help="Overwrite an existing file")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         out = options["out"]
         if out != "-" and Path(out).exists() and not options["force"]:
             raise CommandError(f"{out} exists; pass --force to overwrite it.")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from annotation.management.commands._common import project_for_import, run_import
+from annotation.management.commands._common import PROJECT_HELP, project_for_import, run_import
 from annotation.models import Round
 from annotation.pairs.readers import FORMATS
 from annotation.rounds.services import candidates_import
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project", help="Project name")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("file", help="JSONL, CSV or Parquet file")
         parser.add_argument("--round", required=True, help="The round's name, e.g. r2")
         parser.add_argument("--policy", default="", help="The policy that wrote the responses")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from annotation.management.commands._common import project_named, run_import
+from annotation.management.commands._common import PROJECT_HELP, project_argument, run_import
 from annotation.pairs.imports import labels_import
 from annotation.pairs.readers import FORMATS
 
@@ -16,13 +16,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project", help="Project name")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("file", help="JSONL, CSV or Parquet file")
         parser.add_argument("--format", default="auto", choices=[f for f in FORMATS if f != "hh"])
         parser.add_argument("--skip-invalid", action="store_true")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         run_import(
             self,
             labels_import,

@@ -5,7 +5,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.judges.services import judge_save, judging_job_create
-from annotation.management.commands._common import project_named, validation_message
+from annotation.management.commands._common import (
+    PROJECT_HELP,
+    project_argument,
+    validation_message,
+)
 from annotation.models import Judge, JudgingJob
 from config.celery import queue_is_served
 
@@ -21,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--name", required=True, help="The judge, e.g. gpt-4o-judge")
         parser.add_argument("--provider", choices=Judge.Provider.values)
         parser.add_argument("--base-url", help="e.g. http://localhost:8000/v1 for vLLM")
@@ -34,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Follow the job to its end")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         if options["wait"] and not queue_is_served("celery"):
             raise CommandError(
                 "No worker serves the celery queue: start one with "

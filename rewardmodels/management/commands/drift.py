@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from annotation.management.commands._common import project_named
+from annotation.management.commands._common import PROJECT_HELP, project_argument
 from rewardmodels.evaluation.drift import project_drift
 from rewardmodels.retraining.services import drift_evaluate
 
@@ -17,12 +17,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--json", action="store_true", help="The matrix as JSON")
         parser.add_argument("--evaluate", action="store_true", help="Fill missing cells first")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         if options["evaluate"]:
             queued = drift_evaluate(project=project, user=None)
             self.stderr.write(f"queued {queued} evaluations")

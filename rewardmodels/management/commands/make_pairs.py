@@ -1,7 +1,11 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.commands._common import project_named, validation_message
+from annotation.management.commands._common import (
+    PROJECT_HELP,
+    project_argument,
+    validation_message,
+)
 from annotation.models import Round
 from annotation.rounds.services import NEEDS_SCORES, STRATEGIES, pairs_from_round
 from rewardmodels.access import promoted_model
@@ -21,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--round", required=True)
         parser.add_argument("--strategy", choices=STRATEGIES, default="uncertain")
         parser.add_argument(
@@ -33,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="For --strategy random")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         round_ = Round.objects.filter(project=project, name=options["round"]).first()
         if round_ is None:
             raise CommandError(f"No round {options['round']!r} in {project.name!r}.")

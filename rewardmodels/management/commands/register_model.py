@@ -1,7 +1,11 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.commands._common import project_named, validation_message
+from annotation.management.commands._common import (
+    PROJECT_HELP,
+    project_argument,
+    validation_message,
+)
 from rewardmodels.registry.services import model_register
 
 
@@ -17,10 +21,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="The identifier to give it")
         parser.add_argument("source", help="A folder with config.json, or a Hub model id")
-        parser.add_argument("--project", required=True, help="The project it serves")
+        parser.add_argument(
+            "--project", required=True, help=f"The project it serves: {PROJECT_HELP}"
+        )
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         try:
             reward_model = model_register(
                 project=project, identifier=options["name"], source=options["source"]

@@ -3,7 +3,11 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.management.commands._common import project_named, validation_message
+from annotation.management.commands._common import (
+    PROJECT_HELP,
+    project_argument,
+    validation_message,
+)
 from config.celery import queue_is_served
 from rewardmodels.management.commands._follow import follow_run
 from rewardmodels.models import Retraining, RewardModel
@@ -21,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("project")
+        parser.add_argument("project", help=PROJECT_HELP)
         parser.add_argument("--dataset", required=True, help="The dataset's name, e.g. harmless")
         parser.add_argument(
             "--from", dest="start_from", metavar="MODEL",
@@ -30,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Follow it to the decision")
 
     def handle(self, *args, **options):
-        project = project_named(options["project"])
+        project = project_argument(options["project"])
         start_from = self._model(project, options["start_from"])
         if options["wait"]:
             for queue in ("gpu", "scoring"):
