@@ -7,7 +7,10 @@ class AnnotationConfig(AppConfig):
     verbose_name = "Annotation"
 
     def ready(self) -> None:
+        from annotation.activity.signals import connect
         from annotation.models import Membership
+
+        connect()
 
         post_delete.connect(_member_left, sender=Membership, dispatch_uid="member-left")
 

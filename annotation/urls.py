@@ -1,5 +1,6 @@
 from django.urls import path
 
+from annotation.activity.views import activity, activity_export
 from annotation.agreement.views import dashboard
 from annotation.curation.views import curate, dataset_detail, dataset_file
 from annotation.judges import views as judge_views
@@ -16,6 +17,8 @@ urlpatterns = [
     path("markdown-preview/", setup_views.markdown_preview, name="markdown-preview"),
     path("projects/<int:pk>/annotate/", annotate, name="annotate"),
     path("labels/", my_labels, name="my-labels"),
+    path("activity/", activity, name="activity"),
+    path("activity/export.jsonl", activity_export, name="activity-export"),
     path("projects/<int:pk>/dashboard/", dashboard, name="dashboard"),
     path("projects/<int:pk>/pairs/<int:pair_pk>/", pair_review, name="pair-review"),
     path("projects/<int:pk>/curate/", curate, name="curate"),

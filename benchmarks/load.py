@@ -16,8 +16,11 @@ per pair; with think time the starts are spread over the first two think times (
 requests in one instant would measure the start). The machine's busy CPU per label counts
 the web server, PostgreSQL and the clients together.
 
+The activity log (every label is an entry) may add at most 10% machine CPU per label:
+--activity-log both runs the same load with it off, then on, each on a project of its own.
+
     .venv/bin/python benchmarks/load.py [--annotators 50] [--seconds 30] [--think 0]
-        [--web-workers 4] [--threads 1] [--pairs 6000] [--separate]
+        [--web-workers 4] [--threads 1] [--pairs 6000] [--separate] [--activity-log on|off|both]
 """
 
 import argparse
@@ -42,7 +45,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
+def prepare(n_annotators: int, n_pairs: int, prefix: str = "load") -> tuple[int, list[str]]:
     """A project of n_pairs pairs (k = 3, no gold or repeats) and annotators with tokens."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -50,21 +53,24 @@ def prepare(n_annotators: int, n_pairs: int) -> tuple[int, list[str]]:
     from annotation.models import Membership, Project
 
     project = Project.objects.create(
-        name="load", annotators_per_pair=3, gold_rate=0.0, repeat_rate=0.0
+        name=prefix, annotators_per_pair=3, gold_rate=0.0, repeat_rate=0.0
     )
     fill(project.pk, n_pairs, half_done=0, annotator_ids=[])
     User = get_user_model()
     tokens = []
     for i in range(n_annotators):
-        user = User.objects.create_user(f"annotator{i}")
+        user = User.objects.create_user(f"{prefix}-annotator{i}")
         Membership.objects.create(project=project, user=user)
         tokens.append(Token.objects.create(user=user).key)
     return project.pk, tokens
 
 
-def start_server(port: int, web_workers: int, threads: int, database_url: str) -> subprocess.Popen:
+def start_server(
+    port: int, web_workers: int, threads: int, database_url: str, activity_log: bool = True
+) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-           "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "0"}  # fmt: skip
+           "DATABASE_CONN_MAX_AGE": "60", "DJANGO_DEBUG": "0",
+           "ACTIVITY_LOG": "1" if activity_log else "0"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
          "-w", str(web_workers), "--threads", str(threads), "--log-level", "warning"],
@@ -183,12 +189,26 @@ def main() -> None:
         help="Ask for the next pair in a request of its own after each label (the API's "
         "two-call flow) rather than in the label's answer (the labelling page's flow)",
     )  # fmt: skip
+    parser.add_argument(
+        "--activity-log", choices=["on", "off", "both"], default="on",
+        help="The web server with the activity log on, off, or both one after the other (off "
+        "first), each on a project of its own",
+    )  # fmt: skip
     options = parser.parse_args()
 
     database_url = django_on_scratch_database()
-    project_id, tokens = prepare(options.annotators, options.pairs)
+    runs = {"on": [True], "off": [False], "both": [False, True]}[options.activity_log]
+    for number, activity_log in enumerate(runs):
+        if number:
+            print()
+        measure(options, database_url, activity_log, prefix=f"load{number}")
+
+
+def measure(options, database_url: str, activity_log: bool, prefix: str) -> None:
+    """One run: a project of its own, a fresh server, the annotators, the figures printed."""
+    project_id, tokens = prepare(options.annotators, options.pairs, prefix)
     port = free_port()
-    server = start_server(port, options.web_workers, options.threads, database_url)
+    server = start_server(port, options.web_workers, options.threads, database_url, activity_log)
     try:
         gate = threading.Barrier(len(tokens) + 1)
         deadline = time.monotonic() + options.seconds + 1
@@ -211,8 +231,9 @@ def main() -> None:
     errors = [e for a in annotators for e in a.errors]
     checks = invariants(project_id, accepted)
     flow = "next in its own request" if options.separate else "next in the label's answer"
-    print(f"{options.annotators} annotators, think {options.think:g} s, {flow}, "
-          f"{options.web_workers} gunicorn workers, {elapsed:.1f} s")  # fmt: skip
+    print(f"activity log {'on' if activity_log else 'off'}: {options.annotators} annotators, "
+          f"think {options.think:g} s, {flow}, {options.web_workers} gunicorn workers, "
+          f"{elapsed:.1f} s")  # fmt: skip
     print(f"labels per second: {accepted / elapsed:.1f} ({accepted} labels)")
     print(
         f"the clients' own CPU: {client_cpu / elapsed:.2f} cores of the machine's {os.cpu_count()}"

@@ -272,7 +272,7 @@ INTERACTIVE_WAIT_SECONDS = float(os.environ.get("INTERACTIVE_WAIT_SECONDS", "15"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery beat (`celery -A workers beat`; make run embeds it in its worker): retraining by
 # the label count, retrainings moved on if an event was lost with a worker, search indexing,
-# weighted consensus refitted.
+# weighted consensus refitted, the activity log trimmed.
 CELERY_BEAT_SCHEDULE = {
     "retrain-due": {
         "task": "rewardmodels.retrain_due",
@@ -285,6 +285,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotation.refit_consensus",
         "schedule": float(os.environ.get("CONSENSUS_REFIT_SECONDS", "600")),
     },
+    # The activity log keeps ACTIVITY_RETENTION_DAYS.
+    "trim-activity": {"task": "annotation.trim_activity", "schedule": 24 * 3600.0},
 }
 # Evaluations and filters are scored in parts of this many rows, spread over every worker on
 # the scoring queue (workers/tasks/scoring.py).

@@ -2,15 +2,15 @@
 
 import contextvars
 import ipaddress
-import logging
 import re
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
 
 from annotation.models import ActivityEntry
 
-logger = logging.getLogger(__name__)
 Kind = ActivityEntry.Kind
 
 # The request being answered, set by ActivityContext for the length of one request.
@@ -20,6 +20,9 @@ current_request: contextvars.ContextVar = contextvars.ContextVar("activity_reque
 SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api_?key(?!_env)|credential", re.I)
 CHANGED = "changed"
 MAX_TEXT = 300
+# What an entry made outside a request came through: a manage.py command, or a worker (a
+# task, or a test).
+PROCESS_VIA = "command" if Path(sys.argv[0]).name == "manage.py" else "worker"
 
 
 def record(
@@ -33,10 +36,10 @@ def record(
     actor_name: str = "",
     via: str = "",
 ) -> ActivityEntry | None:
-    """Log one thing done. `actor` defaults to the person the current request is from; a
-    command passes the user it acts as (or none) and via="command". `changes` maps a field
-    to (before, after). Returns the entry, or None while the log is switched off
-    (ACTIVITY_LOG=0)."""
+    """Log one thing done. `actor` defaults to the person the current request is from;
+    outside a request there is none unless passed, and `via` says command or worker.
+    `changes` maps a field to (before, after). Returns the entry, or None while the log is
+    switched off (ACTIVITY_LOG=0)."""
     if not settings.ACTIVITY_LOG:
         return None
     request = current_request.get()
@@ -50,7 +53,7 @@ def record(
         actor=actor,
         actor_name=(actor_name or (actor.get_username() if actor is not None else ""))[:150],
         address=client_address(request) if request is not None else None,
-        via=via or (request_via(request) if request is not None else "command"),
+        via=via or (request_via(request) if request is not None else PROCESS_VIA),
         project=project,
         project_name=project.name[:200] if project is not None else "",
         target_type=target._meta.label_lower if target is not None else "",
@@ -59,6 +62,16 @@ def record(
         summary=summary[:MAX_TEXT],
         changes=scrubbed(changes or {}),
     )
+
+
+def changed(before: dict, instance: models.Model) -> dict:
+    """The fields of `before` (name: value then) whose value on `instance` is now another,
+    as `record` takes them."""
+    return {
+        name: (old, getattr(instance, name))
+        for name, old in before.items()
+        if getattr(instance, name) != old
+    }
 
 
 def scrubbed(changes: dict) -> dict:
@@ -110,3 +123,29 @@ class ActivityContext:
             return self.get_response(request)
         finally:
             current_request.reset(token)
+
+
+TRIM_BATCH = 10_000
+
+
+def activity_trim(*, days: int | None = None) -> int:
+    """Remove entries older than `days` (ACTIVITY_RETENTION_DAYS by default; 0 keeps them
+    all), TRIM_BATCH at a time so that a large trim holds no long lock. Returns how many."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    days = settings.ACTIVITY_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    removed = 0
+    while True:
+        ids = list(
+            ActivityEntry.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[
+                :TRIM_BATCH
+            ]
+        )
+        if not ids:
+            return removed
+        removed += ActivityEntry.objects.filter(id__in=ids).delete()[0]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
+from annotation.activity import Kind, record
 from annotation.curation.selection import CurationFilters, curation_select, selection_rows
 from annotation.models import (
     CuratedDataset,
@@ -102,11 +103,14 @@ def dataset_file(dataset: CuratedDataset, fmt: str):
 
 
 def dataset_download(dataset: CuratedDataset, fmt: str):
-    """(open file, content type, file name) for a download in `fmt` (jsonl or parquet)."""
+    """(open file, content type, file name) for a download in `fmt` (jsonl or parquet),
+    logged in the activity log as downloaded."""
     if fmt not in DOWNLOAD_TYPES:
         raise ValidationError(f"Unknown format {fmt!r}; use jsonl or parquet.")
     name = f"{dataset.name}-v{dataset.version}.{fmt}"
-    return dataset_file(dataset, fmt), DOWNLOAD_TYPES[fmt], name
+    stream = dataset_file(dataset, fmt)
+    record(Kind.DATASET_DOWNLOADED, project=dataset.project, target=dataset, summary=name)
+    return stream, DOWNLOAD_TYPES[fmt], name
 
 
 SAMPLE_ROWS = 5  # rows of a version shown on its page

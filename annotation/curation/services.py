@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotation.activity import Kind, record
 from annotation.curation.selection import (
     NAME_MAX_CHARS,
     NAME_PATTERN,
@@ -75,7 +76,7 @@ def dataset_curate(
             "created_at": timezone.now().isoformat(),
         }
         try:
-            return CuratedDataset.objects.create(
+            dataset = CuratedDataset.objects.create(
                 project=project,
                 name=name,
                 version=version,
@@ -94,3 +95,6 @@ def dataset_curate(
             raise ValidationError(
                 "Another version was made at the same moment; try again."
             ) from exc
+        summary = f"{len(rows)} pairs ({len(rows) - n_test} train, {n_test} test)"
+        record(Kind.DATASET_CURATED, actor=user, project=project, target=dataset, summary=summary)
+        return dataset

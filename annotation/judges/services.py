@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from annotation.activity import Kind, record
 from annotation.agreement.services import consensus_refresh
 from annotation.jobs import job_fail, job_send, job_succeed
 from annotation.judges import prompts as judging
@@ -54,20 +55,39 @@ def judge_save(
         )  # fmt: skip
     judge = judge or Judge(created_by=user)
     # Read from the row: a bound form has changed the instance already.
-    stored = Judge.objects.filter(pk=judge.pk).values("base_url", "provider").first()
+    stored = Judge.objects.filter(pk=judge.pk).values().first()
     for name, value in fields.items():
         setattr(judge, name, value)
     if api_key:
         judge.api_key_encrypted, judge.api_key_env = encrypt(api_key), ""
     elif judge.api_key_env:
         judge.api_key_encrypted = ""  # a named variable replaces a stored key
-    elif stored and stored != {"base_url": judge.base_url, "provider": judge.provider}:
+    elif stored and (stored["base_url"], stored["provider"]) != (judge.base_url, judge.provider):
         # The key goes out with every request: kept, it would go to the new endpoint, which
         # could send it back in an answer that the preview shows.
         judge.api_key_encrypted = ""
     judge.full_clean(exclude=["created_by"])
     judge.save()
+    _record_judge_saved(judge, stored, user)
     return judge
+
+
+def _record_judge_saved(judge: Judge, stored: dict | None, user: AbstractBaseUser | None) -> None:
+    """The judge's creation, or what changed in it; a key's change as "key changed", never
+    the key (record scrubs fields named for secrets)."""
+    if stored is None:
+        record(Kind.JUDGE_CREATED, actor=user, target=judge, summary=judge.name)
+        return
+    changes = {
+        field.attname.removesuffix("_encrypted"): (
+            stored[field.attname],
+            getattr(judge, field.attname),
+        )
+        for field in Judge._meta.concrete_fields
+        if field.attname in stored and stored[field.attname] != getattr(judge, field.attname)
+    }
+    if changes:
+        record(Kind.JUDGE_CHANGED, actor=user, target=judge, summary=judge.name, changes=changes)
 
 
 def judge_api_key(judge: Judge) -> str:
@@ -152,6 +172,12 @@ def judging_job_create(
         job.save()
         job.total = len(job_pair_ids(job))
         job.save(update_fields=["total"])
+        record(
+            Kind.JUDGING_STARTED,
+            actor=user,
+            target=job,
+            summary=f"{judge.name} over {job.total} pairs ({job.get_pairs_display()})",
+        )
         transaction.on_commit(lambda: job_send(JudgingJob, job.pk, JUDGE_TASK))
     return job
 

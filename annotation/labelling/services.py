@@ -13,6 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.access import user_is_admin
+from annotation.activity import Kind, changed, record
 from annotation.agreement.services import consensus_refresh
 from annotation.labelling.selectors import queue_levels
 from annotation.models import (
@@ -308,10 +309,14 @@ def label_change(
             raise QueueConflict("Too late to change this label: its time has run out.")
         if project.datasets.filter(created_at__gte=label.created_at).exists():
             raise QueueConflict("This label is in a curated version already; it cannot change.")
+        before = {"choice": label.choice, "strength": label.strength, "rationale": label.rationale}
         label.choice, label.strength = _stored_answer(assignment, screen_choice, strength)
         label.rationale = rationale.strip()
         label.save(update_fields=["choice", "strength", "rationale", "updated_at"])
         consensus_refresh(pair_ids=[assignment.pair_id])
+        summary, changes = f"Pair {assignment.pair.external_id}", changed(before, label)
+        record(Kind.LABEL_CHANGED, actor=annotator, project=project, target=label,
+               summary=summary, changes=changes)  # fmt: skip
         return label
 
 
@@ -365,6 +370,8 @@ def label_submit(
         except IntegrityError as exc:
             raise QueueConflict("You have already labelled this pair.") from exc
         consensus_refresh(pair_ids=[assignment.pair_id])
+        record(Kind.LABEL_CREATED, actor=annotator, project=assignment.pair.project, target=label,
+               summary=f"Pair {assignment.pair.external_id}: {choice}")  # fmt: skip
         return label
 
 

@@ -60,7 +60,7 @@ class ActivityEntry(models.Model):
         verbose_name_plural = "activity entries"
         indexes = [
             models.Index(fields=["project", "-id"], name="activity_project_recent"),
-            models.Index(fields=["actor", "-id"], name="activity_actor_recent"),
+            models.Index(fields=["actor_name", "-id"], name="activity_actor_recent"),
             models.Index(fields=["kind", "-id"], name="activity_kind_recent"),
         ]
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.activity import Kind, record
 from annotation.agreement.services import consensus_refresh
 from annotation.bulk import insert_rows, rows_for_ids
 from annotation.models import Label, Pair, Project
@@ -113,6 +114,7 @@ def pairs_import(
         _pairs_insert(project, batch, default_source, label_source, report)
         if report.imported:
             transaction.on_commit(search_index_soon)
+        record(Kind.PAIRS_IMPORTED, project=project, summary=f"{default_source}: {report.summary}")
     return report
 
 
@@ -211,4 +213,6 @@ def labels_import(
         Label.objects.bulk_create(new_labels, batch_size=IMPORT_BATCH)
         consensus_refresh(pair_ids=[label.pair_id for label in new_labels])
         report.imported = len(new_labels)
+        name = filename.rsplit("/", 1)[-1][:200]
+        record(Kind.LABELS_IMPORTED, project=project, summary=f"{name}: {report.summary}")
     return report

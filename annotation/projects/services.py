@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from annotation.activity import Kind, record
 from annotation.agreement.services import consensus_fit, consensus_refresh
 from annotation.labelling.selectors import ROUND, SOURCE, Place, precedence_of
 from annotation.models import Membership, Pair, PairConsensus, Project, QueuePrecedence, Round
@@ -29,6 +30,7 @@ def project_create(*, fields: dict, lead: AbstractBaseUser | None = None) -> Pro
         project.save()
         if lead is not None:
             Membership.objects.create(project=project, user=lead, role=Membership.Role.LEAD)
+        record(Kind.PROJECT_CREATED, project=project, target=project)
     return project
 
 
@@ -38,7 +40,11 @@ def project_update(*, project: Project, fields: dict) -> list[str]:
     (project_regrade), so that its dashboard, review pages and curation filters follow the
     rule on screen."""
     before = (project.difficulty_rule, project.consensus_rule)
-    changed = [name for name, value in fields.items() if getattr(project, name) != value]
+    changed = {
+        name: (getattr(project, name), value)
+        for name, value in fields.items()
+        if getattr(project, name) != value
+    }
     for name in changed:
         setattr(project, name, fields[name])
     project.full_clean()
@@ -46,7 +52,9 @@ def project_update(*, project: Project, fields: dict) -> list[str]:
         project.save()
         if (project.difficulty_rule, project.consensus_rule) != before:
             transaction.on_commit(partial(_regrade_soon, project.pk))
-    return changed
+        if changed:
+            record(Kind.PROJECT_CHANGED, project=project, target=project, changes=changed)
+    return list(changed)
 
 
 REGRADE_TASK = "annotation.regrade"
@@ -97,7 +105,14 @@ def membership_add(*, project: Project, identifier: str, role: str) -> Membershi
     user = _user_named(identifier)
     if Membership.objects.filter(project=project, user=user).exists():
         raise ValidationError({"user": f"{user.get_username()} is in the project already."})
-    return Membership.objects.create(project=project, user=user, role=role)
+    membership = Membership.objects.create(project=project, user=user, role=role)
+    record(
+        Kind.MEMBER_ADDED,
+        project=project,
+        target=membership,
+        summary=f"{user.get_username()} as {role}",
+    )
+    return membership
 
 
 def _guard_self(membership: Membership, actor: AbstractBaseUser, actor_is_admin: bool) -> None:
@@ -113,6 +128,15 @@ def membership_role_set(
         raise ValidationError({"role": "Choose annotator or lead."})
     _guard_self(membership, actor, actor_is_admin)
     Membership.objects.filter(pk=membership.pk).update(role=role)
+    if role != membership.role:
+        record(
+            Kind.MEMBER_CHANGED,
+            actor=actor,
+            project=membership.project,
+            target=membership,
+            summary=membership.user.get_username(),
+            changes={"role": (membership.role, role)},
+        )
 
 
 def membership_remove(
@@ -121,7 +145,14 @@ def membership_remove(
     """Take someone off the project. Their labels stay; the pairs they hold go back to the
     pool at once."""
     _guard_self(membership, actor, actor_is_admin)
+    project, target_repr = membership.project, str(membership)
     membership.delete()
+    record(
+        Kind.MEMBER_REMOVED,
+        actor=actor,
+        project=project,
+        summary=f"{target_repr}; their labels stay",
+    )
 
 
 def project_ensure(*, name: str) -> tuple[Project, bool]:
@@ -176,6 +207,11 @@ def precedence_set(*, project: Project, places: object) -> list[Place]:
         for position, row in enumerate(rows, 1):
             row.project, row.position = project, position
         QueuePrecedence.objects.bulk_create(rows)
+        order = ", ".join(
+            f"{place['kind']} {place['name']}" + (" (paused)" if place.get("paused") else "")
+            for place in places
+        )
+        record(Kind.QUEUE_ORDER_CHANGED, project=project, target=project, summary=order)
     return precedence_of(project=project, counts=True)
 
 

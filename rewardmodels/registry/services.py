@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
 from annotation.access import user_is_admin
+from annotation.activity import Kind, record
 from annotation.models import Project
 from rewardmodels.evaluation.audits import audit_summary, promotion_check
 from rewardmodels.models import (
@@ -77,11 +78,20 @@ def model_promote(
             raise ValidationError(f"Not promoted: {held_back}. Only an admin can override.")
         if not reason.strip():
             raise ValidationError(f"Say why you promote it although {held_back}.")
-    return Promotion.objects.create(
+    promotion = Promotion.objects.create(
         project_id=reward_model.project_id, reward_model=reward_model, promoted=True,
         reason=reason.strip(), decided_by=user, audit=check.audit,
         audit_figures=audit_summary(check.audit), overridden=not check.passed,
     )  # fmt: skip
+    overridden = f" over the audit ({'; '.join(check.held_back)})" if not check.passed else ""
+    record(
+        Kind.MODEL_PROMOTED,
+        actor=user,
+        project=reward_model.project,
+        target=reward_model,
+        summary=f"{reason.strip() or 'Promoted'}{overridden}",
+    )
+    return promotion
 
 
 def model_demote(
@@ -94,7 +104,15 @@ def model_demote(
     current = promoted_model(project_id=project_id)
     if current is None or current.pk != reward_model.pk:
         raise ValidationError(f"{reward_model.identifier} is not the promoted model.")
-    return Promotion.objects.create(
+    demotion = Promotion.objects.create(
         project_id=project_id, reward_model=reward_model, promoted=False,
         reason=reason.strip(), decided_by=user,
     )  # fmt: skip
+    record(
+        Kind.MODEL_DEMOTED,
+        actor=user,
+        project=reward_model.project,
+        target=reward_model,
+        summary=reason.strip(),
+    )
+    return demotion

@@ -15,6 +15,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.activity import Kind, record
 from annotation.models import CuratedDataset
 from config.celery import BrokerUnavailable, enqueue
 from rewardmodels.models import RewardModel, TrainingRun
@@ -134,6 +135,11 @@ def training_run_create(
         _check_lora_targets(folder, run.lora_target_modules)
     with transaction.atomic():
         run.save()
+        start = run.start_from if run.start_from_id else run.base_model
+        summary = f"{start} on {dataset.identifier}"
+        record(
+            Kind.TRAINING_LAUNCHED, actor=user, project=dataset.project, target=run, summary=summary
+        )
         transaction.on_commit(lambda: training_run_send(run))
     return run
 
@@ -264,6 +270,7 @@ def training_run_succeed(*, run: TrainingRun, owner: str, final: dict, artifact:
 
 def training_run_cancel(*, run: TrainingRun) -> None:
     """Ask the worker to stop after its current step; a queued run is cancelled at once."""
+    record(Kind.TRAINING_CANCELLED, project=run.dataset.project, target=run)
     TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.CANCELLED

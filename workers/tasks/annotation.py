@@ -33,6 +33,14 @@ def refit_consensus() -> list[int]:
     return due
 
 
+@app.task(name="annotation.trim_activity")
+def trim_activity() -> int:
+    """Beat, daily: remove activity entries past ACTIVITY_RETENTION_DAYS; returns how many."""
+    from annotation.activity import activity_trim
+
+    return activity_trim()
+
+
 SEARCH_INDEX_SECONDS = 60
 
 
