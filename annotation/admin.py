@@ -1,3 +1,4 @@
+from allauth.socialaccount.models import SocialApp, SocialToken
 from django.contrib import admin
 
 from annotation.models import (
@@ -88,3 +89,10 @@ class CuratedDatasetAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # versions are immutable
+
+
+# Single sign-on's providers come from OIDC_PROVIDERS only (annotation/accounts/sso.py): the
+# admin's pages for providers kept in the database would change nothing and show secrets, and
+# no provider's tokens are kept. People's links to their providers stay (Social accounts).
+admin.site.unregister(SocialApp)
+admin.site.unregister(SocialToken)

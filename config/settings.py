@@ -13,6 +13,8 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
+from annotation.accounts import providers as sso
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Embedded defaults keep their files here: the SQLite database, the broker's queue, media.
 VAR_DIR = Path(os.environ.get("PREFHUB_VAR_DIR", BASE_DIR / "var"))
@@ -88,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    *sso.ALLAUTH_APPS,  # single sign-on (OIDC_PROVIDERS)
     "annotation",
     "rewardmodels",
     "workers",  # its management commands: evaluate, score and filter run the ML core here
@@ -104,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "annotation.activity.log.ActivityContext",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -157,7 +161,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # lifts every lockout.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "annotation.accounts.backends.PasswordBackend",  # ModelBackend, off with PASSWORD_LOGIN=0
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
@@ -171,6 +175,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Single sign-on: the OpenID Connect providers of OIDC_PROVIDERS through django-allauth, beside
+# the password form, which PASSWORD_LOGIN=0 takes away (annotation/accounts/providers.py).
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+SOCIALACCOUNT_PROVIDERS = sso.oidc_providers(os.environ.get("OIDC_PROVIDERS", ""), PASSWORD_LOGIN)
+globals().update(sso.ALLAUTH_SETTINGS)
+CONTENT_SECURITY_POLICY = sso.form_action_with(CONTENT_SECURITY_POLICY, SOCIALACCOUNT_PROVIDERS)
 
 # Mail, for password resets: EMAIL_URL, e.g. submission://user:password@mail.example.org
 # (STARTTLS on 587) or smtp://mail.example.org:465?ssl=True. Unset, the site sends no mail
