@@ -7,6 +7,7 @@ from annotation.activity.log import Kind, record
 
 PASSWORD_BACKENDS = (
     "axes.backends.AxesStandaloneBackend",
+    "annotation.accounts.backends.PasswordBackend",
     "django.contrib.auth.backends.ModelBackend",
 )
 

@@ -103,6 +103,7 @@ def test_sign_ins_and_failed_sign_ins_are_logged_without_the_password(db):
     client.post("/accounts/logout/")
     assert kinds() == [Kind.SIGN_IN_FAILED, Kind.SIGNED_IN, Kind.SIGNED_OUT]
     assert ActivityEntry.objects.get(kind=Kind.SIGN_IN_FAILED).actor_name == "sam"
+    assert ActivityEntry.objects.get(kind=Kind.SIGNED_IN).summary == "With password"
     everything = json.dumps(list(ActivityEntry.objects.values()), default=str)
     assert "wrong-pass-123" not in everything and "right-horse-battery" not in everything
 
