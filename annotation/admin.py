@@ -1,8 +1,10 @@
 from allauth.socialaccount.models import SocialApp, SocialToken
 from django.contrib import admin
 
+from annotation.accounts.tokens import revoke_token
 from annotation.models import (
     Adjudication,
+    ApiToken,
     Assignment,
     ConsistencyCheck,
     CuratedDataset,
@@ -96,3 +98,28 @@ class CuratedDatasetAdmin(admin.ModelAdmin):
 # no provider's tokens are kept. People's links to their providers stay (Social accounts).
 admin.site.unregister(SocialApp)
 admin.site.unregister(SocialToken)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """People's API tokens, to look at and revoke (through the service, which logs it). They
+    are made on the account page or with createtoken, the one place their secret is shown."""
+
+    list_display = ["name", "user", "created", "last_used_at", "expiry"]
+    search_fields = ["name", "user__username"]
+    list_select_related = ["user"]
+    fields = ["name", "user", "created", "last_used_at", "expiry"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        revoke_token(request.user, obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            revoke_token(request.user, pk)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from annotation.accounts.token_api import ApiTokenDetail, ApiTokenList
 from annotation.agreement.api import ProjectAgreement
 from annotation.curation.api import CurationPreview, DatasetDetail, DatasetDownload, ProjectDatasets
 from annotation.judges import api as judges_api
@@ -24,6 +25,8 @@ urlpatterns = [
     path("assignments/<int:pk>/label/", LabelSubmit.as_view(), name="api-label"),
     path("assignments/<int:pk>/skip/", AssignmentSkip.as_view(), name="api-skip"),
     path("labels/mine/", OwnLabels.as_view(), name="api-own-labels"),
+    path("tokens/", ApiTokenList.as_view(), name="api-tokens"),
+    path("tokens/<int:pk>/", ApiTokenDetail.as_view(), name="api-token"),
     path("projects/<int:pk>/agreement/", ProjectAgreement.as_view(), name="api-agreement"),
     path(
         "projects/<int:pk>/curation-preview/",

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from annotation.accounts.token_views import account
 from annotation.activity.views import activity, activity_export
 from annotation.agreement.views import dashboard
 from annotation.curation.views import curate, dataset_detail, dataset_file
@@ -17,6 +18,7 @@ urlpatterns = [
     path("markdown-preview/", setup_views.markdown_preview, name="markdown-preview"),
     path("projects/<int:pk>/annotate/", annotate, name="annotate"),
     path("labels/", my_labels, name="my-labels"),
+    path("account/", account, name="account"),
     path("activity/", activity, name="activity"),
     path("activity/export.jsonl", activity_export, name="activity-export"),
     path("projects/<int:pk>/dashboard/", dashboard, name="dashboard"),

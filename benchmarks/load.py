@@ -48,8 +48,8 @@ def free_port() -> int:
 def prepare(n_annotators: int, n_pairs: int, prefix: str = "load") -> tuple[int, list[str]]:
     """A project of n_pairs pairs (k = 3, no gold or repeats) and annotators with tokens."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from annotation.accounts.tokens import create_token
     from annotation.models import Membership, Project
 
     project = Project.objects.create(
@@ -61,7 +61,7 @@ def prepare(n_annotators: int, n_pairs: int, prefix: str = "load") -> tuple[int,
     for i in range(n_annotators):
         user = User.objects.create_user(f"{prefix}-annotator{i}")
         Membership.objects.create(project=project, user=user)
-        tokens.append(Token.objects.create(user=user).key)
+        tokens.append(create_token(user, "load")[1])
     return project.pk, tokens
 
 

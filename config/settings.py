@@ -86,7 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens, stored hashed; its model is swapped for annotation.ApiToken
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -318,7 +318,7 @@ TRAINING_RESEND_SECONDS = float(os.environ.get("TRAINING_RESEND_SECONDS", "900")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.accounts.authentication.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -333,6 +333,10 @@ REST_FRAMEWORK = {
     # ?format= names a file format on download endpoints, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
 }
+# API tokens: django-rest-knox's, as annotation.ApiToken (knox's own table is not made).
+API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "90"))  # admins may make no-expiry ones
+KNOX_TOKEN_MODEL = "annotation.ApiToken"
+MIGRATION_MODULES = {"knox": None}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prefhub API",
     "DESCRIPTION": "Preference pairs, annotation queues and labels.",

@@ -49,6 +49,13 @@ class PairFactory(factory.django.DjangoModelFactory):
     response_b = factory.Sequence(lambda n: f"Second answer {n}")
 
 
+def api_token(user, name: str = "tests") -> str:
+    """A working API token of `user`: its secret, sent as `Authorization: Token <secret>`."""
+    from annotation.accounts.tokens import create_token
+
+    return create_token(user, name)[1]
+
+
 WORDS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "pear", "plum", "berry"]
 
 

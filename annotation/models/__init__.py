@@ -1,5 +1,6 @@
 """The annotation app's models, one module a concern; import them from here."""
 
+from annotation.models.accounts import ApiToken
 from annotation.models.activity import ActivityEntry
 from annotation.models.judges import Judge, JudgingJob
 from annotation.models.labels import (
@@ -16,7 +17,7 @@ from annotation.models.projects import CuratedDataset, Membership, Project, Queu
 from annotation.models.rounds import Candidate, Round
 
 __all__ = [
-    "ActivityEntry", "Adjudication", "Assignment", "Candidate", "ConsensusFit", "ConsistencyCheck",
-    "CuratedDataset", "Judge", "JudgingJob", "Label", "Membership", "Pair", "PairConsensus",
-    "Project", "QueuePrecedence", "Round", "Side",
+    "ActivityEntry", "Adjudication", "ApiToken", "Assignment", "Candidate", "ConsensusFit",
+    "ConsistencyCheck", "CuratedDataset", "Judge", "JudgingJob", "Label", "Membership", "Pair",
+    "PairConsensus", "Project", "QueuePrecedence", "Round", "Side",
 ]  # fmt: skip

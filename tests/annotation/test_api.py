@@ -4,13 +4,12 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.labelling.services import assignment_next, label_submit
 from annotation.models import Assignment, CuratedDataset, Label, Pair
 from tests.conftest import client_for
-from tests.factories import PairFactory, ProjectFactory
+from tests.factories import PairFactory, ProjectFactory, api_token
 
 
 def jsonl(*rows) -> SimpleUploadedFile:
@@ -257,9 +256,8 @@ class TestAdmin:
 
 
 def test_token_auth_for_scripts(project, annotator, pairs):
-    token = Token.objects.create(user=annotator)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(annotator)}")
     assert client.post(f"/api/projects/{project.pk}/next/").status_code == 200
 
 

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from tests.conftest import logged_in
+from tests.factories import api_token
 
 
 @pytest.mark.django_db
@@ -36,6 +36,5 @@ def test_after_logging_in_the_docs_and_the_schema_are_there(lead):
     assert client.get("/api/docs/").status_code == 200
     schema = client.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/projects/{id}/next/" in schema.content
-    token = Token.objects.create(user=lead)
-    by_token = Client().get("/api/schema/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    by_token = Client().get("/api/schema/", HTTP_AUTHORIZATION=f"Token {api_token(lead)}")
     assert by_token.status_code == 200

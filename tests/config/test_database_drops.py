@@ -16,10 +16,9 @@ from django.core.wsgi import get_wsgi_application
 from django.db import connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from annotation.models import Label
-from tests.factories import PairFactory
+from tests.factories import PairFactory, api_token
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker's connection sees commits
 
@@ -113,7 +112,7 @@ def unreachable():
 
 @pytest.fixture
 def token(annotator):
-    return {"Authorization": f"Token {Token.objects.create(user=annotator).key}"}
+    return {"Authorization": f"Token {api_token(annotator)}"}
 
 
 @pytest.fixture
