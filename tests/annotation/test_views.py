@@ -116,3 +116,17 @@ def test_the_criteria_show_beside_the_pair_and_the_guidelines_wait_in_their_pane
     assert 'id="guidelines-open"' in page and "<kbd>G</kbd>" in page
     panel = page.index('id="guidelines"')
     assert "hidden>" in page[panel : panel + 120] and "<strong>honest</strong>" in page[panel:]
+
+
+def test_the_pager_keeps_the_rest_of_the_query(project, annotator):
+    PairFactory.create_batch(51, project=project)
+    for _ in range(51):
+        assignment = assignment_next(project=project, annotator=annotator)
+        label_submit(
+            assignment_id=assignment.pk, annotator=annotator, screen_choice="left", strength=1
+        )
+    client = logged_in(annotator)
+    first = client.get("/labels/?sort=new").content.decode()
+    assert 'href="?sort=new&amp;page=2" rel="next"' in first
+    second = client.get("/labels/?sort=new&page=2").content.decode()
+    assert 'href="?sort=new&amp;page=1" rel="prev"' in second and "Page 2 of 2" in second
