@@ -1,5 +1,6 @@
 """Reads of evaluations: the versions with a test split, a model's latest evaluation and
-figures, its latest calibration against people, and the pairs an evaluation got wrong."""
+figures, its latest calibration against people, and the pairs an evaluation got wrong
+with the project whose review pages they link to."""
 
 import json
 from pathlib import Path
@@ -98,6 +99,14 @@ def evaluation_wrong_pairs(*, evaluation: EvaluationRun) -> list[dict] | None:
                 break
             wrong.append(result)
     return wrong
+
+
+def evaluation_pairs_project(*, evaluation: EvaluationRun) -> int | None:
+    """The project whose review pages the evaluation's pairs link to: its dataset version's
+    or round's; None for an uploaded file, whose pairs are rows of the file."""
+    if evaluation.dataset_id:
+        return evaluation.dataset.project_id
+    return evaluation.round.project_id if evaluation.round_id else None
 
 
 def wrong_pairs_filtered(pairs: list[dict], *, difficulty=ANY, chosen_longer=ANY) -> list[dict]:

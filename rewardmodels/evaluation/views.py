@@ -12,7 +12,11 @@ from rewardmodels import charts
 from rewardmodels.access import model_role
 from rewardmodels.evaluation.audits import audit_check, debiased_accuracy
 from rewardmodels.evaluation.forms import WrongPairsForm
-from rewardmodels.evaluation.selectors import evaluation_wrong_pairs, wrong_pairs_filtered
+from rewardmodels.evaluation.selectors import (
+    evaluation_pairs_project,
+    evaluation_wrong_pairs,
+    wrong_pairs_filtered,
+)
 from rewardmodels.models import Audit, EvaluationRun, TrainingRun
 from rewardmodels.pages import (
     job_context,
@@ -62,17 +66,13 @@ def _wrong_pairs_context(request, evaluation: EvaluationRun) -> dict:
         return {"wrong_form": form, "wrong_page": None}
     filters = form.filters()
     shown = wrong_pairs_filtered(wrong, **filters)
-    if evaluation.dataset_id:
-        project = evaluation.dataset.project_id
-    else:
-        project = evaluation.round.project_id if evaluation.round_id else None
     return {
         "wrong_form": form,
         "wrong_page": Paginator(shown, WRONG_PAIRS_PER_PAGE).get_page(request.GET.get("page")),
         "wrong_total": len(wrong),
         "wrong_filtered": bool(filters),
         "wrong_query": form.query(),
-        "pairs_project": project,
+        "pairs_project": evaluation_pairs_project(evaluation=evaluation),
     }
 
 

@@ -1,6 +1,6 @@
-"""What the model got wrong: an evaluation keeps each pair's result, and its page lists the
-wrong pairs, the most confident mistakes first, filtered, with links to the pairs' review
-pages. Evaluations run inline with the model trained in the test session."""
+"""What the model got wrong: an evaluation keeps each pair's result, and its page and the API
+list the wrong pairs, the most confident mistakes first, filtered, with links to the pairs'
+review pages. Evaluations run inline with the model trained in the test session."""
 
 import json
 import re
@@ -10,8 +10,8 @@ import pytest
 
 from rewardmodels.evaluation.services import evaluation_create
 from rewardmodels.models import EvaluationRun, RewardModel, TrainingRun
-from tests.conftest import logged_in
-from tests.factories import PairFactory, separable_rows
+from tests.conftest import client_for, logged_in
+from tests.factories import MembershipFactory, PairFactory, separable_rows
 from tests.rewardmodels.test_jobs import upload
 from tests.rewardmodels.test_model_pages import figures, registered, version
 
@@ -208,3 +208,127 @@ def test_the_kept_results_are_what_evaluate_pairs_lists(on_file, tmp_path):
         )
         assert mine["gap"] == pytest.approx(theirs["gap"], abs=1e-4)
         assert (set(mine) >= starts) == (not mine["right"])  # text only for the mistakes
+
+
+def api_rows(answer) -> list[dict]:
+    assert answer.status_code == 200, answer.content
+    return answer.json()["results"]
+
+
+def as_listed(result: dict) -> dict:
+    """A kept result as the API lists it: everything but `right` (always false there)."""
+    return {name: value for name, value in result.items() if name != "right"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_lists_the_wrong_pairs_most_confident_first_50_a_page(reward_model, lead, eager):
+    evaluation = evaluated(reward_model, upload=upload("pairs.jsonl", flipped_rows(120)))
+    wrong = [r for r in kept(evaluation) if not r["right"]]
+    assert len(wrong) > 50
+    client = client_for(lead)
+    first = client.get(f"/api/evaluations/{evaluation.pk}/wrong-pairs/")
+    assert first.json()["count"] == len(wrong) and first.json()["previous"] is None
+    second = client.get(first.json()["next"])
+    assert second.json()["next"] is None
+    rows = api_rows(first) + api_rows(second)
+    assert len(api_rows(first)) == 50 and len(rows) == len(wrong)
+    gaps = [row["gap"] for row in rows]
+    assert gaps == sorted(gaps) and gaps[0] == min(r["gap"] for r in kept(evaluation)) < 0
+    # Each row as the page has it: the pair, both rewards, the gap, the lengths, the texts.
+    assert [{k: v for k, v in row.items() if k != "url"} for row in rows] == [
+        as_listed(r) for r in wrong
+    ]
+    assert rows[0]["pair_id"] == rows[0]["index"] and "Gladly!" in rows[0]["rejected_start"]
+    assert all(row["url"] is None for row in rows)  # a file's rows have no review page
+    past_the_end = client.get(f"/api/evaluations/{evaluation.pk}/wrong-pairs/?page=3")
+    assert past_the_end.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_filters_as_the_page_does_and_names_a_bad_filter(on_file, lead, monkeypatch):
+    from rest_framework.pagination import PageNumberPagination
+
+    wrong = [r for r in kept(on_file) if not r["right"]]
+    client = client_for(lead)
+    url = f"/api/evaluations/{on_file.pk}/wrong-pairs/"
+    for query, wanted in [
+        ("difficulty=hard", [r for r in wrong if r["difficulty"] == "hard"]),
+        ("longer=yes", [r for r in wrong if r["chosen_longer"]]),
+        ("longer=no", [r for r in wrong if not r["chosen_longer"]]),
+        ("difficulty=easy&longer=yes",
+         [r for r in wrong if r["difficulty"] == "easy" and r["chosen_longer"]]),
+        ("difficulty=unknown", []),  # every row of the file says its difficulty
+    ]:  # fmt: skip
+        answer = client.get(f"{url}?{query}")
+        assert answer.json()["count"] == len(wanted), query
+        assert api_rows(answer) == [{**as_listed(r), "url": None} for r in wanted], query
+    monkeypatch.setattr(PageNumberPagination, "page_size", 4)  # the next page keeps the filter
+    page = client.get(f"{url}?longer=no")
+    assert "longer=no" in page.json()["next"] and "page=2" in page.json()["next"]
+    second = client.get(page.json()["next"])
+    assert [row["index"] for row in api_rows(second)] == [
+        r["index"] for r in wrong if not r["chosen_longer"]
+    ][4:8]
+    # A filter the page would ignore is a 400 here, naming it.
+    for query, field in [("difficulty=bogus", "difficulty"), ("longer=maybe", "longer")]:
+        answer = client.get(f"{url}?{query}")
+        assert answer.status_code == 400 and list(answer.json()) == [field], answer.content
+        assert "valid choice" in answer.json()[field][0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_links_a_product_pair_to_its_review_page(product_pairs, project, lead, eager):
+    model, dataset = product_pairs
+    evaluation = evaluated(model, dataset=dataset)
+    wrong = [r for r in kept(evaluation) if not r["right"]]
+    client = client_for(lead)
+    rows = api_rows(client.get(f"/api/evaluations/{evaluation.pk}/wrong-pairs/"))
+    assert [row["pair_id"] for row in rows] == [r["pair_id"] for r in wrong] and rows
+    for row in rows:
+        assert row["url"] == f"http://testserver/projects/{project.pk}/pairs/{row['pair_id']}/"
+    assert logged_in(lead).get(rows[0]["url"]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_shows_the_wrong_pairs_to_whom_the_page_shows_them(
+    on_file, lead, annotator, admin_user
+):
+    url = f"/api/evaluations/{on_file.pk}/wrong-pairs/"
+    assert client_for(lead).get(url).status_code == 200
+    assert client_for(admin_user).get(url).status_code == 200
+    other_lead = MembershipFactory(user__username="ola", role="lead").user
+    for refused in (annotator, other_lead):  # the page says 404 to them too
+        assert logged_in(refused).get(f"/evaluations/{on_file.pk}/").status_code == 404
+        answer = client_for(refused).get(url)
+        assert answer.status_code == 404 and "results" not in answer.json()
+    assert client_for(None).get(url).status_code in (401, 403)
+    missing = client_for(lead).get(f"/api/evaluations/{on_file.pk + 1000}/wrong-pairs/")
+    assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_api_says_when_an_evaluation_has_no_wrong_pairs_to_list(project, lead, tmp_path):
+    model = registered(version(project, 1), "rm-1-fruit-v1", figures(0.75, easy=0.8, hard=0.6))
+    client = client_for(lead)
+
+    def answer(**fields):
+        evaluation = EvaluationRun.objects.create(
+            reward_model=model, dataset=model.dataset, **fields
+        )
+        return client.get(f"/api/evaluations/{evaluation.pk}/wrong-pairs/?difficulty=hard")
+
+    running = answer(status=EvaluationRun.Status.RUNNING, done=10, total=80)
+    assert running.status_code == 409
+    assert running.json() == {
+        "detail": "This evaluation is running: the pairs the model got wrong are listed once it "
+        "has succeeded."
+    }
+    failed = answer(status=EvaluationRun.Status.FAILED, error="out of memory")
+    assert failed.status_code == 409 and "failed" in failed.json()["detail"]
+    done = {"status": EvaluationRun.Status.SUCCEEDED, "done": 80, "total": 80,
+            "metrics": figures(0.7, easy=0.8, hard=0.5)}  # fmt: skip
+    before = answer(**done)  # made before each pair's result was kept
+    assert before.status_code == 404
+    assert "not kept for evaluations made before" in before.json()["detail"]
+    gone = answer(**done, pair_results_file=str(tmp_path / "gone.jsonl"))
+    assert gone.status_code == 404 and "no longer there" in gone.json()["detail"]
