@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from annotation.access import user_is_admin
@@ -94,13 +94,19 @@ def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
         )
         # Look for the nearest-to-done pair among the level's first hundred in queue order
         # only: a fast annotator's own half-finished pairs sit there, and stepping over
-        # thousands of them one by one is what makes a queue slow. Past that, fresh pairs.
+        # thousands of them one by one is what makes a queue slow. Past that, the freshest
+        # pair. Both in one statement: the freshest pair ranks after any of the hundred, so
+        # the first of them in queue order is the one to take. Only when that one is locked
+        # by another request (or the level is empty) does a second statement look further.
+        new_to_them = open_pairs.exclude(Exists(already_had))
         nearest = open_pairs.order_by("-slots_taken", "id").values("id")[:QUEUE_LOOKAHEAD]
-        candidates = open_pairs.exclude(Exists(already_had)).select_for_update(skip_locked=True)
+        freshest = new_to_them.order_by("slots_taken", "-id").values("id")[:1]
+        candidates = new_to_them.select_for_update(skip_locked=True)
         pair = (
-            candidates.filter(id__in=Subquery(nearest)).order_by("-slots_taken", "id").first()
-            or candidates.order_by("slots_taken", "-id").first()
-        )
+            candidates.filter(id__in=nearest.union(freshest, all=True))
+            .order_by("-slots_taken", "id")
+            .first()
+        ) or candidates.order_by("slots_taken", "-id").first()
         if pair is not None:
             return pair
     return None
