@@ -1,4 +1,7 @@
-"""Render untrusted Markdown (prompts, LLM responses, guidelines) to inert HTML."""
+"""Render untrusted Markdown (prompts, LLM responses, guidelines) to inert HTML, and show
+URLs without the passwords they may carry."""
+
+import re
 
 import nh3
 from markdown_it import MarkdownIt
@@ -75,3 +78,14 @@ def prompt_preview(prompt: str | list[dict[str, str]]) -> tuple[list[dict], int]
     if folded:
         cells[0]["left_out"] = len(earlier) - len(folded)
     return cells, len(earlier)
+
+
+# A password written into a URL (scheme://user:password@host, as a judge's base URL behind
+# basic auth may hold one).
+_URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@]*):[^\s/]+@")
+URL_PASSWORD_MASK = "***"
+
+
+def url_passwords_masked(text: str) -> str:
+    """`text` with the password of every URL in it shown as URL_PASSWORD_MASK."""
+    return _URL_PASSWORD.sub(rf"\1:{URL_PASSWORD_MASK}@", text)

@@ -155,6 +155,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 sociallogin.connect(request, existing)
         if sociallogin.is_existing and sociallogin.user.is_active:
             self._join_projects(sociallogin)
+        # The activity log's sign-in entry says which provider it was (allauth signs people
+        # in with the first backend, the same as a password's).
+        request.signed_in_through = app.name
 
     def _account_to_link(self, request, sociallogin, claims, email, next_url):
         """The account with the person's e-mail address, if one has it: linked when the
@@ -200,12 +203,15 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """Back to the login page with what went wrong, never allauth's own error page: the
         provider answered an error, refused the code, or could not be reached on the way."""
         state = (extra_context or {}).get("state") or {}
+        failure = type(exception).__name__ if exception else error or "an error"
         if error == AuthError.CANCELLED:
             message = f"Signing in with {provider.name} was cancelled."
         else:
-            logger.warning("Sign-in through %s failed: %s", provider.name, exception or error)
+            # The kind of failure only: an exception's text may hold the provider's whole
+            # answer, tokens and all.
+            logger.warning("Sign-in through %s failed: %s", provider.name, failure)
             message = f"Could not sign you in with {provider.name}; try again{or_the_password()}."
         raise ImmediateHttpResponse(back_to_login(
             request, message=message, next_url=state.get("next") or "",
-            summary=f"Refused by {provider.name}: {exception or error or 'an error'}",
+            summary=f"Refused by {provider.name}: {failure}",
         ))  # fmt: skip

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models import ActivityEntry
+from annotation.rendering import url_passwords_masked
 
 Kind = ActivityEntry.Kind
 
@@ -58,8 +59,8 @@ def record(
         project_name=project.name[:200] if project is not None else "",
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_repr=str(target)[:200] if target is not None else "",
-        summary=summary[:MAX_TEXT],
+        target_repr=url_passwords_masked(str(target))[:200] if target is not None else "",
+        summary=url_passwords_masked(summary)[:MAX_TEXT],
         changes=scrubbed(changes or {}),
     )
 
@@ -75,20 +76,19 @@ def changed(before: dict, instance: models.Model) -> dict:
 
 
 def scrubbed(changes: dict) -> dict:
-    """Each change as [before, after], a secret's as "changed", long texts cut."""
+    """Each change as [before, after], a secret's as "changed", long texts cut, URLs'
+    passwords masked; a change that reads the same once cut or masked as "changed" too."""
     out = {}
     for field, (before, after) in changes.items():
-        if SECRET_FIELD.search(field):
-            out[field] = CHANGED
-        else:
-            out[field] = [_loggable(before), _loggable(after)]
+        before, after = _loggable(before), _loggable(after)
+        out[field] = CHANGED if SECRET_FIELD.search(field) or before == after else [before, after]
     return out
 
 
 def _loggable(value):
     if value is None or isinstance(value, bool | int | float):
         return value
-    text = str(value)
+    text = url_passwords_masked(str(value))
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 

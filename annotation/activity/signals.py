@@ -5,16 +5,11 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 
 from annotation.activity.log import Kind, record
 
-PASSWORD_BACKENDS = (
-    "axes.backends.AxesStandaloneBackend",
-    "annotation.accounts.backends.PasswordBackend",
-    "django.contrib.auth.backends.ModelBackend",
-)
-
 
 def signed_in(sender, request, user, **kwargs) -> None:
-    how = "password" if getattr(user, "backend", "") in PASSWORD_BACKENDS else "single sign-on"
-    record(Kind.SIGNED_IN, actor=user, summary=f"With {how}")
+    through = getattr(request, "signed_in_through", "")  # set by single sign-on
+    record(Kind.SIGNED_IN, actor=user,
+           summary=f"With single sign-on ({through})" if through else "With password")  # fmt: skip
 
 
 def signed_out(sender, request, user, **kwargs) -> None:

@@ -44,6 +44,9 @@ class JudgeSerializer(serializers.ModelSerializer):
 
     def to_representation(self, judge):
         data = super().to_representation(judge)
+        if not user_is_admin(self.context["request"].user):
+            # Leads read judges; a password in the base URL is the admins' to know.
+            data["base_url"] = judge.base_url_shown
         if getattr(self, "key_dropped", False):
             data["notice"] = judges.KEY_DROPPED
         return data

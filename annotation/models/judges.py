@@ -8,6 +8,7 @@ from django.db import models
 
 from annotation.models.projects import Project
 from annotation.models.work import RequestedWork
+from annotation.rendering import url_passwords_masked
 
 MAX_FAILURES_KEPT = 100
 
@@ -86,6 +87,11 @@ class Judge(models.Model):
         # URLField takes ftp:// too; the clients speak HTTP only.
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ValidationError({"base_url": "Give an http:// or https:// URL."})
+
+    @property
+    def base_url_shown(self) -> str:
+        """The base URL as pages and readers see it: a password in it as ***."""
+        return url_passwords_masked(self.base_url)
 
     @property
     def key_source(self) -> str:

@@ -46,6 +46,8 @@ def test_a_first_sign_in_makes_the_account(client, db, corp, oidc_provider):
     alice = User.objects.get(username="alice")
     assert alice.email == "alice@example.org" and not alice.has_usable_password()
     assert SocialAccount.objects.get(user=alice).provider == "corp"
+    signed_in = ActivityEntry.objects.get(kind=ActivityEntry.Kind.SIGNED_IN)
+    assert signed_in.summary == "With single sign-on (Corp SSO)"
 
     client.logout()
     sign_in_with_corp(client, "alice", oidc_provider.issuer)  # the second time: the same account

@@ -4,7 +4,7 @@ import json
 
 from annotation.judges.services import judge_api_key, judge_ask
 from annotation.models import Judge, JudgingJob
-from tests.conftest import client_for
+from tests.conftest import client_for, logged_in
 from tests.factories import PairFactory
 from tests.llm_servers import LLMServer
 
@@ -32,6 +32,16 @@ def test_admins_configure_judges_leads_look_annotators_do_not(admin_user, lead, 
         renamed.status_code == 200 and renamed.json()["key_source"] == "$JUDGE_KEY on the workers"
     )
     assert Judge.objects.get().api_key_encrypted == ""
+
+
+def test_leads_never_read_a_password_in_a_judges_base_url(admin_user, lead):
+    behind_basic_auth = {**JUDGE, "base_url": "http://vllm:pw-Qx81-secret@127.0.0.1:9/v1"}
+    made = client_for(admin_user).post("/api/judges/", behind_basic_auth, format="json")
+    assert made.json()["base_url"] == behind_basic_auth["base_url"]  # the admin's own
+    listed = client_for(lead).get("/api/judges/").json()["results"][0]
+    assert listed["base_url"] == "http://vllm:***@127.0.0.1:9/v1"
+    page = logged_in(lead).get("/judges/").content.decode()
+    assert "pw-Qx81-secret" not in page and "http://vllm:***@127.0.0.1:9/v1" in page
 
 
 def test_bad_judges_are_400s_with_messages(admin_user):
