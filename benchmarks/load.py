@@ -17,7 +17,9 @@ requests in one instant would measure the start). The machine's busy CPU per lab
 the web server, PostgreSQL and the clients together.
 
 The activity log (every label is an entry) may add at most 10% machine CPU per label:
---activity-log both runs the same load with it off, then on, each on a project of its own.
+--activity-log both runs the same load four times, off, on, on, off (so that a drift of the
+shared machine during the runs weighs on both sides alike), each on a project of its own,
+and ends with each side's mean and their ratio.
 
     .venv/bin/python benchmarks/load.py [--annotators 50] [--seconds 30] [--think 0]
         [--web-workers 4] [--threads 1] [--pairs 6000] [--separate] [--activity-log on|off|both]
@@ -191,21 +193,36 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--activity-log", choices=["on", "off", "both"], default="on",
-        help="The web server with the activity log on, off, or both one after the other (off "
-        "first), each on a project of its own",
+        help="The web server with the activity log on, off, or both: four runs, off, on, on, "
+        "off, each on a project of its own",
     )  # fmt: skip
     options = parser.parse_args()
 
     database_url = django_on_scratch_database()
-    runs = {"on": [True], "off": [False], "both": [False, True]}[options.activity_log]
+    runs = {"on": [True], "off": [False], "both": [False, True, True, False]}[options.activity_log]
+    figures = {True: [], False: []}
     for number, activity_log in enumerate(runs):
         if number:
             print()
-        measure(options, database_url, activity_log, prefix=f"load{number}")
+        figures[activity_log].append(
+            measure(options, database_url, activity_log, prefix=f"load{number}")
+        )
+    if figures[True] and figures[False]:
+        on, off = (
+            {key: statistics.mean(run[key] for run in figures[side]) for key in figures[side][0]}
+            for side in (True, False)
+        )
+        print(
+            f"\nactivity log on vs off, mean of {len(figures[True])} runs each: machine CPU per "
+            f"label {on['cpu_ms']:.1f} vs {off['cpu_ms']:.1f} ms "
+            f"({on['cpu_ms'] / off['cpu_ms'] - 1:+.1%}; target at most +10%), labels per second "
+            f"{on['labels_per_s']:.1f} vs {off['labels_per_s']:.1f}"
+        )
 
 
-def measure(options, database_url: str, activity_log: bool, prefix: str) -> None:
-    """One run: a project of its own, a fresh server, the annotators, the figures printed."""
+def measure(options, database_url: str, activity_log: bool, prefix: str) -> dict:
+    """One run: a project of its own, a fresh server, the annotators, the figures printed;
+    returns the machine's CPU per label and the labels per second."""
     project_id, tokens = prepare(options.annotators, options.pairs, prefix)
     port = free_port()
     server = start_server(port, options.web_workers, options.threads, database_url, activity_log)
@@ -251,6 +268,7 @@ def measure(options, database_url: str, activity_log: bool, prefix: str) -> None
     ok = (checks["labels_stored"] == accepted and checks["most_annotators_on_a_pair"] <= 3
           and checks["pairs_labelled_twice_by_one"] == 0)  # fmt: skip
     print("invariants hold" if ok else "INVARIANTS BROKEN")
+    return {"cpu_ms": busy / max(accepted, 1) * 1000, "labels_per_s": accepted / elapsed}
 
 
 if __name__ == "__main__":
