@@ -316,9 +316,10 @@ TRAINING_RECOVERY_SECONDS = float(os.environ.get("TRAINING_RECOVERY_SECONDS", "6
 TRAINING_RESEND_SECONDS = float(os.environ.get("TRAINING_RESEND_SECONDS", "900"))
 
 REST_FRAMEWORK = {
+    # The token first: no credentials get 401 with `WWW-Authenticate: Token`, as documented.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotation.accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -333,9 +334,8 @@ REST_FRAMEWORK = {
     # ?format= names a file format on download endpoints, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
 }
-# API tokens: django-rest-knox's, as annotation.ApiToken (knox's own table is not made).
 API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "90"))  # admins may make no-expiry ones
-KNOX_TOKEN_MODEL = "annotation.ApiToken"
+KNOX_TOKEN_MODEL = "annotation.ApiToken"  # django-rest-knox's tokens; its own table is not made
 MIGRATION_MODULES = {"knox": None}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prefhub API",

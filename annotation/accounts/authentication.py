@@ -11,7 +11,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication
 from knox.crypto import hash_token
 from knox.settings import CONSTANTS
-from rest_framework.exceptions import APIException, AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed
 
 from annotation.models import ApiToken
 
@@ -21,17 +21,6 @@ LAST_USED_EVERY = timedelta(minutes=1)
 INVALID = "Invalid token: it was revoked, or never existed."
 
 
-class TokenRefused(APIException):
-    """A token that was sent and is no good: 401, with the scheme to use. Not DRF's
-    AuthenticationFailed, which DRF answers with 403 when, as here, the first way to
-    authenticate is the session (which has no header to offer): a request with no
-    credentials at all stays a 403, as before."""
-
-    status_code = 401
-    default_code = "authentication_failed"
-    auth_header = "Token"
-
-
 class ApiTokenAuthentication(TokenAuthentication):
     """knox's check of the secret's digest, with what knox leaves out or does differently:
     a token that expired is refused with a message that says so and stays listed on its
@@ -39,12 +28,6 @@ class ApiTokenAuthentication(TokenAuthentication):
     request to delete theirs too); the token's last use is noted; a header that is not text
     is an invalid token, not an error. Tokens of any length authenticate, so the 40-character
     keys of earlier versions, migrated, keep working."""
-
-    def authenticate(self, request):
-        try:
-            return super().authenticate(request)
-        except AuthenticationFailed as exc:
-            raise TokenRefused(exc.detail) from None
 
     def authenticate_credentials(self, token: bytes):
         try:

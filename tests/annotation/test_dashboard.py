@@ -76,7 +76,8 @@ def test_leads_of_other_projects_see_nothing(votes, project):
 def test_anonymous_is_refused(project, votes):
     for url in lead_urls(project, votes[0]):
         assert Client().get(url).status_code == 302
-    assert Client().get(f"/api/projects/{project.pk}/agreement/").status_code == 403
+    refused = Client().get(f"/api/projects/{project.pk}/agreement/")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Token"
 
 
 def test_names_in_charts_are_escaped(project, lead):
@@ -197,7 +198,7 @@ def test_dataset_pages_and_downloads_are_for_leads_only(project, votes, lead, an
     client_for(lead).post(f"/api/projects/{project.pk}/datasets/", {"name": "mine"}, format="json")
     for url in ("/api/datasets/mine@v1/", "/api/datasets/mine@v1/download/"):
         assert client_for(annotator).get(url).status_code == 403, url
-        assert client_for(None).get(url).status_code == 403, url
+        assert client_for(None).get(url).status_code == 401, url
         assert client_for(lead).get(url).status_code == 200, url
     for url in ("/datasets/mine@v1/", "/datasets/mine@v1/download/jsonl/"):
         assert logged_in(annotator).get(url).status_code == 404, url
