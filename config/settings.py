@@ -49,10 +49,10 @@ def local_secret_key(folder: Path) -> str:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.SecretsHidden"
 SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key(VAR_DIR)
 
-# Behind HTTPS (a proxy that sets X-Forwarded-Proto): HSTS, redirects to https, cookies sent
-# over https only. `manage.py check --deploy` is then clean.
+# Behind HTTPS (a proxy that sets X-Forwarded-Proto): HSTS, https redirects and cookies only.
 HTTPS = env_bool("DJANGO_HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

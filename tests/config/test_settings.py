@@ -114,3 +114,27 @@ def test_logins_are_throttled_per_username_and_address(annotator, client, settin
     call_command("axes_reset")
     right = client.post("/accounts/login/", {"username": annotator.username, "password": PASSWORD})
     assert right.status_code == 302 and client.session["_auth_user_id"] == str(annotator.pk)
+
+
+def debug_error_page(request) -> str:
+    """The page DJANGO_DEBUG=1 answers with when a view raises while answering `request`."""
+    from django.views.debug import technical_500_response
+
+    try:
+        raise ValueError("a view failed")
+    except ValueError as exc:
+        return technical_500_response(request, type(exc), exc, exc.__traceback__).content.decode()
+
+
+def test_the_debug_error_page_hides_secrets_kept_under_other_names(rf, settings):
+    """DJANGO_DEBUG=1's error page lists the settings and the request's variables (under
+    runserver, the whole environment): a provider's client secret and a URL's password are
+    hidden there, as keys and passwords are."""
+    settings.DEBUG = True
+    settings.CELERY_BROKER_URL = "redis://:broker-pw-81@127.0.0.1:6379/0"
+    oidc = '[{"id": "corp", "name": "Corp", "secret": "oidc-secret-42"}]'
+    database = "postgres://u:db-pw-17@db/prefhub"
+    page = debug_error_page(rf.get("/", OIDC_PROVIDERS=oidc, DATABASE_URL=database))
+    assert "a view failed" in page and "OIDC_PROVIDERS" in page and "CELERY_BROKER_URL" in page
+    for secret in ("oidc-secret-42", "db-pw-17", "broker-pw-81"):
+        assert secret not in page
