@@ -279,6 +279,8 @@ CELERY_TASK_ROUTES = {
 # before it answers 503 with Retry-After; the task expires then too, so a worker that takes
 # it later drops it unrun.
 INTERACTIVE_WAIT_SECONDS = float(os.environ.get("INTERACTIVE_WAIT_SECONDS", "15"))
+# A judge's key variable: a worker's variable named *_API_KEY or one of these (commas).
+JUDGE_KEY_VARIABLES = set(os.environ.get("JUDGE_KEY_VARIABLES", "").replace(",", " ").split())
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery beat (`celery -A workers beat`; make run embeds it in its worker): retraining by
 # the label count, retrainings moved on if an event was lost with a worker, search indexing,
@@ -290,12 +292,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Pairs made other than by import (rounds, the admin) become searchable within a minute.
     "index-search": {"task": "annotation.index_search", "schedule": 60.0},
-    # A weighted consensus rule follows the labels as they grow.
     "refit-consensus": {
         "task": "annotation.refit_consensus",
         "schedule": float(os.environ.get("CONSENSUS_REFIT_SECONDS", "600")),
     },
-    # The activity log keeps ACTIVITY_RETENTION_DAYS.
     "trim-activity": {"task": "annotation.trim_activity", "schedule": 24 * 3600.0},
 }
 # Evaluations and filters are scored in parts of this many rows, spread over every worker on

@@ -17,7 +17,7 @@ from annotation.activity import Kind, record
 from annotation.agreement.services import consensus_refresh
 from annotation.jobs import job_fail, job_send, job_succeed
 from annotation.judges import prompts as judging
-from annotation.judges.secrets import KeyUnreadable, decrypt, encrypt
+from annotation.judges.secrets import KeyUnreadable, decrypt, encrypt, key_variable_refused
 from annotation.models import Judge, JudgingJob, Label, Pair, PairConsensus, Project
 from annotation.models.judges import MAX_FAILURES_KEPT
 from config.celery import RETRY_AFTER_SECONDS, BrokerUnavailable, NoAnswer, answer_of
@@ -61,6 +61,8 @@ def judge_save(
     if api_key:
         judge.api_key_encrypted, judge.api_key_env = encrypt(api_key), ""
     elif judge.api_key_env:
+        if refused := key_variable_refused(judge.api_key_env):
+            raise ValidationError({"api_key_env": refused})
         judge.api_key_encrypted = ""  # a named variable replaces a stored key
     elif stored and (stored["base_url"], stored["provider"]) != (judge.base_url, judge.provider):
         # The key goes out with every request: kept, it would go to the new endpoint, which
@@ -96,6 +98,8 @@ def judge_api_key(judge: Judge) -> str:
     if judge.api_key_encrypted:
         return decrypt(judge.api_key_encrypted)
     if judge.api_key_env:
+        if refused := key_variable_refused(judge.api_key_env):
+            raise ValueError(refused)
         key = os.environ.get(judge.api_key_env)
         if not key:
             raise ValueError(f"${judge.api_key_env} is not set on this worker.")

@@ -202,7 +202,8 @@ def judge_flows(browsers: dict, project: Project, secrets: dict) -> None:
     judge.refresh_from_db()
     secrets["judge key 1, encrypted"] = judge.api_key_encrypted
     api = f"/api/judges/{judge.pk}/"
-    named = root.patch(api, {"api_key_env": "PREFHUB_JUDGE_KEY"}, content_type="application/json")
+    named = root.patch(api, {"api_key_env": "PREFHUB_JUDGE_API_KEY"},
+                       content_type="application/json")  # fmt: skip
     assert named.status_code == 200 and named.json()["key_source"].startswith("$"), named.content
     with_password = f"http://judge:{JUDGE_URL_PASSWORD}@127.0.0.1:9/v1"
     moved = root.patch(api, {"base_url": with_password, "api_key": JUDGE_KEYS[2],

@@ -32,7 +32,7 @@ def pairs(project):
 def judge(server: LLMServer, project, *args) -> str:
     return output_of(
         "judge", project.name, "--name", "judge-1", "--provider", "openai", "--base-url",
-        server.url, "--model", "judge-model", "--api-key-env", "JUDGE_KEY", *args,
+        server.url, "--model", "judge-model", "--api-key-env", "JUDGE_API_KEY", *args,
     )  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def by_pair(server: LLMServer) -> Counter:
 def test_a_judge_labels_each_pair_from_both_orders_and_never_twice(
     project, pairs, eager, monkeypatch
 ):
-    monkeypatch.setenv("JUDGE_KEY", KEY)
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
     with LLMServer() as server:
         out = judge(server, project, "--wait")
         assert "6 pairs labelled, 0 failed, 0 changed with the order; 12 requests" in out
@@ -81,7 +81,7 @@ def test_a_verdict_that_changes_with_the_order_becomes_what_the_project_says(
 ):
     """This judge picks the first response shown, except that it calls a tie when the
     better one is shown second: so each pair's pick changes with the order."""
-    monkeypatch.setenv("JUDGE_KEY", KEY)
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
     project.judge_on_flip = on_flip
     project.save()
 
@@ -102,7 +102,7 @@ def test_a_verdict_that_changes_with_the_order_becomes_what_the_project_says(
 def test_failures_are_recorded_with_the_raw_answer_and_do_not_stop_the_job(
     project, pairs, eager, monkeypatch
 ):
-    monkeypatch.setenv("JUDGE_KEY", KEY)
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
 
     def stuck_on_pair_1(text):
         parts = fenced_parts(text)
@@ -122,7 +122,7 @@ def test_failures_are_recorded_with_the_raw_answer_and_do_not_stop_the_job(
 
 
 def test_a_missing_key_variable_fails_the_job_with_a_clear_error(project, pairs, eager):
-    with LLMServer() as server, pytest.raises(CommandError, match=r"\$JUDGE_KEY is not set"):
+    with LLMServer() as server, pytest.raises(CommandError, match=r"\$JUDGE_API_KEY is not set"):
         judge(server, project, "--wait")
     assert server.requests == []
 
@@ -151,7 +151,7 @@ def test_judge_labels_take_no_annotator_place_and_count_as_a_source(
 
     project.annotators_per_pair = 1
     project.save()
-    monkeypatch.setenv("JUDGE_KEY", KEY)
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
     with LLMServer() as server:
         judge(server, project, "--wait")
     assert assignment_next(project=project, annotator=annotator) is not None
@@ -190,7 +190,7 @@ def test_the_dashboard_shows_judges_apart_with_their_consistency(
         label_submit(
             assignment_id=assignment.pk, annotator=annotator, screen_choice="left", strength=2
         )
-    monkeypatch.setenv("JUDGE_KEY", KEY)
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
 
     def half_biased(text):
         parts = fenced_parts(text)
@@ -210,12 +210,12 @@ def test_the_dashboard_shows_judges_apart_with_their_consistency(
 
 
 def test_an_anthropic_judge_runs_through_the_messages_api(project, pairs, eager, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     with LLMServer() as server:
         out = output_of(
             "judge", project.name, "--name", "claude-judge", "--provider", "anthropic",
             "--base-url", server.anthropic_url, "--model", "claude-x",
-            "--api-key-env", "ANTHROPIC_KEY", "--wait",
+            "--api-key-env", "ANTHROPIC_API_KEY", "--wait",
         )  # fmt: skip
     assert "6 pairs labelled, 0 failed" in out
     assert {body["model"] for body in server.requests} == {"claude-x"}

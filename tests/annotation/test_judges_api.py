@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from annotation.judges.services import judge_api_key, judge_ask
 from annotation.models import Judge, JudgingJob
 from tests.conftest import client_for, logged_in
@@ -26,11 +28,10 @@ def test_admins_configure_judges_leads_look_annotators_do_not(admin_user, lead, 
     assert refused.status_code == 403
     assert client_for(annotator).get("/api/judges/").status_code == 403
     renamed = client_for(admin_user).patch(
-        f"/api/judges/{pk}/", {"api_key_env": "JUDGE_KEY"}, format="json"
+        f"/api/judges/{pk}/", {"api_key_env": "JUDGE_API_KEY"}, format="json"
     )
-    assert (
-        renamed.status_code == 200 and renamed.json()["key_source"] == "$JUDGE_KEY on the workers"
-    )
+    assert renamed.status_code == 200
+    assert renamed.json()["key_source"] == "$JUDGE_API_KEY on the workers"
     assert Judge.objects.get().api_key_encrypted == ""
 
 
@@ -42,6 +43,30 @@ def test_leads_never_read_a_password_in_a_judges_base_url(admin_user, lead):
     assert listed["base_url"] == "http://vllm:***@127.0.0.1:9/v1"
     page = logged_in(lead).get("/judges/").content.decode()
     assert "pw-Qx81-secret" not in page and "http://vllm:***@127.0.0.1:9/v1" in page
+
+
+def test_a_judge_may_name_only_a_variable_meant_for_judges(admin_user, settings, monkeypatch):
+    """Any other of the workers' variables would go out as the key to the judge's endpoint."""
+    client = client_for(admin_user)
+    for name in ("DATABASE_URL", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY"):
+        refused = client.post("/api/judges/", {**JUDGE, "api_key": "", "api_key_env": name},
+                              format="json")  # fmt: skip
+        assert refused.status_code == 400, name
+        assert "not a judge's key variable" in refused.json()["api_key_env"][0]
+    assert not Judge.objects.exists()
+    made = client.post("/api/judges/", {**JUDGE, "api_key": "", "api_key_env": "HF_TOKEN"},
+                       format="json")  # fmt: skip
+    assert made.status_code == 400
+    settings.JUDGE_KEY_VARIABLES = {"HF_TOKEN"}
+    made = client.post("/api/judges/", {**JUDGE, "api_key": "", "api_key_env": "HF_TOKEN"},
+                       format="json")  # fmt: skip
+    assert made.status_code == 201
+    monkeypatch.setenv("HF_TOKEN", "hf-7")
+    assert judge_api_key(Judge.objects.get()) == "hf-7"
+    # One named before the rule, or after JUDGE_KEY_VARIABLES lost it: the worker refuses too.
+    settings.JUDGE_KEY_VARIABLES = set()
+    with pytest.raises(ValueError, match=r"\$HF_TOKEN is not a judge's key variable"):
+        judge_api_key(Judge.objects.get())
 
 
 def test_bad_judges_are_400s_with_messages(admin_user):
