@@ -15,7 +15,7 @@ from django.utils import timezone
 from annotation.access import user_is_admin
 from annotation.activity import Kind, changed, record
 from annotation.agreement.services import consensus_refresh
-from annotation.labelling.selectors import queue_levels
+from annotation.labelling.selectors import paused_work, queue_levels
 from annotation.models import (
     Assignment,
     ConsistencyCheck,
@@ -113,7 +113,8 @@ def _pick_pair(*, project: Project, annotator: AbstractBaseUser) -> Pair | None:
 
 
 def _issue_gold(*, project: Project, annotator: AbstractBaseUser, now: datetime):
-    """A gold pair this annotator has not had, looking like any other pair; None if none."""
+    """A gold pair this annotator has not had, looking like any other pair, from a place in
+    the queue's order that is not paused; None if none."""
     had = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator).exclude(
         state=Assignment.State.EXPIRED
     )
@@ -121,6 +122,7 @@ def _issue_gold(*, project: Project, annotator: AbstractBaseUser, now: datetime)
         Pair.objects.filter(project=project)
         .exclude(gold_choice="")
         .exclude(Exists(had))
+        .exclude(paused_work(project=project))
         .values_list("id", flat=True)[:QUEUE_LOOKAHEAD]
     )
     candidates = list(gold)

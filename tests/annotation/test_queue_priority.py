@@ -5,7 +5,7 @@ import pytest
 
 from annotation.labelling.selectors import precedence_of, queue_progress
 from annotation.labelling.services import assignment_next, label_submit
-from annotation.models import QueuePrecedence, Round
+from annotation.models import Pair, QueuePrecedence, Round
 from annotation.projects.services import precedence_move
 from tests.conftest import client_for, logged_in
 from tests.factories import MembershipFactory, PairFactory
@@ -78,6 +78,20 @@ def test_a_paused_source_is_never_served_and_shows_as_paused(
     assert "backlog.jsonl" in section and "paused" in section
     backlog = [p for p in precedence_of(project=project, counts=True) if p.kind == "source"]
     assert (backlog[0].paused, backlog[0].unlabelled) == (True, 5)
+
+
+def test_a_paused_sources_gold_pairs_are_not_shown_either(project, annotator, backlog_and_round):
+    old, _, fresh = backlog_and_round
+    Pair.objects.filter(pk__in=[old[0].pk, fresh[0].pk]).update(gold_choice="a")
+    project.gold_rate = 1.0
+    project.save()
+    precedence_move(project=project, kind="source", name="backlog.jsonl", move="pause")
+    first = assignment_next(project=project, annotator=annotator)
+    assert (first.kind, first.pair_id) == ("gold", fresh[0].pk)
+    label_submit(assignment_id=first.pk, annotator=annotator, screen_choice="left", strength=1)
+    # No gold pair left outside the paused source: the round's ordinary pairs follow.
+    following = served(project, annotator, 8)
+    assert old[0] not in following and set(following) == set(fresh[1:])
 
 
 def test_the_settings_page_buttons_move_and_resume(project, lead, backlog_and_round):
