@@ -127,6 +127,40 @@ def test_three_pairs_labelled_by_touch_each_readable(live_server, phone):
             assert label.strength == int(strength)
 
 
+SIDE_BY_SIDE = """() => {
+  const l = document.getElementById('left').getBoundingClientRect();
+  const r = document.getElementById('right').getBoundingClientRect();
+  return Math.abs(l.top - r.top) < 1 && r.left >= l.right;
+}"""
+
+
+@pytest.mark.parametrize("phone", [pytest.param((844, 390), id="844x390")], indirect=True)
+def test_a_phone_held_sideways_shows_both_responses_side_by_side(live_server, phone):
+    """Landscape: the responses side by side and, scrolled to, both wholly on the screen and
+    most of its height, each scrolling on its own; the answer below them, finger-sized."""
+    membership = MembershipFactory(user__username="kim", user__is_staff=True)
+    pairs_of_every_shape(membership.project)
+    log_in(phone, live_server, "kim")
+    phone.goto(f"{live_server.url}/projects/{membership.project.pk}/annotate/")
+    height = phone.viewport_size["height"]
+    shown = ""
+    for choice, strength in ANSWERS:
+        shown = wait_for_new_pair(phone, shown)
+        assert no_sideways_scroll(phone) and phone.evaluate(SIDE_BY_SIDE)
+        for panel in (response_panel(phone, side) for side in ("left", "right")):
+            assert panel["top"] >= 0 and panel["bottom"] <= height + 1
+            assert panel["height"] >= height * 0.8 and not panel["covered"]
+            assert panel["shown"] >= min(panel["content"], height / 2)
+        targets = phone.locator("[data-choice], button[data-strength], #submit")
+        for i in range(targets.count()):
+            targets.nth(i).scroll_into_view_if_needed()
+            found = targets.nth(i).bounding_box()
+            assert found["height"] >= FINGER and found["width"] >= FINGER
+        tap_answer(phone, choice, strength)
+    phone.wait_for_selector("#done", state="visible")
+    assert Label.objects.filter(annotator=membership.user).count() == 3
+
+
 @pytest.mark.parametrize("phone", PHONES, indirect=True)
 def test_the_menu_folds_and_tables_scroll_in_their_own_box(live_server, phone):
     membership = MembershipFactory(user__username="kim", user__is_staff=True)

@@ -1,6 +1,6 @@
 """Queue priority after make_pairs, in a real headless Chromium: a new round's pairs come
 before an older imported backlog, on the lead's settings page and in the annotator's queue,
-until the lead moves the backlog above the round."""
+until the lead moves the backlog above the round; paused, the backlog is passed over."""
 
 import json
 
