@@ -4,8 +4,11 @@ status, so a job moves only forward and a late or repeated task changes nothing.
 
 A job belongs to the database, not the broker: one queued while the broker is down stays
 queued, unsent, and `jobs_recover` (run by every worker's recovery sweep) sends it once the
-broker answers. Training runs, which also hold leases, have services of their own in
-rewardmodels.training.services.
+broker answers; one sent and not started after JOB_RESEND_SECONDS (the broker lost its
+message) is sent again. Of its messages, the first to arrive starts it, and only that one
+starts it again (handed back after its worker died): a message that was only slow finds it
+started, or finished, and does nothing. Training runs, which also hold leases, have
+services of their own in rewardmodels.training.services.
 
 A job model has a Status with QUEUED, RUNNING, SUCCEEDED and FAILED, and the fields `error`,
 `finished_at` (RequestedWork), `started_at` and `sent_at`."""
@@ -13,7 +16,8 @@ A job model has a Status with QUEUED, RUNNING, SUCCEEDED and FAILED, and the fie
 import logging
 from datetime import timedelta
 
-from django.db.models import Value
+from django.conf import settings
+from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -41,17 +45,20 @@ def job_send(model, pk: int, task: str) -> bool:
     return True
 
 
-def job_start(model, pk: int) -> bool:
-    """Mark the job running; False when it has finished (or been cancelled) already: a
-    message delivered twice does no harm. A running job whose worker died is handed back by
-    the broker and starts again (the tasks resume: what is done stays done)."""
-    return bool(
-        model.objects.filter(pk=pk, status__in=unfinished(model)).update(
-            status=model.Status.RUNNING,
-            error="",
-            started_at=Coalesce("started_at", Value(timezone.now())),
-        )  # fmt: skip
-    )
+def job_start(model, pk: int, message: str = "") -> bool:
+    """Mark the job running, started by the task message `message` (its id); False when it
+    has finished (or been cancelled) already, or another message started it: a message
+    delivered twice, or sent again while the first was still on its way, does no harm. The
+    message that started a job whose worker died is handed back by the broker and starts it
+    again (the tasks resume: what is done stays done)."""
+    first = model.objects.filter(pk=pk, status=model.Status.QUEUED).update(
+        status=model.Status.RUNNING, error="", started_by=message,
+        started_at=Coalesce("started_at", Value(timezone.now())),
+    )  # fmt: skip
+    if first:
+        return True
+    again = model.objects.filter(pk=pk, status=model.Status.RUNNING, started_by=message)
+    return bool(again.update(error=""))
 
 
 def job_succeed(model, pk: int, **results) -> bool:
@@ -77,21 +84,29 @@ def job_fail(model, pk: int, reason: str | BaseException) -> bool:
 
 def jobs_recover(model, task: str) -> list[int]:
     """Send the queued jobs that were never sent (the broker was down when they were
-    queued). Each is claimed by a compare-and-set on `sent_at` first, so sweeps running at
-    once send it once. Stops at the first send that fails: the broker is down, and the next
-    sweep tries again. (A job sent and then lost by the broker is not sent again: a second
-    message for a job in a long queue would run it twice at once.)"""
-    since = timezone.now() - timedelta(seconds=UNSENT_GRACE_SECONDS)
-    unsent = model.objects.filter(status=model.Status.QUEUED, sent_at__isnull=True,
-                                  created_at__lt=since)  # fmt: skip
+    queued), and again those sent JOB_RESEND_SECONDS ago and still not started (the broker
+    lost the message). Each is claimed by a compare-and-set on `sent_at` first, so sweeps
+    running at once send it once. Stops at the first send that fails: the broker is down,
+    and the next sweep tries again."""
+    now = timezone.now()
+    unsent = Q(sent_at__isnull=True, created_at__lt=now - timedelta(seconds=UNSENT_GRACE_SECONDS))
+    lost = Q(sent_at__lt=now - timedelta(seconds=settings.JOB_RESEND_SECONDS))
+    waiting = model.objects.filter(unsent | lost, status=model.Status.QUEUED)
     sent = []
-    for pk in unsent.values_list("pk", flat=True):
-        if not model.objects.filter(pk=pk, sent_at__isnull=True).update(sent_at=timezone.now()):
-            continue  # another sweep took it
+    for pk, sent_at in waiting.values_list("pk", "sent_at"):
+        claim = model.objects.filter(pk=pk, status=model.Status.QUEUED)
+        claim = (
+            claim.filter(sent_at__isnull=True) if sent_at is None else claim.filter(sent_at=sent_at)
+        )
+        if not claim.update(sent_at=now):
+            continue  # another sweep took it, or it started
         if not job_send(model, pk, task):
             model.objects.filter(pk=pk).update(sent_at=None)
             break
         sent.append(pk)
+        if sent_at is not None:
+            logger.warning("%s %s sent again: not started %s after it was sent",
+                           model.__name__, pk, now - sent_at)  # fmt: skip
     if sent:
         logger.info("%s sent: %s", model._meta.verbose_name_plural, sent)
     return sent

@@ -102,6 +102,13 @@ def answer_of(task: str, *args):
     return answer
 
 
+def current_message() -> str:
+    """The id of the task message being run here; empty outside a task."""
+    from celery import current_task
+
+    return (current_task.request.id or "") if current_task else ""
+
+
 def queue_for(task: str) -> str:
     """The queue CELERY_TASK_ROUTES sends a task to."""
     route = settings.CELERY_TASK_ROUTES.get(task) or {}

@@ -298,22 +298,22 @@ CELERY_BEAT_SCHEDULE = {
     },
     "trim-activity": {"task": "annotation.trim_activity", "schedule": 24 * 3600.0},
 }
-# Evaluations and filters are scored in parts of this many rows, spread over every worker on
-# the scoring queue (workers/tasks/scoring.py).
+# Evaluations and filters are scored in parts of this many rows, over the scoring queue.
 SCORING_CHUNK_ROWS = int(os.environ.get("SCORING_CHUNK_ROWS", "4096"))
 # A part whose worker dies is redelivered; one whose worker dies every time (out of memory)
 # fails its job once it has been started this many times without finishing.
 SCORING_MAX_DELIVERIES = int(os.environ.get("SCORING_MAX_DELIVERIES", "3"))
-# A training run whose worker dies is redelivered and resumes from its checkpoint; one whose
-# worker dies every time (out of memory) is marked failed on the delivery after this many.
+# A run whose worker dies resumes; one dying every time (out of memory) fails after this many.
 TRAINING_MAX_DELIVERIES = int(os.environ.get("TRAINING_MAX_DELIVERIES", "3"))
 # A worker training a run renews its lease on it every third of this; a run whose lease
 # has run out (its worker died) is sent again by the recovery sweep every worker runs when
-# it starts and every TRAINING_RECOVERY_SECONDS, on any broker. A run queued that long ago
-# and not yet taken (the broker lost its message) is sent again after TRAINING_RESEND_SECONDS.
+# it starts and every TRAINING_RECOVERY_SECONDS, on any broker. A run not taken that long
+# after it was sent (the broker lost its message) is sent again after TRAINING_RESEND_SECONDS;
+# a judging job, evaluation, filter or audit after JOB_RESEND_SECONDS (annotation.jobs).
 TRAINING_LEASE_SECONDS = float(os.environ.get("TRAINING_LEASE_SECONDS", "60"))
 TRAINING_RECOVERY_SECONDS = float(os.environ.get("TRAINING_RECOVERY_SECONDS", "60"))
 TRAINING_RESEND_SECONDS = float(os.environ.get("TRAINING_RESEND_SECONDS", "900"))
+JOB_RESEND_SECONDS = float(os.environ.get("JOB_RESEND_SECONDS", "900"))
 
 REST_FRAMEWORK = {
     # The token first: no credentials get 401 with `WWW-Authenticate: Token`, as documented.

@@ -155,6 +155,11 @@ class JudgingJob(RequestedWork):
     sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When its task reached the broker; empty: not yet."
     )
+    started_by = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="The task message that started it: only that one, handed back after its "
+        "worker died, starts it again.",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.judge} on {self.project} ({self.status})"

@@ -27,6 +27,11 @@ class Job(RequestedWork):
         null=True, blank=True, help_text="When its task reached the broker; empty: not yet."
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="The task message that started it: only that one, handed back after its "
+        "worker died, starts it again.",
+    )  # fmt: skip
 
     class Meta(RequestedWork.Meta):
         abstract = True

@@ -84,6 +84,71 @@ def test_a_judging_job_queued_while_the_broker_is_down_runs_when_it_is_back(
     assert job.done == 4 and job.sent_at is not None
 
 
+def sent_a_while_ago(model, minutes: float = 20):
+    model.objects.update(sent_at=timezone.now() - timedelta(minutes=minutes))
+
+
+def test_a_judging_job_whose_message_the_broker_lost_is_sent_again_and_runs(
+    project, broker, workers
+):
+    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
+    for i in range(4):
+        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
+    with LLMServer() as server:
+        judge_save(user=None, name="judge", model="m", base_url=server.url)
+        answer = client_for(lead).post(
+            f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
+        )
+        job = JudgingJob.objects.get(pk=answer.json()["id"])
+        assert job.sent_at is not None and broker.llen("celery") == 1
+        broker.delete("celery")  # the broker restarts without it
+        sent_a_while_ago(JudgingJob, minutes=5)
+        assert jobs_recover_all() == []  # not yet JOB_RESEND_SECONDS (15 min)
+        sent_a_while_ago(JudgingJob)
+        assert jobs_recover_all() == [("JudgingJob", job.pk)]
+        assert jobs_recover_all() == []  # sent again once
+        assert broker.llen("celery") == 1
+        workers("celery")
+        wait_for(lambda j: j.status == "succeeded", job, workers.logs, "the job to finish")
+    assert job.done == 4 and len(server.requests) == 8  # each pair in both orders, once
+
+
+def test_a_job_sent_again_while_its_first_message_was_only_slow_runs_once(project, broker, workers):
+    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
+    for i in range(3):
+        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
+    with LLMServer() as server:
+        judge_save(user=None, name="judge", model="m", base_url=server.url)
+        client_for(lead).post(
+            f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
+        )
+        job = JudgingJob.objects.get()
+        sent_a_while_ago(JudgingJob)  # no worker served the queue for 20 minutes
+        assert jobs_recover_all() == [("JudgingJob", job.pk)]
+        assert broker.llen("celery") == 2  # the first message is still there
+        workers("celery")
+        wait_for(lambda j: j.status == "succeeded", job, workers.logs, "the job to finish")
+        time.sleep(2)  # the second message is taken too, and changes nothing
+        assert broker.llen("celery") == 0
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.done == 3 and len(server.requests) == 6
+
+
+def test_only_the_message_that_started_a_job_starts_it_again(project):
+    from annotation.jobs import job_start, job_succeed
+
+    with LLMServer() as server:
+        judge = judge_save(user=None, name="judge", model="m", base_url=server.url)
+    job = JudgingJob.objects.create(judge=judge, project=project, total=1)
+    assert job_start(JudgingJob, job.pk, "first")
+    assert not job_start(JudgingJob, job.pk, "sent-again")  # while the first runs
+    assert job_start(JudgingJob, job.pk, "first")  # handed back: its worker died
+    job_succeed(JudgingJob, job.pk)
+    assert not job_start(JudgingJob, job.pk, "first")
+    job.refresh_from_db()
+    assert (job.status, job.started_by) == ("succeeded", "first")
+
+
 def test_a_training_task_that_fails_before_training_fails_its_run(dataset, broker, workers):
     run = TrainingRun.objects.create(dataset=dataset, max_length=64)
     default_storage.delete(dataset.snapshot)  # its rows cannot be read

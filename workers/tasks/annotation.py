@@ -4,7 +4,7 @@ import logging
 import threading
 import time
 
-from config.celery import app
+from config.celery import app, current_message
 from workers.tasks.jobs import fails_its_job
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def judge_pairs(job_id: int) -> None:
     from annotation.models import JudgingJob
     from workers.llm import judge_all
 
-    if not jobs.job_start(JudgingJob, job_id):
+    if not jobs.job_start(JudgingJob, job_id, current_message()):
         return  # finished or cancelled already: a message delivered twice does no harm
     job = JudgingJob.objects.select_related("judge", "project").get(pk=job_id)
     endpoint = _endpoint(job.judge)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import F
 
 from annotation.jobs import job_fail, job_start, job_succeed
-from config.celery import app
+from config.celery import app, current_message
 from workers.tasks.jobs import fails_its_job
 from workers.tasks.training import advance_retraining
 
@@ -102,7 +102,7 @@ def _score_pairs(kind: str, pk: int) -> None:
     from rewardmodels.formats import read_jsonl
 
     model = _job_model(kind)
-    if not job_start(model, pk):
+    if not job_start(model, pk, current_message()):
         return  # finished already: a message delivered twice does no harm
     job = model.objects.select_related("dataset").get(pk=pk)
     try:
@@ -185,7 +185,7 @@ def filter_candidates(filter_id: int) -> None:
     from rewardmodels.formats import read_jsonl
     from rewardmodels.models import FilterRun
 
-    if not job_start(FilterRun, filter_id):
+    if not job_start(FilterRun, filter_id, current_message()):
         return
     job = FilterRun.objects.get(pk=filter_id)
     try:
