@@ -59,19 +59,25 @@ def queued_a_while_ago(model):
     model.objects.update(created_at=timezone.now() - timedelta(minutes=1))
 
 
+def judging_requested(project, server: LLMServer, pairs: int) -> JudgingJob:
+    """A lead asks, through the API, for a judge on `server` to judge the project's `pairs`
+    pairs (each with a GOOD response, which the server's judge picks)."""
+    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
+    for i in range(pairs):
+        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
+    judge_save(user=None, name="judge", model="m", base_url=server.url)
+    answer = client_for(lead).post(
+        f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
+    )
+    assert answer.status_code == 201 and answer.json()["status"] == "queued"
+    return JudgingJob.objects.get(pk=answer.json()["id"])
+
+
 def test_a_judging_job_queued_while_the_broker_is_down_runs_when_it_is_back(
     project, broker_down, workers
 ):
-    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
-    for i in range(4):
-        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
     with LLMServer() as server:
-        judge_save(user=None, name="judge", model="m", base_url=server.url)
-        answer = client_for(lead).post(
-            f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
-        )
-        assert answer.status_code == 201 and answer.json()["status"] == "queued"
-        job = JudgingJob.objects.get()
+        job = judging_requested(project, server, pairs=4)
         assert (job.status, job.sent_at, job.error) == ("queued", None, "")
         queued_a_while_ago(JudgingJob)
         assert jobs_recover_all() == []  # still down: nothing sent, nothing lost
@@ -91,15 +97,8 @@ def sent_a_while_ago(model, minutes: float = 20):
 def test_a_judging_job_whose_message_the_broker_lost_is_sent_again_and_runs(
     project, broker, workers
 ):
-    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
-    for i in range(4):
-        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
     with LLMServer() as server:
-        judge_save(user=None, name="judge", model="m", base_url=server.url)
-        answer = client_for(lead).post(
-            f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
-        )
-        job = JudgingJob.objects.get(pk=answer.json()["id"])
+        job = judging_requested(project, server, pairs=4)
         assert job.sent_at is not None and broker.llen("celery") == 1
         broker.delete("celery")  # the broker restarts without it
         sent_a_while_ago(JudgingJob, minutes=5)
@@ -114,15 +113,8 @@ def test_a_judging_job_whose_message_the_broker_lost_is_sent_again_and_runs(
 
 
 def test_a_job_sent_again_while_its_first_message_was_only_slow_runs_once(project, broker, workers):
-    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
-    for i in range(3):
-        PairFactory(project=project, response_a=f"GOOD {i}", response_b=f"poor {i}")
     with LLMServer() as server:
-        judge_save(user=None, name="judge", model="m", base_url=server.url)
-        client_for(lead).post(
-            f"/api/projects/{project.pk}/judging-jobs/", {"judge": "judge"}, format="json"
-        )
-        job = JudgingJob.objects.get()
+        job = judging_requested(project, server, pairs=3)
         sent_a_while_ago(JudgingJob)  # no worker served the queue for 20 minutes
         assert jobs_recover_all() == [("JudgingJob", job.pk)]
         assert broker.llen("celery") == 2  # the first message is still there

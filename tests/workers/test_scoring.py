@@ -367,8 +367,10 @@ def test_commands_evaluate_score_and_filter(trained_model, tmp_path):
                  str(tmp_path / "rescored.jsonl"), stdout=StringIO())  # fmt: skip
     rescored = [json.loads(line) for line in (tmp_path / "rescored.jsonl").read_text().splitlines()]
     assert len(rescored) == 5
+    # Scored in bfloat16 where the CPU has bf16 units, whose step is 2^-8 of the value: the
+    # same text padded in another batch may come out a step away.
     for first, second in zip(again, rescored, strict=True):
-        assert second["reward"] == pytest.approx(first["reward"], abs=1e-3)
+        assert second["reward"] == pytest.approx(first["reward"], rel=2**-7, abs=1e-3)
 
 
 @pytest.mark.django_db
