@@ -57,8 +57,10 @@ def job_start(model, pk: int, message: str = "") -> bool:
     )  # fmt: skip
     if first:
         return True
-    again = model.objects.filter(pk=pk, status=model.Status.RUNNING, started_by=message)
-    return bool(again.update(error=""))
+    # started_by empty: started before messages were told apart, by any of them.
+    by_it = Q(started_by=message) | Q(started_by="")
+    again = model.objects.filter(by_it, pk=pk, status=model.Status.RUNNING)
+    return bool(again.update(error="", started_by=message))
 
 
 def job_succeed(model, pk: int, **results) -> bool:

@@ -139,6 +139,10 @@ def test_only_the_message_that_started_a_job_starts_it_again(project):
     assert not job_start(JudgingJob, job.pk, "first")
     job.refresh_from_db()
     assert (job.status, job.started_by) == ("succeeded", "first")
+    # Started before messages were told apart: the first message handed back takes it over.
+    older = JudgingJob.objects.create(judge=judge, project=project, total=1, status="running")
+    assert job_start(JudgingJob, older.pk, "handed-back")
+    assert not job_start(JudgingJob, older.pk, "another")
 
 
 def test_a_training_task_that_fails_before_training_fails_its_run(dataset, broker, workers):
