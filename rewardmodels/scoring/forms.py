@@ -1,8 +1,12 @@
 """The form that launches a filter from a model's page, and the one that tries a model on a
 prompt and its responses."""
 
+import json
+import re
+
 from django import forms
 
+from annotation.pairs.formats import check_prompt, prompt_chars
 from rewardmodels.models import FilterRun
 from rewardmodels.pages import FORMAT_CHOICES, ServiceErrors
 from rewardmodels.scoring.rankings import letter
@@ -62,6 +66,22 @@ def _unix_lines(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
+CONVERSATION = re.compile(r"\s*\[\s*\{")  # what a JSON list of turns starts with
+
+
+def _conversation(text: str) -> list[dict]:
+    try:
+        turns = json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(
+            f"The prompt reads as a conversation but is not valid JSON ({exc}); write it as "
+            '[{"role": "user", "content": "..."}, ...], or as plain text.'
+        ) from None
+    if problem := check_prompt(turns):
+        raise forms.ValidationError(f"The conversation: {problem}.")
+    return turns
+
+
 class TryForm(forms.Form):
     """A prompt and the responses to rank for it, with the best-of-N API's limits (those of
     its serializer): each text at most MAX_SCORE_CHARS, at most MAX_SCORE_ITEMS responses."""
@@ -70,18 +90,24 @@ class TryForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         strip=False,
         error_messages={"required": "Write the prompt the responses answer."},
+        help_text='Text, or a conversation as a JSON list of turns: [{"role": "user", '
+        '"content": "..."}, {"role": "assistant", ...}, ...], the responses answering its end.',
     )
     response = forms.Field(widget=ResponseBoxes, required=False)
 
     SHOWN_EMPTY = 2  # boxes on a fresh page, and the fewest shown
 
-    def clean_prompt(self) -> str:
+    def clean_prompt(self) -> str | list[dict]:
+        """The prompt as typed, or the conversation a JSON list of turns makes (as the API
+        takes it)."""
         prompt = _unix_lines(self.cleaned_data["prompt"])
         if not prompt.strip():
             raise forms.ValidationError(self.fields["prompt"].error_messages["required"])
-        if len(prompt) > MAX_SCORE_CHARS:
+        if CONVERSATION.match(prompt):
+            prompt = _conversation(prompt)
+        if prompt_chars(prompt) > MAX_SCORE_CHARS:
             raise forms.ValidationError(
-                f"The prompt has {len(prompt):,} characters; at most {MAX_SCORE_CHARS:,}."
+                f"The prompt has {prompt_chars(prompt):,} characters; at most {MAX_SCORE_CHARS:,}."
             )
         return prompt
 

@@ -100,6 +100,33 @@ def test_the_curl_command_is_the_apis_request_and_the_api_gives_the_same_rewards
         assert shown[name]["adjusted_rank"] == api.json()["ranked"].index(by_index[index]) + 1
 
 
+def test_a_conversation_pasted_as_json_is_scored_as_one(reward_model, lead, eager):
+    turns = [
+        {"role": "user", "content": "Question 1: name some fruit."},
+        {"role": "assistant", "content": "Which kind?"},
+        {"role": "user", "content": PROMPT},
+    ]
+    responses = ["No. plum", POLITE]
+    page = logged_in(lead).post(
+        try_url(reward_model), {"prompt": json.dumps(turns, indent=2), "response": responses}
+    )
+    assert page.status_code == 200, page.content.decode()
+    shown = rows_of(page.content.decode())
+    words = curl_of(page.content.decode())
+    body = json.loads(words[words.index("--data-binary") + 1])
+    assert body == {"prompt": turns, "candidates": responses, "normalize": "length"}
+    api = client_for(lead).post(words[1].removeprefix("http://testserver"), body, format="json")
+    by_index = {entry["index"]: entry for entry in api.json()["ranked"]}
+    for index, name in enumerate("AB"):
+        assert shown[name]["reward"] == pytest.approx(by_index[index]["reward"], abs=1e-6)
+    # Scored as the conversation, not as its JSON text.
+    as_text = logged_in(lead).post(
+        try_url(reward_model),
+        {"prompt": f"{json.dumps(turns)} (as text)", "response": responses},
+    )  # fmt: skip
+    assert as_text.status_code == 400  # starts like a conversation, is not valid JSON
+
+
 @pytest.mark.parametrize(
     ("prompt", "responses", "message"),
     [
@@ -109,6 +136,8 @@ def test_the_curl_command_is_the_apis_request_and_the_api_gives_the_same_rewards
         (PROMPT, ["plum", "x" * (MAX_SCORE_CHARS + 1)], "Response B has 20,001 characters; at"),
         ("", ["plum", "pear"], "Write the prompt the responses answer."),
         ("q" * (MAX_SCORE_CHARS + 1), ["plum", "pear"], "The prompt has 20,001 characters"),
+        ('[{"role": "user", "content": "Hi"', ["plum", "pear"], "is not valid JSON"),
+        ('[{"role": "user"}]', ["plum", "pear"], "The conversation: prompt message 0 needs"),
     ],
 )
 def test_bad_input_gets_the_forms_error_and_nothing_is_scored(
