@@ -96,10 +96,8 @@ def jobs_recover(model, task: str) -> list[int]:
     waiting = model.objects.filter(unsent | lost, status=model.Status.QUEUED)
     sent = []
     for pk, sent_at in waiting.values_list("pk", "sent_at"):
-        claim = model.objects.filter(pk=pk, status=model.Status.QUEUED)
-        claim = (
-            claim.filter(sent_at__isnull=True) if sent_at is None else claim.filter(sent_at=sent_at)
-        )
+        as_read = Q(sent_at__isnull=True) if sent_at is None else Q(sent_at=sent_at)
+        claim = model.objects.filter(as_read, pk=pk, status=model.Status.QUEUED)
         if not claim.update(sent_at=now):
             continue  # another sweep took it, or it started
         if not job_send(model, pk, task):

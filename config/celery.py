@@ -8,7 +8,7 @@ import contextlib
 import math
 import os
 
-from celery import Celery
+from celery import Celery, current_task
 from django.conf import settings
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -104,8 +104,6 @@ def answer_of(task: str, *args):
 
 def current_message() -> str:
     """The id of the task message being run here; empty outside a task."""
-    from celery import current_task
-
     return (current_task.request.id or "") if current_task else ""
 
 

@@ -69,7 +69,6 @@ class ApiTokenList(generics.ListAPIView):
             request.user,
             wanted.validated_data["name"],
             expires=not wanted.validated_data["never_expires"],
-            by=request.user,
         )
         row.token = secret
         answer = Response(ApiTokenCreatedSerializer(row).data, status=status.HTTP_201_CREATED)

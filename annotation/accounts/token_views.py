@@ -67,7 +67,6 @@ def account(request):
                 request.user,
                 form.cleaned_data["name"],
                 expires=not form.cleaned_data.get("never_expires", False),
-                by=request.user,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         try:
             row, secret = create_token(
                 user, options["name"], expires=not options["no_expiry"], days=options["days"],
-                by=user, via="command",
+                via="command",
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError(f"No token made: {validation_message(exc)}") from exc
